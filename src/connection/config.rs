@@ -1,0 +1,71 @@
+//! Transport limits and timers, as a plain struct with documented defaults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::{IdleTimeout, VarInt};
+
+/// Settings of the QUIC transport and of the connection map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// Live connections at most, both directions together. Default 1024.
+    pub max_connections: usize,
+    /// Inbound handshakes in progress at most. Default 256.
+    pub max_pending_handshakes: usize,
+    /// Inbound handshakes in progress from one IP address at most. Default 16.
+    pub max_pending_handshakes_per_ip: usize,
+    /// Concurrent bidirectional streams a peer may open on one connection. Default 128.
+    pub max_concurrent_streams: u32,
+    /// Bytes a peer may send on one stream before we read them. Default 1 MiB.
+    pub stream_receive_window: u32,
+    /// Bytes a peer may send on one connection before we read them. Default 8 MiB.
+    pub connection_receive_window: u32,
+    /// Bytes we buffer for sending on one connection. Default 8 MiB.
+    pub send_window: u64,
+    /// A handshake that takes longer fails. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// QUIC idle timeout: a silent peer is declared dead after this. Default 30 s.
+    pub idle_timeout: Duration,
+    /// QUIC keep-alive interval, below `idle_timeout`. Default 10 s.
+    pub keep_alive_interval: Duration,
+    /// A connection with no active stream for this long is closed. Default 5 min.
+    pub connection_idle_ttl: Duration,
+    /// How long a superseded duplicate connection stays open after its last
+    /// stream ends, so the peer sees the same decision first. Default 2 s.
+    pub drain_linger: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_pending_handshakes: 256,
+            max_pending_handshakes_per_ip: 16,
+            max_concurrent_streams: 128,
+            stream_receive_window: 1024 * 1024,
+            connection_receive_window: 8 * 1024 * 1024,
+            send_window: 8 * 1024 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            keep_alive_interval: Duration::from_secs(10),
+            connection_idle_ttl: Duration::from_secs(300),
+            drain_linger: Duration::from_secs(2),
+        }
+    }
+}
+
+impl TransportConfig {
+    pub(crate) fn quinn(&self) -> Arc<quinn::TransportConfig> {
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_streams))
+            .max_concurrent_uni_streams(VarInt::from_u32(0))
+            .stream_receive_window(VarInt::from_u32(self.stream_receive_window))
+            .receive_window(VarInt::from_u32(self.connection_receive_window))
+            .send_window(self.send_window)
+            .max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok())
+            .keep_alive_interval(Some(self.keep_alive_interval))
+            .datagram_receive_buffer_size(None);
+        Arc::new(transport)
+    }
+}

@@ -1,0 +1,73 @@
+//! The accept loop: admission of inbound handshakes, then verification and
+//! registration of each in its own task, so a slow peer delays nobody.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tracing::Instrument;
+
+use super::Shared;
+use crate::connection::Direction;
+use crate::connection::admission::{Admission, admit};
+use crate::connection::pending::PendingPermit;
+use crate::tls::node_id_from_peer_identity;
+
+pub(super) async fn accept_loop(shared: Arc<Shared>) {
+    loop {
+        let incoming = tokio::select! {
+            () = shared.cancel.cancelled() => return,
+            incoming = shared.endpoint.accept() => match incoming {
+                Some(incoming) => incoming,
+                None => return,
+            },
+        };
+        let from = incoming.remote_address();
+        let load = shared
+            .pending
+            .load(from, shared.open.load(Ordering::Acquire));
+        let validated = incoming.remote_address_validated() || !incoming.may_retry();
+        match admit(load, validated, &shared.config) {
+            Admission::Accept => {
+                let permit = shared.pending.begin(from);
+                let span = tracing::debug_span!("handshake", %from);
+                shared
+                    .tasks
+                    .spawn(handshake(shared.clone(), incoming, permit).instrument(span));
+            }
+            Admission::Retry => {
+                shared.refused.fetch_add(1, Ordering::Relaxed);
+                // may_retry() was checked above, so this cannot fail.
+                let _ = incoming.retry();
+            }
+            Admission::Refuse => {
+                shared.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%from, ?load, "refusing inbound connection");
+                incoming.refuse();
+            }
+        }
+    }
+}
+
+async fn handshake(shared: Arc<Shared>, incoming: quinn::Incoming, permit: PendingPermit) {
+    let connecting = match incoming.accept() {
+        Ok(connecting) => connecting,
+        Err(e) => return tracing::debug!("inbound handshake failed: {e}"),
+    };
+    let quic = tokio::select! {
+        () = shared.cancel.cancelled() => return,
+        result = tokio::time::timeout(shared.config.handshake_timeout, connecting) => match result {
+            Ok(Ok(quic)) => quic,
+            Ok(Err(e)) => return tracing::debug!("inbound handshake failed: {e}"),
+            Err(_) => return tracing::debug!("inbound handshake timed out"),
+        },
+    };
+    // The verifier accepted exactly one Ed25519 certificate, so this only
+    // fails if quinn's view of the peer disagrees with the handshake's.
+    let node = match node_id_from_peer_identity(quic.peer_identity()) {
+        Ok(node) => node,
+        Err(e) => return tracing::warn!("inbound connection without a node identity: {e}"),
+    };
+    shared.accepted.fetch_add(1, Ordering::Relaxed);
+    shared.register(quic, node, Direction::Inbound);
+    drop(permit);
+}

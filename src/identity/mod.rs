@@ -1,0 +1,11 @@
+//! Who a node is: its Ed25519 key pair, the `NodeId` derived from it, and the
+//! key file that keeps it across restarts.
+
+mod base32;
+mod key_file;
+mod keypair;
+mod node_id;
+
+pub use key_file::{KeyFileError, load_or_create_key, read_key, write_new_key};
+pub use keypair::{Identity, IdentityError};
+pub use node_id::{NodeId, ParseNodeIdError};
