@@ -14,8 +14,8 @@ RUN cargo build --release --locked
 
 FROM ${RUNTIME_IMAGE}
 # A fixed UID/GID keeps volume ownership stable across image rebuilds and hosts.
-RUN groupadd --system --gid 10001 peerd \
- && useradd --system --no-log-init --uid 10001 --gid 10001 \
+RUN groupadd --gid 10001 peerd \
+ && useradd --no-log-init --uid 10001 --gid 10001 \
       --home-dir /var/lib/peerd --shell /usr/sbin/nologin peerd \
  && install -d -o 10001 -g 10001 -m 0700 /var/lib/peerd
 COPY --from=builder /src/target/release/peerd /usr/local/bin/peerd

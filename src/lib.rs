@@ -4,4 +4,11 @@
 
 pub mod connection;
 pub mod identity;
+pub mod node;
+pub mod rpc;
+pub mod service;
 pub mod tls;
+
+pub use identity::{Identity, NodeId};
+pub use node::{Node, NodeBuilder};
+pub use rpc::{CallContext, CallOptions, Code, Service, Status};

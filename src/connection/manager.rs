@@ -91,9 +91,24 @@ impl NodeConnectionManager {
         handler: Arc<dyn StreamHandler>,
         cancel: CancellationToken,
     ) -> Result<Self, BindError> {
+        let socket = std::net::UdpSocket::bind(listen).map_err(|source| BindError::Socket {
+            addr: listen,
+            source,
+        })?;
+        Self::with_socket(identity, socket, config, handler, cancel)
+    }
+
+    /// Like `bind`, on a socket the caller already bound.
+    pub fn with_socket(
+        identity: &Identity,
+        socket: std::net::UdpSocket,
+        config: TransportConfig,
+        handler: Arc<dyn StreamHandler>,
+        cancel: CancellationToken,
+    ) -> Result<Self, BindError> {
         let tls = TlsConfigs::new(identity)?;
         let transport = config.quinn();
-        let endpoint = bind_endpoint(identity, listen, &tls, &transport, &config)?;
+        let endpoint = endpoint_on(identity, socket, &tls, &transport, &config)?;
         let shared = Arc::new(Shared {
             endpoint,
             local: identity.node_id(),
@@ -236,17 +251,17 @@ impl NodeConnectionManager {
     }
 }
 
-fn bind_endpoint(
+fn endpoint_on(
     identity: &Identity,
-    listen: SocketAddr,
+    socket: std::net::UdpSocket,
     tls: &TlsConfigs,
     transport: &Arc<quinn::TransportConfig>,
     config: &TransportConfig,
 ) -> Result<quinn::Endpoint, BindError> {
-    let socket_error = |source| BindError::Socket {
-        addr: listen,
-        source,
-    };
+    let addr = socket
+        .local_addr()
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let socket_error = |source| BindError::Socket { addr, source };
     let reset_key =
         ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &identity.stateless_reset_secret());
     let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
@@ -254,7 +269,6 @@ fn bind_endpoint(
     server
         .transport_config(transport.clone())
         .max_incoming(config.max_pending_handshakes.max(1));
-    let socket = std::net::UdpSocket::bind(listen).map_err(socket_error)?;
     let runtime = quinn::default_runtime()
         .ok_or_else(|| socket_error(std::io::Error::other("no async runtime found")))?;
     quinn::Endpoint::new(endpoint_config, Some(server), socket, runtime).map_err(socket_error)

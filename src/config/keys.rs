@@ -1,0 +1,338 @@
+//! The table of configuration keys. It alone drives parsing, environment variable
+//! names, printing with [`super::Settings::to_toml`] and the sample config file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use toml::Value;
+
+use super::settings::Settings;
+use super::units::{format_byte_size, format_duration};
+use super::values::{self, Given, Rejection, convert};
+
+/// One configuration key: `name` is `field` or `section.field`.
+pub(super) struct Key {
+    pub name: &'static str,
+    doc: &'static str,
+    set: fn(&mut Settings, &Given) -> Result<(), Rejection>,
+    show: fn(&Settings) -> Value,
+}
+
+/// Environment variables that also set a key, weakest first; the key's own
+/// `PEERD_*` variable beats them all.
+pub(super) static ENV_ALIASES: &[(&str, &str)] =
+    &[("RUST_LOG", "log.level"), ("PEERD_LOG", "log.level")];
+
+/// `PEERD_*` variables that are not keys: the daemon reads them itself.
+pub(super) static ENV_NOT_KEYS: &[&str] = &["PEERD_CONFIG"];
+
+impl Key {
+    pub fn section(&self) -> Option<&'static str> {
+        self.name.split_once('.').map(|(section, _)| section)
+    }
+
+    pub fn field(&self) -> &'static str {
+        self.name
+            .split_once('.')
+            .map_or(self.name, |(_, field)| field)
+    }
+
+    /// `PEERD_` and the key's name in upper case with `_` for `.`, e.g. `PEERD_RPC_MAX_HANDLERS`.
+    pub fn env_var(&self) -> String {
+        format!("PEERD_{}", self.name.replace('.', "_").to_ascii_uppercase())
+    }
+
+    /// The one-line description printed above the key, naming its environment variables.
+    pub fn comment(&self) -> String {
+        let aliases = ENV_ALIASES
+            .iter()
+            .rev()
+            .filter(|(_, key)| *key == self.name)
+            .map(|(var, _)| format!(", {var}"));
+        let env_vars: String = std::iter::once(self.env_var()).chain(aliases).collect();
+        format!("{} (env: {env_vars})", self.doc)
+    }
+
+    pub fn apply(&self, settings: &mut Settings, given: &Given) -> Result<(), Rejection> {
+        (self.set)(settings, given)
+    }
+
+    pub fn show(&self, settings: &Settings) -> Value {
+        (self.show)(settings)
+    }
+}
+
+pub(super) fn find(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|key| key.name == name)
+}
+
+/// Looks a key up the way TOML nests it, so that a quoted top-level
+/// `"rpc.max_handlers"` is not mistaken for `[rpc] max_handlers`.
+pub(super) fn find_in(section: Option<&str>, field: &str) -> Option<&'static Key> {
+    KEYS.iter()
+        .find(|key| key.section() == section && key.field() == field)
+}
+
+pub(super) fn is_section(name: &str) -> bool {
+    KEYS.iter().any(|key| key.section() == Some(name))
+}
+
+fn text(value: impl ToString) -> Value {
+    Value::String(value.to_string())
+}
+
+fn duration(value: Duration) -> Value {
+    text(format_duration(value))
+}
+
+fn bytes(value: u64) -> Value {
+    text(format_byte_size(value))
+}
+
+fn list(entries: &[String]) -> Value {
+    Value::Array(entries.iter().map(text).collect())
+}
+
+/// A count as TOML: an integer, or a string when it exceeds TOML's i64 range.
+fn count(value: usize) -> Value {
+    i64::try_from(value).map_or_else(|_| Value::String(value.to_string()), Value::Integer)
+}
+
+/// An unset path prints as "", which loads back as unset.
+fn optional_path(path: Option<&PathBuf>) -> Value {
+    text(path.map_or_else(String::new, |path| path.display().to_string()))
+}
+
+/// Top-level keys first, then each section's keys together: TOML needs that order.
+pub(super) static KEYS: &[Key] = &[
+    Key {
+        name: "listen",
+        doc: "Address and port to accept peer connections on",
+        set: |s, v| convert(v, values::socket_addr).map(|x| s.listen = x),
+        show: |s| text(s.listen),
+    },
+    Key {
+        name: "data_dir",
+        doc: "Directory for the node identity and state; \"\" means the platform default",
+        set: |s, v| convert(v, values::optional_path).map(|x| s.data_dir = x),
+        show: |s| optional_path(s.data_dir.as_ref()),
+    },
+    Key {
+        name: "admin_socket",
+        doc: "Path of the local admin socket; \"\" means the platform default",
+        set: |s, v| convert(v, values::optional_path).map(|x| s.admin_socket = x),
+        show: |s| optional_path(s.admin_socket.as_ref()),
+    },
+    Key {
+        name: "shutdown_grace",
+        doc: "How long shutdown waits for work in progress before closing connections",
+        set: |s, v| convert(v, values::duration).map(|x| s.shutdown_grace = x),
+        show: |s| duration(s.shutdown_grace),
+    },
+    Key {
+        name: "peers",
+        doc: "Pinned peers, kept connected: \"<node-id>@<host>:<port>\" entries",
+        set: |s, v| values::peer_list(v).map(|x| s.peers = x),
+        show: |s| list(&s.peers),
+    },
+    Key {
+        name: "bootstrap",
+        doc: "Peers to join the network through: \"<node-id>@<host>:<port>\" entries",
+        set: |s, v| values::peer_list(v).map(|x| s.bootstrap = x),
+        show: |s| list(&s.bootstrap),
+    },
+    Key {
+        name: "log.level",
+        doc: "Log filter directives in RUST_LOG syntax, e.g. \"info,peerd=debug\"",
+        set: |s, v| convert(v, values::log_filter).map(|x| s.log.level = x),
+        show: |s| text(&s.log.level),
+    },
+    Key {
+        name: "log.format",
+        doc: "Log line format: \"text\" or \"json\"",
+        set: |s, v| convert(v, values::log_format).map(|x| s.log.format = x),
+        show: |s| text(s.log.format.as_str()),
+    },
+    Key {
+        name: "transport.max_connections",
+        doc: "Most connections open at once",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.transport.max_connections = x),
+        show: |s| count(s.transport.max_connections),
+    },
+    Key {
+        name: "transport.max_pending_handshakes",
+        doc: "Most handshakes in progress at once",
+        set: |s, v| {
+            convert(v, values::positive_usize).map(|x| s.transport.max_pending_handshakes = x)
+        },
+        show: |s| count(s.transport.max_pending_handshakes),
+    },
+    Key {
+        name: "transport.max_pending_handshakes_per_ip",
+        doc: "Most handshakes in progress at once from one IP address",
+        set: |s, v| {
+            convert(v, values::positive_usize)
+                .map(|x| s.transport.max_pending_handshakes_per_ip = x)
+        },
+        show: |s| count(s.transport.max_pending_handshakes_per_ip),
+    },
+    Key {
+        name: "transport.max_concurrent_streams",
+        doc: "Most bidirectional streams a peer may open on one connection",
+        set: |s, v| {
+            convert(v, values::positive_u32).map(|x| s.transport.max_concurrent_streams = x)
+        },
+        show: |s| Value::Integer(s.transport.max_concurrent_streams.into()),
+    },
+    Key {
+        name: "transport.stream_receive_window",
+        doc: "Bytes a peer may send on one stream before it must wait for us to read",
+        set: |s, v| convert(v, values::window_size).map(|x| s.transport.stream_receive_window = x),
+        show: |s| bytes(s.transport.stream_receive_window),
+    },
+    Key {
+        name: "transport.connection_receive_window",
+        doc: "Bytes a peer may send on one connection, all streams together, before it must wait",
+        set: |s, v| {
+            convert(v, values::window_size).map(|x| s.transport.connection_receive_window = x)
+        },
+        show: |s| bytes(s.transport.connection_receive_window),
+    },
+    Key {
+        name: "transport.send_window",
+        doc: "Bytes we keep in flight unacknowledged on one connection",
+        set: |s, v| convert(v, values::window_size).map(|x| s.transport.send_window = x),
+        show: |s| bytes(s.transport.send_window),
+    },
+    Key {
+        name: "transport.handshake_timeout",
+        doc: "How long a connection handshake may take",
+        set: |s, v| convert(v, values::nonzero_duration).map(|x| s.transport.handshake_timeout = x),
+        show: |s| duration(s.transport.handshake_timeout),
+    },
+    Key {
+        name: "transport.idle_timeout",
+        doc: "Close a connection after this long without hearing from the peer",
+        set: |s, v| convert(v, values::nonzero_duration).map(|x| s.transport.idle_timeout = x),
+        show: |s| duration(s.transport.idle_timeout),
+    },
+    Key {
+        name: "transport.keep_alive_interval",
+        doc: "Ping a quiet connection this often; must be shorter than idle_timeout",
+        set: |s, v| {
+            convert(v, values::nonzero_duration).map(|x| s.transport.keep_alive_interval = x)
+        },
+        show: |s| duration(s.transport.keep_alive_interval),
+    },
+    Key {
+        name: "transport.connection_idle_ttl",
+        doc: "Close a connection nothing has used for this long; \"0s\" closes it at once",
+        set: |s, v| convert(v, values::duration).map(|x| s.transport.connection_idle_ttl = x),
+        show: |s| duration(s.transport.connection_idle_ttl),
+    },
+    Key {
+        name: "rpc.max_message_size",
+        doc: "Largest RPC message sent or accepted, from 1KiB to below 4GiB",
+        set: |s, v| convert(v, values::message_size).map(|x| s.rpc.max_message_size = x),
+        show: |s| bytes(s.rpc.max_message_size.into()),
+    },
+    Key {
+        name: "rpc.default_deadline",
+        doc: "Deadline of an RPC call that sets none",
+        set: |s, v| convert(v, values::nonzero_duration).map(|x| s.rpc.default_deadline = x),
+        show: |s| duration(s.rpc.default_deadline),
+    },
+    Key {
+        name: "rpc.header_timeout",
+        doc: "How long a peer may take to send a request's header",
+        set: |s, v| convert(v, values::nonzero_duration).map(|x| s.rpc.header_timeout = x),
+        show: |s| duration(s.rpc.header_timeout),
+    },
+    Key {
+        name: "rpc.max_handlers_per_connection",
+        doc: "Most requests handled at once for one connection",
+        set: |s, v| {
+            convert(v, values::positive_usize).map(|x| s.rpc.max_handlers_per_connection = x)
+        },
+        show: |s| count(s.rpc.max_handlers_per_connection),
+    },
+    Key {
+        name: "rpc.max_handlers",
+        doc: "Most requests handled at once in total",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.rpc.max_handlers = x),
+        show: |s| count(s.rpc.max_handlers),
+    },
+    Key {
+        name: "metrics.listen",
+        doc: "Address and port to serve metrics on; \"off\" turns metrics off",
+        set: |s, v| convert(v, values::optional_socket_addr).map(|x| s.metrics.listen = x),
+        show: |s| {
+            text(
+                s.metrics
+                    .listen
+                    .map_or_else(|| "off".to_owned(), |a| a.to_string()),
+            )
+        },
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_contiguous_and_after_top_level_keys() {
+        let sections: Vec<_> = KEYS.iter().map(Key::section).collect();
+        let mut seen = Vec::new();
+        for pair in sections.windows(2) {
+            if pair[0] != pair[1] {
+                assert!(pair[1].is_some(), "top-level key after a section");
+                assert!(!seen.contains(&pair[1]), "section {:?} split", pair[1]);
+                seen.push(pair[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_lower_snake_case() {
+        for (index, key) in KEYS.iter().enumerate() {
+            assert!(
+                KEYS[..index].iter().all(|other| other.name != key.name),
+                "{} twice",
+                key.name
+            );
+            let allowed = |c: char| c.is_ascii_lowercase() || c == '_' || c == '.';
+            assert!(key.name.chars().all(allowed), "{}", key.name);
+        }
+    }
+
+    #[test]
+    fn env_vars_are_unambiguous() {
+        let mut names: Vec<String> = KEYS.iter().map(Key::env_var).collect();
+        names.extend(ENV_ALIASES.iter().map(|(var, _)| (*var).to_owned()));
+        names.extend(ENV_NOT_KEYS.iter().map(|var| (*var).to_owned()));
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count);
+        assert_eq!(
+            find("transport.max_connections").map(Key::env_var),
+            Some("PEERD_TRANSPORT_MAX_CONNECTIONS".to_owned())
+        );
+    }
+
+    #[test]
+    fn aliases_name_existing_keys() {
+        for (_, key) in ENV_ALIASES {
+            assert!(find(key).is_some(), "{key}");
+        }
+        assert_eq!(
+            find("log.level").map(Key::comment),
+            Some(
+                "Log filter directives in RUST_LOG syntax, e.g. \"info,peerd=debug\" \
+                 (env: PEERD_LOG_LEVEL, PEERD_LOG, RUST_LOG)"
+                    .to_owned()
+            )
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! `Node`: the library's front door. It binds the connection manager, plugs
+//! the RPC server into it as the stream handler, and gives out a client; one
+//! cancellation tree owns everything it starts.
+
+mod address_book;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use address_book::AddressBook;
+
+use crate::connection::{BindError, NodeConnectionManager, TransportConfig};
+use crate::identity::{Identity, NodeId};
+use crate::rpc::{Router, RpcClient, RpcConfig, RpcServer, Service};
+use crate::service::node::{NodeInfo, node_service};
+
+/// How long shutdown waits for close frames to reach peers.
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+
+/// A running node.
+#[derive(Clone)]
+pub struct Node {
+    id: NodeId,
+    local_addr: SocketAddr,
+    manager: NodeConnectionManager,
+    server: RpcServer,
+    client: RpcClient,
+    addresses: AddressBook,
+    cancel: CancellationToken,
+}
+
+/// Settings and services of a node before it binds.
+pub struct NodeBuilder {
+    identity: Identity,
+    listen: SocketAddr,
+    transport: TransportConfig,
+    rpc: RpcConfig,
+    router: Router,
+    cancel: CancellationToken,
+}
+
+impl NodeBuilder {
+    /// Default `0.0.0.0:0`: all interfaces, a port the OS picks.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    pub fn transport(mut self, config: TransportConfig) -> Self {
+        self.transport = config;
+        self
+    }
+
+    pub fn rpc(mut self, config: RpcConfig) -> Self {
+        self.rpc = config;
+        self
+    }
+
+    /// Offers `service` to other nodes.
+    pub fn service(mut self, service: Service) -> Self {
+        self.router = self.router.with_service(service);
+        self
+    }
+
+    /// The node's tasks stop when `cancel` (or a parent) is cancelled.
+    pub fn cancel_token(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Binds the UDP socket and starts serving. Needs a tokio runtime.
+    pub fn bind(self) -> Result<Node, BindError> {
+        let socket =
+            std::net::UdpSocket::bind(self.listen).map_err(|source| BindError::Socket {
+                addr: self.listen,
+                source,
+            })?;
+        let local_addr = socket.local_addr().map_err(|source| BindError::Socket {
+            addr: self.listen,
+            source,
+        })?;
+        let info = NodeInfo {
+            node_id: self.identity.node_id(),
+            listen_addrs: vec![local_addr],
+            services: [
+                self.router.services(),
+                &[crate::service::node::SERVICE.to_owned()],
+            ]
+            .concat(),
+        };
+        let router = self.router.with_service(node_service(info));
+        let server = RpcServer::new(router, self.rpc.clone(), self.cancel.child_token());
+        let manager = NodeConnectionManager::with_socket(
+            &self.identity,
+            socket,
+            self.transport,
+            Arc::new(server.clone()),
+            self.cancel.child_token(),
+        )?;
+        let addresses = AddressBook::default();
+        let client = RpcClient::new(manager.clone(), addresses.clone(), self.rpc);
+        Ok(Node {
+            id: self.identity.node_id(),
+            local_addr,
+            manager,
+            server,
+            client,
+            addresses,
+            cancel: self.cancel,
+        })
+    }
+}
+
+impl Node {
+    pub fn builder(identity: Identity) -> NodeBuilder {
+        NodeBuilder {
+            identity,
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            transport: TransportConfig::default(),
+            rpc: RpcConfig::default(),
+            router: Router::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn client(&self) -> &RpcClient {
+        &self.client
+    }
+
+    pub fn manager(&self) -> &NodeConnectionManager {
+        &self.manager
+    }
+
+    pub fn server(&self) -> &RpcServer {
+        &self.server
+    }
+
+    /// Where to dial nodes that have no connection.
+    pub fn addresses(&self) -> &AddressBook {
+        &self.addresses
+    }
+
+    /// Stops accepting connections and calls, lets calls in flight finish for
+    /// up to `grace`, then closes every connection with `ShuttingDown`.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.manager.stop_accepting();
+        let cancelled = self.server.shutdown(grace).await;
+        if cancelled > 0 {
+            tracing::warn!(
+                cancelled,
+                "calls still running after the grace period were cancelled"
+            );
+        }
+        self.manager.shutdown(CLOSE_FLUSH).await;
+        self.cancel.cancel();
+    }
+}

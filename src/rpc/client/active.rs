@@ -1,0 +1,97 @@
+//! One call's stream on the caller's side. Dropping it before the call has
+//! ended cancels the call on the wire, so the callee's handler stops too.
+
+use bytes::Bytes;
+
+use crate::connection::StreamGuard;
+use crate::rpc::codec::FrameType;
+use crate::rpc::io::FrameReader;
+use crate::rpc::proto;
+use crate::rpc::status::CallError;
+use crate::rpc::{Status, StreamCode};
+
+#[derive(Debug)]
+pub(super) struct ActiveCall {
+    send: quinn::SendStream,
+    reader: FrameReader,
+    ended: bool,
+    _busy: StreamGuard,
+}
+
+/// What the callee sent next.
+pub(super) enum Incoming {
+    Message(Bytes),
+    Status(Status),
+}
+
+impl ActiveCall {
+    pub fn new(
+        send: quinn::SendStream,
+        recv: quinn::RecvStream,
+        busy: StreamGuard,
+        max_message: u32,
+    ) -> Self {
+        Self {
+            send,
+            reader: FrameReader::new(recv, max_message),
+            ended: false,
+            _busy: busy,
+        }
+    }
+
+    pub async fn send(&mut self, frames: Bytes) -> Result<(), CallError> {
+        Ok(self.send.write_chunk(frames).await?)
+    }
+
+    /// Sends the last frames and the end of the request in one write.
+    pub async fn send_final(&mut self, frames: Bytes) -> Result<(), CallError> {
+        self.send(frames).await?;
+        self.finish_sending()
+    }
+
+    pub fn finish_sending(&mut self) -> Result<(), CallError> {
+        Ok(self.send.finish()?)
+    }
+
+    /// The next message or the final status.
+    pub async fn receive(&mut self) -> Result<Incoming, CallError> {
+        let frame = self.reader.next().await?.ok_or(CallError::NoStatus)?;
+        match frame.kind {
+            FrameType::Message => Ok(Incoming::Message(frame.payload)),
+            FrameType::Status => {
+                self.ended = true;
+                let status = <proto::Status as prost::Message>::decode(frame.payload)
+                    .map_err(|e| CallError::Protocol(format!("malformed status: {e}")))?;
+                Ok(Incoming::Status(Status::from_proto(status)))
+            }
+            FrameType::Header => Err(CallError::Protocol("a callee sent a request header".into())),
+        }
+    }
+
+    /// A unary answer: one message then OK, or a non-OK status.
+    pub async fn read_unary_answer(&mut self) -> Result<Result<Bytes, Status>, CallError> {
+        let message = match self.receive().await? {
+            Incoming::Status(status) if status.is_ok() => {
+                return Err(CallError::Protocol(
+                    "OK status without a response message".into(),
+                ));
+            }
+            Incoming::Status(status) => return Ok(Err(status)),
+            Incoming::Message(message) => message,
+        };
+        match self.receive().await? {
+            Incoming::Status(status) if status.is_ok() => Ok(Ok(message)),
+            Incoming::Status(status) => Ok(Err(status)),
+            Incoming::Message(_) => Err(CallError::Protocol("a unary call answered twice".into())),
+        }
+    }
+}
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.send.reset(StreamCode::Cancelled.var_int());
+            self.reader.stop(StreamCode::Cancelled);
+        }
+    }
+}

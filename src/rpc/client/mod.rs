@@ -1,0 +1,257 @@
+//! `RpcClient`: calls methods on other nodes by `NodeId`, over whatever
+//! connection the manager has to them (dialing if there is none).
+
+mod active;
+mod streaming;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
+
+use super::codec::{FrameType, put_message_frame};
+use super::proto::RequestHeader;
+use super::status::CallError;
+use super::{RpcConfig, Status};
+use crate::connection::{NodeConnection, NodeConnectionManager};
+use crate::identity::NodeId;
+use crate::node::AddressBook;
+use active::ActiveCall;
+pub use streaming::StreamingCall;
+
+/// Per-call settings.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// How long to wait for the whole call; the client's default if `None`.
+    pub timeout: Option<Duration>,
+    /// Key/value pairs for the handler.
+    pub metadata: HashMap<String, String>,
+    /// QUIC stream priority: higher goes first when the connection is busy.
+    pub priority: i32,
+    /// Where to dial if there is no connection; the address book otherwise.
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl CallOptions {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
+        self.addrs.push(addr);
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct RpcClient {
+    manager: NodeConnectionManager,
+    addresses: AddressBook,
+    config: RpcConfig,
+}
+
+impl RpcClient {
+    pub fn new(manager: NodeConnectionManager, addresses: AddressBook, config: RpcConfig) -> Self {
+        Self {
+            manager,
+            addresses,
+            config,
+        }
+    }
+
+    /// Calls a unary method: one request, one response.
+    pub async fn unary<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<Resp, Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        let deadline = self.deadline(options);
+        let call = async {
+            let payload = self
+                .unary_bytes(node, method, request, options, deadline)
+                .await?;
+            Resp::decode(payload).map_err(|e| Status::from(CallError::BadResponse(e)))
+        };
+        match tokio::time::timeout_at(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(deadline_exceeded(method, options, &self.config)),
+        }
+    }
+
+    async fn unary_bytes(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &impl prost::Message,
+        options: &CallOptions,
+        deadline: Instant,
+    ) -> Result<Bytes, Status> {
+        let mut retried = false;
+        loop {
+            let mut frames = request_header(method, options, deadline);
+            put_message_frame(&mut frames, FrameType::Message, request);
+            match self.unary_once(node, frames.freeze(), options).await {
+                // A drained duplicate connection closed before the callee saw
+                // the call; the node's primary connection will carry it.
+                Err(e) if e.is_superseded() && !retried => retried = true,
+                Err(e) => return Err(e.into()),
+                Ok(answer) => return answer,
+            }
+        }
+    }
+
+    async fn unary_once(
+        &self,
+        node: NodeId,
+        frames: Bytes,
+        options: &CallOptions,
+    ) -> Result<Result<Bytes, Status>, CallError> {
+        let mut call = self.open(node, options).await?;
+        call.send_final(frames).await?;
+        call.read_unary_answer().await
+    }
+
+    /// Calls a server-streaming method: one request, then read responses with
+    /// `StreamingCall::message`.
+    pub async fn server_streaming<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Req, Resp>, Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        let deadline = self.deadline(options);
+        let mut frames = request_header(method, options, deadline);
+        put_message_frame(&mut frames, FrameType::Message, request);
+        let opening = async {
+            let mut call = self.open(node, options).await?;
+            call.send_final(frames.freeze()).await?;
+            Ok::<_, CallError>(call)
+        };
+        self.start_streaming(method, options, deadline, opening)
+            .await
+    }
+
+    /// Calls a client-streaming method: send requests, then await
+    /// `StreamingCall::response`.
+    pub async fn client_streaming<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Req, Resp>, Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        self.bidi_streaming(node, method, options).await
+    }
+
+    /// Calls a bidirectional-streaming method: send and read in any order.
+    pub async fn bidi_streaming<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Req, Resp>, Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        let deadline = self.deadline(options);
+        let header = request_header(method, options, deadline).freeze();
+        let opening = async {
+            let mut call = self.open(node, options).await?;
+            call.send(header).await?;
+            Ok::<_, CallError>(call)
+        };
+        self.start_streaming(method, options, deadline, opening)
+            .await
+    }
+
+    async fn start_streaming<Req, Resp>(
+        &self,
+        method: &str,
+        options: &CallOptions,
+        deadline: Instant,
+        opening: impl Future<Output = Result<ActiveCall, CallError>>,
+    ) -> Result<StreamingCall<Req, Resp>, Status> {
+        match tokio::time::timeout_at(deadline, opening).await {
+            Ok(Ok(call)) => Ok(StreamingCall::new(call, deadline)),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(deadline_exceeded(method, options, &self.config)),
+        }
+    }
+
+    async fn open(&self, node: NodeId, options: &CallOptions) -> Result<ActiveCall, CallError> {
+        let connection = self.connection(node, options).await?;
+        let (send, recv, guard) = connection.open_stream().await?;
+        let _ = send.set_priority(options.priority);
+        Ok(ActiveCall::new(
+            send,
+            recv,
+            guard,
+            self.config.max_message_size,
+        ))
+    }
+
+    async fn connection(
+        &self,
+        node: NodeId,
+        options: &CallOptions,
+    ) -> Result<NodeConnection, CallError> {
+        if let Some(connection) = self.manager.connection(node) {
+            return Ok(connection);
+        }
+        let addrs = match options.addrs.is_empty() {
+            true => self.addresses.get(node),
+            false => options.addrs.clone(),
+        };
+        Ok(self.manager.get_or_connect(node, &addrs).await?)
+    }
+
+    fn deadline(&self, options: &CallOptions) -> Instant {
+        Instant::now() + options.timeout.unwrap_or(self.config.default_deadline)
+    }
+}
+
+fn request_header(method: &str, options: &CallOptions, deadline: Instant) -> BytesMut {
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let header = RequestHeader {
+        method: method.to_owned(),
+        // At least 1 µs: 0 would mean "no timeout given".
+        timeout_micros: (remaining.as_micros() as u64).max(1),
+        metadata: options.metadata.clone(),
+    };
+    let mut frames = BytesMut::new();
+    put_message_frame(&mut frames, FrameType::Header, &header);
+    frames
+}
+
+fn deadline_exceeded(method: &str, options: &CallOptions, config: &RpcConfig) -> Status {
+    let timeout = options.timeout.unwrap_or(config.default_deadline);
+    Status::deadline_exceeded(format!("{method} did not complete within {timeout:?}"))
+}

@@ -1,0 +1,29 @@
+//! Limits and timers of the RPC layer, as a plain struct with documented defaults.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpcConfig {
+    /// Largest request or response message, in bytes. Default 4 MiB.
+    pub max_message_size: u32,
+    /// Deadline of calls whose caller gives none. Default 30 s.
+    pub default_deadline: Duration,
+    /// A caller must send its request header within this. Default 10 s.
+    pub header_timeout: Duration,
+    /// Handlers running at once on this node, all connections together.
+    /// Calls over the limit wait for a slot until their deadline. Per
+    /// connection, handlers are bounded by the transport's stream limit,
+    /// since each handler lives exactly as long as its stream. Default 4096.
+    pub max_handlers: usize,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            max_message_size: 4 * 1024 * 1024,
+            default_deadline: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            max_handlers: 4096,
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Frames over quinn streams: the codec fed from a `RecvStream`.
+
+use bytes::{Bytes, BytesMut};
+
+use super::StreamCode;
+use super::codec::{Frame, FrameDecoder, FrameType};
+use super::status::CallError;
+
+/// Reads whole frames from a stream.
+#[derive(Debug)]
+pub(crate) struct FrameReader {
+    recv: quinn::RecvStream,
+    decoder: FrameDecoder,
+    buffer: BytesMut,
+}
+
+impl FrameReader {
+    pub fn new(recv: quinn::RecvStream, max_message: u32) -> Self {
+        Self {
+            recv,
+            decoder: FrameDecoder::new(max_message),
+            buffer: BytesMut::new(),
+        }
+    }
+
+    /// The next frame, or `None` at a clean end of stream.
+    pub async fn next(&mut self) -> Result<Option<Frame>, CallError> {
+        loop {
+            if let Some(frame) = self.decoder.decode(&mut self.buffer)? {
+                return Ok(Some(frame));
+            }
+            match self.recv.read_chunk(usize::MAX, true).await? {
+                Some(chunk) if self.buffer.is_empty() => self.buffer = BytesMut::from(chunk.bytes),
+                Some(chunk) => self.buffer.extend_from_slice(&chunk.bytes),
+                None => {
+                    self.decoder.finish(&self.buffer)?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// The payload of the next frame, which must be of type `kind`; `None`
+    /// at a clean end of stream.
+    pub async fn next_of(&mut self, kind: FrameType) -> Result<Option<Bytes>, CallError> {
+        match self.next().await? {
+            Some(frame) if frame.kind == kind => Ok(Some(frame.payload)),
+            Some(frame) => Err(CallError::Protocol(format!(
+                "expected a {kind:?} frame, got a {:?} frame",
+                frame.kind
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Tells the peer we will read no more.
+    pub fn stop(&mut self, code: StreamCode) {
+        let _ = self.recv.stop(code.var_int());
+    }
+}

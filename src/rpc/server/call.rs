@@ -1,0 +1,177 @@
+//! Serving one call on one stream: header, routing, deadline, handler, status.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::Shared;
+use crate::connection::IncomingStream;
+use crate::rpc::codec::{FrameType, put_message_frame};
+use crate::rpc::io::FrameReader;
+use crate::rpc::proto::RequestHeader;
+use crate::rpc::service::Method;
+use crate::rpc::status::CallError;
+use crate::rpc::{CallContext, Status};
+
+/// Response frames a streaming handler may queue ahead of the stream.
+const RESPONSE_QUEUE: usize = 16;
+
+enum Ending {
+    /// The handler wrote its answer and status.
+    Answered,
+    /// Send this status.
+    Status(Status),
+    /// The caller stopped reading: nobody to answer.
+    CallerGone,
+}
+
+pub(super) async fn serve(shared: Arc<Shared>, stream: IncomingStream) {
+    let IncomingStream {
+        connection,
+        mut send,
+        recv,
+        guard: _busy,
+    } = stream;
+    let mut reader = FrameReader::new(recv, shared.config.max_message_size);
+    let header = match read_header(&shared, &mut reader).await {
+        Ok(header) => header,
+        Err(status) => return finish_with(&mut send, &status).await,
+    };
+    tracing::Span::current().record("method", header.method.as_str());
+    let Some(method) = shared.router.method(&header.method).cloned() else {
+        let status = Status::unimplemented(format!("unknown method {:?}", header.method));
+        return finish_with(&mut send, &status).await;
+    };
+    if shared.draining.load(Ordering::Acquire) {
+        return finish_with(&mut send, &Status::unavailable("the node is shutting down")).await;
+    }
+    let deadline = Instant::now() + call_timeout(&shared, &header);
+    let context = CallContext {
+        caller: connection.remote_node_id(),
+        caller_address: connection.remote_address(),
+        method: header.method,
+        deadline,
+        metadata: header.metadata,
+        cancelled: shared.cancel.child_token(),
+    };
+    let cancelled = context.cancelled.clone();
+    let caller_stopped = send.stopped();
+    let ending = tokio::select! {
+        biased;
+        stopped = caller_stopped => match stopped {
+            Ok(Some(_)) | Err(_) => Ending::CallerGone,
+            Ok(None) => Ending::Answered,
+        },
+        () = tokio::time::sleep_until(deadline) => {
+            Ending::Status(Status::deadline_exceeded("the call's deadline passed in the handler"))
+        }
+        () = shared.cancel.cancelled() => Ending::Status(Status::unavailable("the node is shutting down")),
+        result = run(&shared, method, context, reader, &mut send) => match result {
+            Ok(()) => Ending::Answered,
+            Err(status) => Ending::Status(status),
+        },
+    };
+    cancelled.cancel();
+    match ending {
+        Ending::Answered => {}
+        Ending::Status(status) => finish_with(&mut send, &status).await,
+        Ending::CallerGone => tracing::debug!("caller cancelled the call"),
+    }
+}
+
+async fn read_header(shared: &Shared, reader: &mut FrameReader) -> Result<RequestHeader, Status> {
+    let limit = shared.config.header_timeout;
+    let payload = tokio::time::timeout(limit, reader.next_of(FrameType::Header))
+        .await
+        .map_err(|_| Status::deadline_exceeded(format!("no request header within {limit:?}")))??
+        .ok_or_else(|| CallError::Protocol("the stream ended before the request header".into()))?;
+    let header = <RequestHeader as prost::Message>::decode(payload)
+        .map_err(|e| CallError::Protocol(format!("malformed request header: {e}")))?;
+    Ok(header)
+}
+
+fn call_timeout(shared: &Shared, header: &RequestHeader) -> Duration {
+    match header.timeout_micros {
+        0 => shared.config.default_deadline,
+        micros => Duration::from_micros(micros),
+    }
+}
+
+/// Waits for a handler slot, runs the handler, and writes its answer.
+async fn run(
+    shared: &Shared,
+    method: Method,
+    context: CallContext,
+    mut reader: FrameReader,
+    send: &mut quinn::SendStream,
+) -> Result<(), Status> {
+    let _slot = shared
+        .handler_slots
+        .acquire()
+        .await
+        .map_err(|_| Status::unavailable("the node is shutting down"))?;
+    match method {
+        Method::Unary(handler) => {
+            let request = read_single(&mut reader).await?;
+            let mut answer = handler(context, request).await?;
+            put_message_frame(&mut answer, FrameType::Status, &Status::ok().to_proto());
+            write_and_finish(send, answer.freeze()).await
+        }
+        Method::Streaming(handler) => {
+            let (frames, queue) = mpsc::channel(RESPONSE_QUEUE);
+            let (result, written) =
+                tokio::join!(handler(context, reader, frames), forward(queue, send));
+            written?;
+            result?;
+            write_and_finish(send, status_frame(&Status::ok())).await
+        }
+    }
+}
+
+async fn read_single(reader: &mut FrameReader) -> Result<Bytes, Status> {
+    let request = reader
+        .next_of(FrameType::Message)
+        .await?
+        .ok_or_else(|| CallError::Protocol("the request has no message".into()))?;
+    match reader.next().await? {
+        None => Ok(request),
+        Some(_) => Err(CallError::Protocol(
+            "a unary call carries exactly one request message".into(),
+        )
+        .into()),
+    }
+}
+
+async fn forward(
+    mut queue: mpsc::Receiver<Bytes>,
+    send: &mut quinn::SendStream,
+) -> Result<(), Status> {
+    while let Some(frame) = queue.recv().await {
+        send.write_chunk(frame).await.map_err(CallError::from)?;
+    }
+    Ok(())
+}
+
+async fn write_and_finish(send: &mut quinn::SendStream, frames: Bytes) -> Result<(), Status> {
+    send.write_chunk(frames).await.map_err(CallError::from)?;
+    send.finish().map_err(CallError::from)?;
+    Ok(())
+}
+
+fn status_frame(status: &Status) -> Bytes {
+    let mut frame = BytesMut::new();
+    put_message_frame(&mut frame, FrameType::Status, &status.to_proto());
+    frame.freeze()
+}
+
+/// Ends the call with `status`. Failure means the caller is gone: nothing to do.
+async fn finish_with(send: &mut quinn::SendStream, status: &Status) {
+    if !status.is_ok() {
+        tracing::debug!(%status, "call failed");
+    }
+    let _ = write_and_finish(send, status_frame(status)).await;
+}

@@ -1,0 +1,86 @@
+//! `RpcServer`: receives every stream the connection manager accepts, routes
+//! the call to its handler, and owns the handler tasks: bounded in number,
+//! cancelled with their caller, their deadline, or the node's shutdown.
+
+mod call;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::{Router, RpcConfig};
+use crate::connection::{IncomingStream, StreamHandler};
+
+#[derive(Clone)]
+pub struct RpcServer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    router: Router,
+    config: RpcConfig,
+    handler_slots: Arc<Semaphore>,
+    draining: AtomicBool,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl RpcServer {
+    /// Cancelling `cancel` cancels every running handler.
+    pub fn new(router: Router, config: RpcConfig, cancel: CancellationToken) -> Self {
+        let handler_slots = Arc::new(Semaphore::new(config.max_handlers));
+        Self {
+            shared: Arc::new(Shared {
+                router,
+                config,
+                handler_slots,
+                draining: AtomicBool::new(false),
+                cancel,
+                tasks: TaskTracker::new(),
+            }),
+        }
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.shared.router
+    }
+
+    /// Calls being served now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.tasks.len()
+    }
+
+    /// Refuses new calls with UNAVAILABLE, lets running ones finish for up to
+    /// `grace`, then cancels the rest. Returns how many had to be cancelled.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        self.shared.draining.store(true, Ordering::Release);
+        self.shared.tasks.close();
+        if tokio::time::timeout(grace, self.shared.tasks.wait())
+            .await
+            .is_ok()
+        {
+            return 0;
+        }
+        let cancelled = self.in_flight();
+        self.shared.cancel.cancel();
+        self.shared.tasks.wait().await;
+        cancelled
+    }
+}
+
+impl StreamHandler for RpcServer {
+    fn handle_stream(&self, stream: IncomingStream) {
+        let span = tracing::debug_span!(
+            "call",
+            caller = %stream.connection.remote_node_id().short(),
+            method = tracing::field::Empty,
+        );
+        let call = call::serve(self.shared.clone(), stream).instrument(span);
+        self.shared.tasks.spawn(call);
+    }
+}

@@ -1,0 +1,181 @@
+//! Services: named groups of typed method handlers, erased to byte-level
+//! handlers the server can run, and the `Router` that finds them by name.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use super::codec::{FRAME_HEADER_LEN, FrameType, put_message_frame};
+use super::io::FrameReader;
+use super::status::CallError;
+use super::{CallContext, RequestStream, ResponseSink, Status};
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Room left after a unary response frame for the OK status frame, so the
+/// whole answer goes out in one write.
+pub(crate) const STATUS_FRAME_ROOM: usize = FRAME_HEADER_LEN + 8;
+
+/// Takes the request payload; returns the encoded response frame.
+type UnaryFn = dyn Fn(CallContext, Bytes) -> BoxFuture<Result<BytesMut, Status>> + Send + Sync;
+/// Takes the request frames and a queue for response frames.
+type StreamingFn = dyn Fn(CallContext, FrameReader, mpsc::Sender<Bytes>) -> BoxFuture<Result<(), Status>>
+    + Send
+    + Sync;
+
+#[derive(Clone)]
+pub(crate) enum Method {
+    Unary(Arc<UnaryFn>),
+    Streaming(Arc<StreamingFn>),
+}
+
+/// A named service, e.g. `peerd.node.v1.Node`, and its methods.
+pub struct Service {
+    name: String,
+    methods: Vec<(String, Method)>,
+}
+
+impl Service {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            methods: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One request, one response.
+    pub fn unary<Req, Resp, F, Fut>(mut self, method: &str, handler: F) -> Self
+    where
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message + 'static,
+        F: Fn(CallContext, Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let erased = move |context, payload: Bytes| -> BoxFuture<_> {
+            let handler = handler.clone();
+            Box::pin(async move {
+                let request = Req::decode(payload).map_err(CallError::BadRequest)?;
+                let response = handler(context, request).await?;
+                let mut frame = BytesMut::with_capacity(
+                    FRAME_HEADER_LEN + response.encoded_len() + STATUS_FRAME_ROOM,
+                );
+                put_message_frame(&mut frame, FrameType::Message, &response);
+                Ok(frame)
+            })
+        };
+        self.methods
+            .push((method.into(), Method::Unary(Arc::new(erased))));
+        self
+    }
+
+    /// One request, a stream of responses.
+    pub fn server_streaming<Req, Resp, F, Fut>(self, method: &str, handler: F) -> Self
+    where
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message + 'static,
+        F: Fn(CallContext, Req, ResponseSink<Resp>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.streaming(
+            method,
+            move |context, requests: RequestStream<Req>, sink| {
+                let handler = handler.clone();
+                async move { handler(context, requests.single().await?, sink).await }
+            },
+        )
+    }
+
+    /// A stream of requests, one response.
+    pub fn client_streaming<Req, Resp, F, Fut>(self, method: &str, handler: F) -> Self
+    where
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message + 'static,
+        F: Fn(CallContext, RequestStream<Req>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.streaming(
+            method,
+            move |context, requests, mut sink: ResponseSink<Resp>| {
+                let handler = handler.clone();
+                async move { sink.send(&handler(context, requests).await?).await }
+            },
+        )
+    }
+
+    /// Streams both ways, interleaved as the handler likes.
+    pub fn bidi_streaming<Req, Resp, F, Fut>(self, method: &str, handler: F) -> Self
+    where
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message + 'static,
+        F: Fn(CallContext, RequestStream<Req>, ResponseSink<Resp>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        self.streaming(method, handler)
+    }
+
+    fn streaming<Req, Resp, F, Fut>(mut self, method: &str, handler: F) -> Self
+    where
+        Req: prost::Message + Default + 'static,
+        Resp: prost::Message + 'static,
+        F: Fn(CallContext, RequestStream<Req>, ResponseSink<Resp>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        let erased = move |context, reader, frames| -> BoxFuture<_> {
+            let requests = RequestStream::for_requests(reader);
+            Box::pin(handler(context, requests, ResponseSink::new(frames)))
+        };
+        self.methods
+            .push((method.into(), Method::Streaming(Arc::new(erased))));
+        self
+    }
+}
+
+/// Finds handlers by their full name, `package.Service/Method`.
+#[derive(Clone, Default)]
+pub struct Router {
+    methods: HashMap<String, Method>,
+    services: Vec<String>,
+}
+
+impl Router {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds every method of `service`.
+    ///
+    /// # Panics
+    /// If a method of the same full name is already routed: that is a
+    /// programming error, found at start-up.
+    pub fn with_service(mut self, service: Service) -> Self {
+        for (method, handler) in service.methods {
+            let full_name = format!("{}/{}", service.name, method);
+            let previous = self.methods.insert(full_name.clone(), handler);
+            assert!(previous.is_none(), "method {full_name} is registered twice");
+        }
+        if !self.services.contains(&service.name) {
+            self.services.push(service.name);
+        }
+        self
+    }
+
+    /// Names of the services routed, in the order they were added.
+    pub fn services(&self) -> &[String] {
+        &self.services
+    }
+
+    pub(crate) fn method(&self, full_name: &str) -> Option<&Method> {
+        self.methods.get(full_name)
+    }
+}

@@ -1,0 +1,134 @@
+//! The one place where internal errors become wire status codes.
+
+use super::{Code, Status};
+use crate::connection::{CloseCode, ConnectError};
+use crate::rpc::StreamCode;
+use crate::rpc::codec::FrameError;
+
+/// Everything that can end a call short of a status from the callee.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("connection lost: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error(transparent)]
+    Write(#[from] quinn::WriteError),
+    #[error(transparent)]
+    Read(#[from] quinn::ReadError),
+    #[error("stream already closed")]
+    ClosedStream(#[from] quinn::ClosedStream),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("the request does not decode as the method's request type: {0}")]
+    BadRequest(prost::DecodeError),
+    #[error("the response does not decode as the method's response type: {0}")]
+    BadResponse(prost::DecodeError),
+    #[error("the stream ended without a status")]
+    NoStatus,
+}
+
+impl From<CallError> for Status {
+    fn from(error: CallError) -> Self {
+        let code = match &error {
+            CallError::Connect(e) => connect_code(e),
+            CallError::Connection(e) => connection_code(e),
+            CallError::Write(quinn::WriteError::Stopped(code))
+            | CallError::Read(quinn::ReadError::Reset(code)) => stream_code(*code),
+            CallError::Write(quinn::WriteError::ConnectionLost(e))
+            | CallError::Read(quinn::ReadError::ConnectionLost(e)) => connection_code(e),
+            CallError::Write(_) | CallError::Read(_) | CallError::ClosedStream(_) => Code::Internal,
+            CallError::Frame(FrameError::TooLarge { .. }) => Code::ResourceExhausted,
+            CallError::Frame(_) | CallError::Protocol(_) | CallError::BadResponse(_) => {
+                Code::Internal
+            }
+            CallError::BadRequest(_) => Code::InvalidArgument,
+            CallError::NoStatus => Code::Unavailable,
+        };
+        Status::new(code, error.to_string())
+    }
+}
+
+fn connect_code(error: &ConnectError) -> Code {
+    match error {
+        ConnectError::WrongNode { .. } => Code::Unauthenticated,
+        ConnectError::DialSelf(_) => Code::InvalidArgument,
+        ConnectError::Tls(_) => Code::Internal,
+        _ => Code::Unavailable,
+    }
+}
+
+fn connection_code(error: &quinn::ConnectionError) -> Code {
+    match error {
+        quinn::ConnectionError::TimedOut => Code::Unavailable,
+        e if CloseCode::of(e) == Some(CloseCode::ShuttingDown) => Code::Unavailable,
+        quinn::ConnectionError::LocallyClosed => Code::Cancelled,
+        _ => Code::Unavailable,
+    }
+}
+
+fn stream_code(code: quinn::VarInt) -> Code {
+    match StreamCode::from_var_int(code) {
+        Some(StreamCode::Cancelled) => Code::Cancelled,
+        _ => Code::Unavailable,
+    }
+}
+
+impl CallError {
+    /// True when the connection was a drained duplicate and the callee never
+    /// saw this call: it is safe to send it again on the node's primary.
+    pub fn is_superseded(&self) -> bool {
+        let connection = match self {
+            CallError::Connection(e)
+            | CallError::Write(quinn::WriteError::ConnectionLost(e))
+            | CallError::Read(quinn::ReadError::ConnectionLost(e)) => e,
+            _ => return false,
+        };
+        CloseCode::of(connection) == Some(CloseCode::Superseded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::NodeId;
+
+    #[test]
+    fn oversized_frames_are_resource_exhausted() {
+        let error = CallError::Frame(FrameError::TooLarge {
+            kind: crate::rpc::codec::FrameType::Message,
+            declared: u32::MAX,
+            limit: 10,
+        });
+        let status = Status::from(error);
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(status.message().contains("4294967295"), "{status}");
+    }
+
+    #[test]
+    fn identity_mismatch_is_unauthenticated() {
+        let error = CallError::Connect(ConnectError::WrongNode {
+            expected: NodeId::from_bytes([1; 32]),
+            actual: NodeId::from_bytes([2; 32]),
+            addr: "127.0.0.1:1".parse().unwrap(),
+        });
+        assert_eq!(Status::from(error).code(), Code::Unauthenticated);
+    }
+
+    #[test]
+    fn a_reset_with_the_cancel_code_is_cancelled() {
+        let error = CallError::Read(quinn::ReadError::Reset(StreamCode::Cancelled.var_int()));
+        assert_eq!(Status::from(error).code(), Code::Cancelled);
+    }
+
+    #[test]
+    fn undecodable_requests_are_invalid_arguments() {
+        let garbage: &[u8] = &[0x0a, 0x05, 1];
+        let decode_error =
+            <crate::rpc::proto::Status as prost::Message>::decode(garbage).unwrap_err();
+        let error = CallError::BadRequest(decode_error);
+        assert_eq!(Status::from(error).code(), Code::InvalidArgument);
+    }
+}

@@ -1,0 +1,3 @@
+//! Services every node offers.
+
+pub mod node;

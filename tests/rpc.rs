@@ -1,0 +1,451 @@
+//! The RPC layer over real connections: the four call patterns in both
+//! directions over one connection, errors and their status codes, deadlines,
+//! cancellation, handler limits, and the one-packet unary call.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use common::{eventually, within};
+use peerd::rpc::codec::{FrameDecoder, FrameType, put_frame};
+use peerd::rpc::{RequestStream, ResponseSink, RpcConfig};
+use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
+use peerd::service::node::{self as node_service};
+use peerd::{CallContext, CallOptions, Code, Identity, Node, Service, Status};
+use tokio::sync::{Notify, mpsc};
+
+const SECOND: Duration = Duration::from_secs(1);
+const LOCALHOST: SocketAddr = common::LOCALHOST;
+
+/// What the test service's handlers report.
+#[derive(Default)]
+struct Probe {
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+    started: Notify,
+    dropped: Option<mpsc::UnboundedSender<String>>,
+}
+
+/// Tells the probe when a handler future is dropped before it completes.
+struct DropSignal(Arc<Probe>, String);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        if let Some(dropped) = &self.0.dropped {
+            let _ = dropped.send(self.1.clone());
+        }
+    }
+}
+
+fn test_service(probe: Arc<Probe>) -> Service {
+    let (forever, slow) = (probe.clone(), probe);
+    Service::new("test.v1.Test")
+        .unary("Echo", |_, request: EchoRequest| async move {
+            Ok(EchoResponse { payload: request.payload })
+        })
+        .unary("WhoCalls", |context: CallContext, _: EchoRequest| async move {
+            Ok(EchoResponse { payload: context.caller().to_string().into() })
+        })
+        .server_streaming("Count", |_, request: PingRequest, mut sink: ResponseSink<PingResponse>| async move {
+            for i in 0..request.nonce {
+                sink.send(&PingResponse { nonce: i, unix_micros: 0 }).await?;
+            }
+            Ok(())
+        })
+        .client_streaming("Sum", |_, mut requests: RequestStream<PingRequest>| async move {
+            let mut sum = 0;
+            while let Some(request) = requests.message().await? {
+                sum += request.nonce;
+            }
+            Ok(PingResponse { nonce: sum, unix_micros: 0 })
+        })
+        .bidi_streaming(
+            "Double",
+            |_, mut requests: RequestStream<PingRequest>, mut sink: ResponseSink<PingResponse>| async move {
+                while let Some(request) = requests.message().await? {
+                    sink.send(&PingResponse { nonce: request.nonce * 2, unix_micros: 0 }).await?;
+                }
+                Ok(())
+            },
+        )
+        .unary("Forever", move |context: CallContext, _: EchoRequest| {
+            let probe = forever.clone();
+            async move {
+                let _signal = DropSignal(probe.clone(), context.method().to_owned());
+                probe.started.notify_one();
+                std::future::pending::<Result<EchoResponse, Status>>().await
+            }
+        })
+        .unary("Slow", move |_, _: EchoRequest| {
+            let probe = slow.clone();
+            async move {
+                let now = probe.running.fetch_add(1, Ordering::SeqCst) + 1;
+                probe.max_running.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                probe.running.fetch_sub(1, Ordering::SeqCst);
+                Ok(EchoResponse::default())
+            }
+        })
+}
+
+fn start(probe: Arc<Probe>, rpc: RpcConfig) -> Node {
+    Node::builder(Identity::generate())
+        .listen(LOCALHOST)
+        .rpc(rpc)
+        .service(test_service(probe))
+        .bind()
+        .expect("bind")
+}
+
+fn pair() -> (Node, Node) {
+    let a = start(Arc::default(), RpcConfig::default());
+    let b = start(Arc::default(), RpcConfig::default());
+    a.addresses().add(b.id(), b.local_addr());
+    (a, b)
+}
+
+async fn exercise_all_patterns(from: &Node, to: &Node) {
+    let client = from.client();
+    let options = CallOptions::default().with_timeout(5 * SECOND);
+    let who: EchoResponse = client
+        .unary(
+            to.id(),
+            "test.v1.Test/WhoCalls",
+            &EchoRequest::default(),
+            &options,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        who.payload,
+        from.id().to_string().as_bytes(),
+        "the callee sees the authenticated caller"
+    );
+
+    let mut count = client
+        .server_streaming::<_, PingResponse>(
+            to.id(),
+            "test.v1.Test/Count",
+            &PingRequest { nonce: 5 },
+            &options,
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some(message) = count.message().await.unwrap() {
+        seen.push(message.nonce);
+    }
+    assert_eq!(seen, [0, 1, 2, 3, 4]);
+
+    let mut sum = client
+        .client_streaming::<PingRequest, PingResponse>(to.id(), "test.v1.Test/Sum", &options)
+        .await
+        .unwrap();
+    for n in 1..=10 {
+        sum.send(&PingRequest { nonce: n }).await.unwrap();
+    }
+    assert_eq!(sum.response().await.unwrap().nonce, 55);
+
+    let mut double = client
+        .bidi_streaming::<PingRequest, PingResponse>(to.id(), "test.v1.Test/Double", &options)
+        .await
+        .unwrap();
+    for n in [3, 7, 11] {
+        double.send(&PingRequest { nonce: n }).await.unwrap();
+        assert_eq!(
+            double.message().await.unwrap().unwrap().nonce,
+            n * 2,
+            "answers interleave with requests"
+        );
+    }
+    double.close_send().unwrap();
+    assert_eq!(double.message().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn all_four_patterns_work_both_ways_over_one_connection() {
+    let (a, b) = pair();
+    exercise_all_patterns(&a, &b).await;
+    exercise_all_patterns(&b, &a).await; // B has no address for A: only the reverse connection.
+    assert_eq!(a.manager().connections().len(), 1);
+    assert_eq!(b.manager().connections().len(), 1);
+    assert_eq!(a.manager().stats().dials + b.manager().stats().dials, 1);
+}
+
+#[tokio::test]
+async fn the_built_in_node_service_answers() {
+    let (a, b) = pair();
+    let options = CallOptions::default();
+    node_service::ping(a.client(), b.id(), &options)
+        .await
+        .unwrap();
+    let info = node_service::info(a.client(), b.id(), &options)
+        .await
+        .unwrap();
+    assert_eq!(info.node_id, b.id().to_string());
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(info.listen_addrs, [b.local_addr().to_string()]);
+    assert_eq!(info.observed_addr, a.local_addr().to_string());
+    assert!(info.services.contains(&"test.v1.Test".to_owned()));
+    assert!(info.services.contains(&"peerd.node.v1.Node".to_owned()));
+    let echo: EchoResponse = a
+        .client()
+        .unary(
+            b.id(),
+            node_service::ECHO,
+            &EchoRequest {
+                payload: vec![9; 1000].into(),
+            },
+            &options,
+        )
+        .await
+        .unwrap();
+    assert_eq!(echo.payload.len(), 1000);
+}
+
+#[tokio::test]
+async fn an_unknown_method_is_unimplemented() {
+    let (a, b) = pair();
+    let err = a
+        .client()
+        .unary::<_, EchoResponse>(
+            b.id(),
+            "test.v1.Test/Nope",
+            &EchoRequest::default(),
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+    assert!(err.message().contains("test.v1.Test/Nope"), "{err}");
+}
+
+/// Sends raw bytes on a fresh stream of A's connection to B and returns the
+/// status frame B answers with.
+async fn raw_call(a: &Node, b: &Node, bytes: &[u8]) -> Status {
+    let conn = a
+        .manager()
+        .get_or_connect(b.id(), &[b.local_addr()])
+        .await
+        .unwrap();
+    let (mut send, mut recv, _guard) = conn.open_stream().await.unwrap();
+    send.write_all(bytes).await.unwrap();
+    let _ = send.finish();
+    let answer = within(5 * SECOND, recv.read_to_end(1 << 16)).await.unwrap();
+    let mut buffer = BytesMut::from(&answer[..]);
+    let frame = FrameDecoder::new(1 << 16)
+        .decode(&mut buffer)
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame.kind, FrameType::Status);
+    let status: peerd::rpc::proto::Status = prost::Message::decode(frame.payload).unwrap();
+    Status::new(Code::from_u32(status.code), status.message)
+}
+
+fn header_frame(method: &str) -> BytesMut {
+    let header = peerd::rpc::proto::RequestHeader {
+        method: method.into(),
+        ..Default::default()
+    };
+    let mut out = BytesMut::new();
+    put_frame(
+        &mut out,
+        FrameType::Header,
+        &prost::Message::encode_to_vec(&header),
+    );
+    out
+}
+
+#[tokio::test]
+async fn a_frame_declaring_4_gib_is_resource_exhausted() {
+    let (a, b) = pair();
+    let mut bytes = header_frame("test.v1.Test/Echo");
+    bytes.put_u8(FrameType::Message as u8);
+    bytes.put_u32(u32::MAX);
+    let status = raw_call(&a, &b, &bytes).await;
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
+    assert!(status.message().contains("4294967295"), "{status}");
+}
+
+#[tokio::test]
+async fn malformed_frames_get_a_clear_status_and_the_connection_keeps_working() {
+    let (a, b) = pair();
+    let mut unknown_type = header_frame("test.v1.Test/Echo");
+    unknown_type.put_slice(&[0x09, 0, 0, 0, 0]);
+    let status = raw_call(&a, &b, &unknown_type).await;
+    assert_eq!(status.code(), Code::Internal);
+    assert!(
+        status.message().contains("unknown frame type 0x09"),
+        "{status}"
+    );
+
+    let mut garbage_header = BytesMut::new();
+    put_frame(&mut garbage_header, FrameType::Header, &[0xff, 0xff, 0xff]);
+    let status = raw_call(&a, &b, &garbage_header).await;
+    assert_eq!(status.code(), Code::Internal);
+    assert!(
+        status.message().contains("malformed request header"),
+        "{status}"
+    );
+
+    let mut bad_request = header_frame("test.v1.Test/Echo");
+    put_frame(&mut bad_request, FrameType::Message, &[0x0a, 0x05, 1]);
+    let status = raw_call(&a, &b, &bad_request).await;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+
+    let truncated = &header_frame("test.v1.Test/Echo")[..3];
+    assert_eq!(raw_call(&a, &b, truncated).await.code(), Code::Internal);
+
+    let connection = a.manager().connection(b.id()).unwrap();
+    let echo: EchoResponse = a
+        .client()
+        .unary(
+            b.id(),
+            "test.v1.Test/Echo",
+            &EchoRequest {
+                payload: "still fine".into(),
+            },
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(echo.payload, "still fine");
+    assert!(a.manager().connection(b.id()).unwrap().same_as(&connection));
+}
+
+fn probed_pair() -> (Node, Node, mpsc::UnboundedReceiver<String>, Arc<Probe>) {
+    let (dropped, drops) = mpsc::unbounded_channel();
+    let probe = Arc::new(Probe {
+        dropped: Some(dropped),
+        ..Probe::default()
+    });
+    let a = start(Arc::default(), RpcConfig::default());
+    let b = start(probe.clone(), RpcConfig::default());
+    a.addresses().add(b.id(), b.local_addr());
+    (a, b, drops, probe)
+}
+
+#[tokio::test]
+async fn a_passed_deadline_is_deadline_exceeded_and_cancels_the_handler() {
+    let (a, b, mut drops, _probe) = probed_pair();
+    let options = CallOptions::default().with_timeout(Duration::from_millis(300));
+    let start = tokio::time::Instant::now();
+    let err = a
+        .client()
+        .unary::<_, EchoResponse>(
+            b.id(),
+            "test.v1.Test/Forever",
+            &EchoRequest::default(),
+            &options,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err}");
+    assert!(start.elapsed() < 2 * SECOND);
+    assert_eq!(
+        within(2 * SECOND, drops.recv()).await.unwrap(),
+        "test.v1.Test/Forever"
+    );
+    assert!(eventually(SECOND, || b.server().in_flight() == 0).await);
+}
+
+#[tokio::test]
+async fn dropping_a_call_cancels_its_handler() {
+    let (a, b, mut drops, probe) = probed_pair();
+    let client = a.client().clone();
+    let target = b.id();
+    let call = tokio::spawn(async move {
+        client
+            .unary::<_, EchoResponse>(
+                target,
+                "test.v1.Test/Forever",
+                &EchoRequest::default(),
+                &CallOptions::default(),
+            )
+            .await
+    });
+    within(5 * SECOND, probe.started.notified()).await;
+    call.abort();
+    assert_eq!(
+        within(2 * SECOND, drops.recv()).await.unwrap(),
+        "test.v1.Test/Forever"
+    );
+    assert!(eventually(SECOND, || b.server().in_flight() == 0).await);
+}
+
+#[tokio::test]
+async fn handlers_over_the_limit_wait_for_a_slot() {
+    const LIMIT: usize = 4;
+    let probe = Arc::new(Probe::default());
+    let a = start(Arc::default(), RpcConfig::default());
+    let b = start(
+        probe.clone(),
+        RpcConfig {
+            max_handlers: LIMIT,
+            ..RpcConfig::default()
+        },
+    );
+    a.addresses().add(b.id(), b.local_addr());
+
+    let calls = (0..LIMIT + 10).map(|_| {
+        let client = a.client().clone();
+        let target = b.id();
+        tokio::spawn(async move {
+            client
+                .unary::<_, EchoResponse>(
+                    target,
+                    "test.v1.Test/Slow",
+                    &EchoRequest::default(),
+                    &CallOptions::default(),
+                )
+                .await
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        call.await
+            .unwrap()
+            .expect("calls over the limit wait, then succeed");
+    }
+    assert_eq!(
+        probe.max_running.load(Ordering::SeqCst),
+        LIMIT,
+        "never more than the limit"
+    );
+}
+
+#[tokio::test]
+async fn a_small_unary_call_is_one_datagram_each_way() {
+    const CALLS: u64 = 200;
+    let (a, b) = pair();
+    let options = CallOptions::default();
+    let request = EchoRequest {
+        payload: vec![1; 64].into(),
+    };
+    let call = || {
+        a.client()
+            .unary::<_, EchoResponse>(b.id(), "test.v1.Test/Echo", &request, &options)
+    };
+    call().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await; // let the handshake's stragglers settle
+    let connection = a.manager().connection(b.id()).unwrap();
+    let before = connection.stats();
+    for _ in 0..CALLS {
+        call().await.unwrap();
+    }
+    let after = connection.stats();
+    let sent = after.udp_tx.datagrams - before.udp_tx.datagrams;
+    let received = after.udp_rx.datagrams - before.udp_rx.datagrams;
+    println!("{CALLS} calls: {sent} datagrams sent, {received} received");
+    assert!(
+        sent <= CALLS * 11 / 10,
+        "{sent} datagrams sent for {CALLS} calls"
+    );
+    assert!(
+        received <= CALLS * 11 / 10,
+        "{received} datagrams received for {CALLS} calls"
+    );
+}
