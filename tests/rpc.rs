@@ -225,7 +225,7 @@ async fn an_unknown_method_is_unimplemented() {
 }
 
 /// Sends raw bytes on a fresh stream of A's connection to B and returns the
-/// status frame B answers with.
+/// status B answers with.
 async fn raw_call(a: &Node, b: &Node, bytes: &[u8]) -> Status {
     let conn = a
         .manager()
@@ -237,13 +237,14 @@ async fn raw_call(a: &Node, b: &Node, bytes: &[u8]) -> Status {
     let _ = send.finish();
     let answer = within(5 * SECOND, recv.read_to_end(1 << 16)).await.unwrap();
     let mut buffer = BytesMut::from(&answer[..]);
-    let frame = FrameDecoder::new(1 << 16)
-        .decode(&mut buffer)
-        .unwrap()
-        .unwrap();
-    assert_eq!(frame.kind, FrameType::Status);
-    let status: peerd::rpc::proto::Status = prost::Message::decode(frame.payload).unwrap();
-    Status::new(Code::from_u32(status.code), status.message)
+    let decoder = FrameDecoder::new(1 << 16);
+    while let Some(frame) = decoder.decode(&mut buffer).unwrap() {
+        if frame.kind == FrameType::Status {
+            let status: peerd::rpc::proto::Status = prost::Message::decode(frame.payload).unwrap();
+            return Status::new(Code::from_u32(status.code), status.message);
+        }
+    }
+    panic!("no status frame in the answer")
 }
 
 fn header_frame(method: &str) -> BytesMut {
@@ -315,6 +316,24 @@ async fn malformed_frames_get_a_clear_status_and_the_connection_keeps_working() 
         .unwrap();
     assert_eq!(echo.payload, "still fine");
     assert!(a.manager().connection(b.id()).unwrap().same_as(&connection));
+}
+
+#[tokio::test]
+async fn a_huge_timeout_from_the_caller_is_harmless() {
+    let (a, b) = pair();
+    let header = peerd::rpc::proto::RequestHeader {
+        method: "test.v1.Test/Echo".into(),
+        timeout_micros: u64::MAX,
+        ..Default::default()
+    };
+    let mut bytes = BytesMut::new();
+    put_frame(
+        &mut bytes,
+        FrameType::Header,
+        &prost::Message::encode_to_vec(&header),
+    );
+    put_frame(&mut bytes, FrameType::Message, &[]);
+    assert_eq!(raw_call(&a, &b, &bytes).await.code(), Code::Ok);
 }
 
 fn probed_pair() -> (Node, Node, mpsc::UnboundedReceiver<String>, Arc<Probe>) {

@@ -8,6 +8,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::identity::NodeId;
 
+/// `timeout` from now, saturating far in the future: a timeout comes from a
+/// peer or a user and must never overflow the clock.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Instant {
+    const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+    let now = Instant::now();
+    now.checked_add(timeout).unwrap_or(now + FAR_FUTURE)
+}
+
 #[derive(Debug, Clone)]
 pub struct CallContext {
     pub(crate) caller: NodeId,
@@ -52,5 +60,24 @@ impl CallContext {
 
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.is_cancelled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn huge_timeouts_saturate_instead_of_panicking() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _enter = rt.enter();
+        let far = deadline_after(Duration::from_micros(u64::MAX));
+        assert!(far > Instant::now() + Duration::from_secs(86_400 * 365));
+        let near = deadline_after(Duration::from_secs(1));
+        assert!(near <= Instant::now() + Duration::from_secs(1));
     }
 }

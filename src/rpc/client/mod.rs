@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::time::Instant;
 
 use super::codec::{FrameType, put_message_frame};
+use super::context::deadline_after;
 use super::proto::RequestHeader;
 use super::status::CallError;
 use super::{RpcConfig, Status};
@@ -234,7 +235,7 @@ impl RpcClient {
     }
 
     fn deadline(&self, options: &CallOptions) -> Instant {
-        Instant::now() + options.timeout.unwrap_or(self.config.default_deadline)
+        deadline_after(options.timeout.unwrap_or(self.config.default_deadline))
     }
 }
 

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 use super::Shared;
 use crate::connection::IncomingStream;
 use crate::rpc::codec::{FrameType, put_message_frame};
+use crate::rpc::context::deadline_after;
 use crate::rpc::io::FrameReader;
 use crate::rpc::proto::RequestHeader;
 use crate::rpc::service::Method;
@@ -49,7 +49,7 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: IncomingStream) {
     if shared.draining.load(Ordering::Acquire) {
         return finish_with(&mut send, &Status::unavailable("the node is shutting down")).await;
     }
-    let deadline = Instant::now() + call_timeout(&shared, &header);
+    let deadline = deadline_after(call_timeout(&shared, &header));
     let context = CallContext {
         caller: connection.remote_node_id(),
         caller_address: connection.remote_address(),
