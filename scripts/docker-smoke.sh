@@ -34,13 +34,16 @@ compose=()
 
 die() { echo "docker-smoke: $*" >&2; exit 1; }
 
+# Quiet unless it fails: the smoke output should show the build, not dpkg.
 apt_updated=
 apt_install() {
+  echo "apt-get install $*"
   if [ -z "$apt_updated" ]; then
-    apt-get update -qq || return
+    apt-get update >>"$work/apt.log" 2>&1 || { tail -n 20 "$work/apt.log" >&2; return 1; }
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >>"$work/apt.log" 2>&1 \
+    || { tail -n 20 "$work/apt.log" >&2; return 1; }
 }
 
 cluster_up() {

@@ -55,6 +55,7 @@
 //! # }
 //! ```
 
+pub mod bench;
 pub mod connection;
 pub mod identity;
 pub mod node;

@@ -45,7 +45,9 @@ fn test_service(probe: Arc<Probe>) -> Service {
     let (forever, slow) = (probe.clone(), probe);
     Service::new("test.v1.Test")
         .unary("Echo", |_, request: EchoRequest| async move {
-            Ok(EchoResponse { payload: request.payload })
+            Ok(EchoResponse {
+                payload: request.payload,
+            })
         })
         .unary("WhoCalls", |context: CallContext, _: EchoRequest| async move {
             Ok(EchoResponse { payload: context.caller().to_string().into() })
@@ -199,6 +201,7 @@ async fn the_built_in_node_service_answers() {
             node_service::ECHO,
             &EchoRequest {
                 payload: vec![9; 1000].into(),
+                ..Default::default()
             },
             &options,
         )
@@ -309,6 +312,7 @@ async fn malformed_frames_get_a_clear_status_and_the_connection_keeps_working() 
             "test.v1.Test/Echo",
             &EchoRequest {
                 payload: "still fine".into(),
+                ..Default::default()
             },
             &CallOptions::default(),
         )
@@ -443,6 +447,7 @@ async fn a_small_unary_call_is_one_datagram_each_way() {
     let options = CallOptions::default();
     let request = EchoRequest {
         payload: vec![1; 64].into(),
+        ..Default::default()
     };
     let call = || {
         a.client()

@@ -42,6 +42,10 @@ pub fn node_service(info: NodeInfo) -> Service {
             },
         )
         .unary("Echo", |_, request: proto::EchoRequest| async move {
+            if request.delay_millis > 0 {
+                let delay = Duration::from_millis(request.delay_millis.into());
+                tokio::time::sleep(delay).await;
+            }
             Ok(proto::EchoResponse {
                 payload: request.payload,
             })
