@@ -55,8 +55,11 @@
 //! # }
 //! ```
 
+pub mod admin;
 pub mod bench;
+pub mod config;
 pub mod connection;
+pub mod daemon;
 pub mod identity;
 pub mod node;
 pub mod rpc;

@@ -249,16 +249,8 @@ pub(super) static KEYS: &[Key] = &[
         show: |s| duration(s.rpc.header_timeout),
     },
     Key {
-        name: "rpc.max_handlers_per_connection",
-        doc: "Most requests handled at once for one connection",
-        set: |s, v| {
-            convert(v, values::positive_usize).map(|x| s.rpc.max_handlers_per_connection = x)
-        },
-        show: |s| count(s.rpc.max_handlers_per_connection),
-    },
-    Key {
         name: "rpc.max_handlers",
-        doc: "Most requests handled at once in total",
+        doc: "Most requests handled at once in total; more wait for a slot (per connection, transport.max_concurrent_streams bounds them)",
         set: |s, v| convert(v, values::positive_usize).map(|x| s.rpc.max_handlers = x),
         show: |s| count(s.rpc.max_handlers),
     },

@@ -11,6 +11,7 @@
 //! This module never reads the process environment or the command line itself:
 //! callers pass both in [`Overrides`], which keeps loading deterministic in tests.
 
+mod convert;
 mod error;
 mod file;
 mod keys;

@@ -75,7 +75,6 @@ pub struct RpcSettings {
     pub max_message_size: u32,
     pub default_deadline: Duration,
     pub header_timeout: Duration,
-    pub max_handlers_per_connection: usize,
     pub max_handlers: usize,
 }
 
@@ -138,7 +137,6 @@ impl Default for RpcSettings {
             max_message_size: 4 * 1024 * 1024,
             default_deadline: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
-            max_handlers_per_connection: 128,
             max_handlers: 4096,
         }
     }

@@ -17,9 +17,9 @@ pub struct TransportConfig {
     /// Concurrent bidirectional streams a peer may open on one connection. Default 128.
     pub max_concurrent_streams: u32,
     /// Bytes a peer may send on one stream before we read them. Default 1 MiB.
-    pub stream_receive_window: u32,
+    pub stream_receive_window: u64,
     /// Bytes a peer may send on one connection before we read them. Default 8 MiB.
-    pub connection_receive_window: u32,
+    pub connection_receive_window: u64,
     /// Bytes we buffer for sending on one connection. Default 8 MiB.
     pub send_window: u64,
     /// A handshake that takes longer fails. Default 10 s.
@@ -60,12 +60,17 @@ impl TransportConfig {
         transport
             .max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_streams))
             .max_concurrent_uni_streams(VarInt::from_u32(0))
-            .stream_receive_window(VarInt::from_u32(self.stream_receive_window))
-            .receive_window(VarInt::from_u32(self.connection_receive_window))
+            .stream_receive_window(var_int(self.stream_receive_window))
+            .receive_window(var_int(self.connection_receive_window))
             .send_window(self.send_window)
             .max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok())
             .keep_alive_interval(Some(self.keep_alive_interval))
             .datagram_receive_buffer_size(None);
         Arc::new(transport)
     }
+}
+
+/// Windows above QUIC's largest integer mean "as large as possible".
+fn var_int(value: u64) -> VarInt {
+    VarInt::from_u64(value).unwrap_or(VarInt::MAX)
 }

@@ -13,7 +13,7 @@ use crate::identity::NodeId;
 
 /// Who dialed: we did (`Outbound`, a forward connection) or the peer did
 /// (`Inbound`, a reverse connection). Both carry streams either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Outbound,

@@ -3,6 +3,7 @@
 //! cancellation tree owns everything it starts.
 
 mod address_book;
+mod peer_addr;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub use address_book::AddressBook;
+pub use peer_addr::{ParsePeerAddrError, PeerAddr};
 
 use crate::connection::{BindError, NodeConnectionManager, TransportConfig};
 use crate::identity::{Identity, NodeId};

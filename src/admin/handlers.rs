@@ -1,0 +1,197 @@
+//! What each admin request does, against the running node.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::builtin_calls;
+use super::protocol::Request;
+use super::reports::{CallReport, ConnectReport, IdReport, PeerReport, PingReport, StatusReport};
+use crate::connection::{Direction, NodeConnection};
+use crate::identity::NodeId;
+use crate::node::{Node, PeerAddr};
+use crate::rpc::CallOptions;
+use crate::service::node as node_service;
+
+/// Admin calls that reach other nodes give up after this.
+const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The daemon state the admin API reads. `ready` and `draining` are one-way
+/// switches, set by cancelling them.
+#[derive(Clone)]
+pub struct AdminContext {
+    pub node: Node,
+    pub started: Instant,
+    pub reach_addrs: Vec<SocketAddr>,
+    pub ready: tokio_util::sync::CancellationToken,
+    pub draining: tokio_util::sync::CancellationToken,
+}
+
+impl AdminContext {
+    pub fn new(node: Node, started: Instant, reach_addrs: Vec<SocketAddr>) -> Self {
+        Self {
+            node,
+            started,
+            reach_addrs,
+            ready: tokio_util::sync::CancellationToken::new(),
+            draining: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.is_cancelled() && !self.draining.is_cancelled()
+    }
+}
+
+pub async fn handle(context: &AdminContext, request: Request) -> Result<Value, String> {
+    match request {
+        Request::Status => to_json(status(context)),
+        Request::Peers => to_json(peers(context)),
+        Request::Id => to_json(IdReport {
+            node_id: context.node.id().to_string(),
+            addrs: context
+                .reach_addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }),
+        Request::Health => to_json(serde_json::json!({ "ready": context.is_ready() })),
+        Request::Connect { peer } => to_json(connect(context, &peer).await?),
+        Request::Disconnect { node } => {
+            to_json(serde_json::json!({ "closed": context.node.manager().disconnect(node) }))
+        }
+        Request::Ping { node, addr } => to_json(ping(context, node, addr).await?),
+        Request::Call {
+            node,
+            addr,
+            method,
+            body,
+        } => to_json(call(context, node, addr, &method, &body).await?),
+    }
+}
+
+fn to_json(value: impl Serialize) -> Result<Value, String> {
+    serde_json::to_value(value).map_err(|e| e.to_string())
+}
+
+fn status(context: &AdminContext) -> StatusReport {
+    let connections = context.node.manager().connections();
+    let count = |direction| {
+        connections
+            .iter()
+            .filter(|c| c.direction() == direction)
+            .count()
+    };
+    StatusReport {
+        node_id: context.node.id().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_secs: context.started.elapsed().as_secs(),
+        listen_addr: context.node.local_addr().to_string(),
+        connections_inbound: count(Direction::Inbound),
+        connections_outbound: count(Direction::Outbound),
+        calls_in_flight: context.node.server().in_flight(),
+        ready: context.is_ready(),
+    }
+}
+
+fn peers(context: &AdminContext) -> Vec<PeerReport> {
+    let mut peers: Vec<_> = context
+        .node
+        .manager()
+        .connections()
+        .iter()
+        .map(peer_report)
+        .collect();
+    peers.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    peers
+}
+
+fn peer_report(connection: &NodeConnection) -> PeerReport {
+    let stats = connection.stats();
+    PeerReport {
+        node_id: connection.remote_node_id().to_string(),
+        direction: connection.direction(),
+        remote_addr: connection.remote_address().to_string(),
+        rtt_micros: connection.rtt().as_micros() as u64,
+        age_secs: connection.created().elapsed().as_secs(),
+        active_streams: connection.active_streams(),
+        bytes_sent: stats.udp_tx.bytes,
+        bytes_received: stats.udp_rx.bytes,
+        draining: connection.is_draining(),
+    }
+}
+
+/// Adds `host:port` to the node's address book for `node`.
+async fn learn(context: &AdminContext, peer: &PeerAddr) -> Result<(), String> {
+    let addrs = peer
+        .resolve()
+        .await
+        .map_err(|e| format!("cannot resolve {}: {e}", peer.host_port))?;
+    for addr in addrs.into_iter().rev() {
+        context.node.addresses().add(peer.node, addr);
+    }
+    Ok(())
+}
+
+async fn learn_optional(
+    context: &AdminContext,
+    node: NodeId,
+    addr: Option<String>,
+) -> Result<(), String> {
+    match addr {
+        Some(host_port) => learn(context, &PeerAddr { node, host_port }).await,
+        None => Ok(()),
+    }
+}
+
+async fn connect(context: &AdminContext, peer: &str) -> Result<ConnectReport, String> {
+    let peer: PeerAddr = peer.parse().map_err(|e| format!("{e}"))?;
+    learn(context, &peer).await?;
+    let addrs = context.node.addresses().get(peer.node);
+    let connection = context
+        .node
+        .manager()
+        .get_or_connect(peer.node, &addrs)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ConnectReport {
+        node_id: peer.node.to_string(),
+        direction: connection.direction(),
+        remote_addr: connection.remote_address().to_string(),
+    })
+}
+
+async fn ping(
+    context: &AdminContext,
+    node: NodeId,
+    addr: Option<String>,
+) -> Result<PingReport, String> {
+    learn_optional(context, node, addr).await?;
+    let options = CallOptions::default().with_timeout(REMOTE_TIMEOUT);
+    let rtt = node_service::ping(context.node.client(), node, &options)
+        .await
+        .map_err(|status| status.to_string())?;
+    Ok(PingReport {
+        node_id: node.to_string(),
+        rtt_micros: rtt.as_micros() as u64,
+    })
+}
+
+async fn call(
+    context: &AdminContext,
+    node: NodeId,
+    addr: Option<String>,
+    method: &str,
+    body: &Value,
+) -> Result<CallReport, String> {
+    learn_optional(context, node, addr).await?;
+    let options = CallOptions::default().with_timeout(REMOTE_TIMEOUT);
+    let (method, response) =
+        builtin_calls::call(context.node.client(), node, method, body, &options)
+            .await
+            .map_err(|status| status.to_string())?;
+    Ok(CallReport { method, response })
+}

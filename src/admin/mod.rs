@@ -1,0 +1,17 @@
+//! The local admin API: JSON requests over a Unix socket that only the
+//! daemon's own user (and root) may use. The CLI's client subcommands speak it.
+
+mod builtin_calls;
+mod client;
+mod handlers;
+mod policy;
+mod protocol;
+mod reports;
+mod server;
+
+pub use client::{AdminClient, AdminError};
+pub use handlers::AdminContext;
+pub use policy::may_administer;
+pub use protocol::{Request, Response};
+pub use reports::{CallReport, ConnectReport, IdReport, PeerReport, PingReport, StatusReport};
+pub use server::{AdminServer, AdminServerError};

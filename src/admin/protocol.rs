@@ -1,0 +1,61 @@
+//! The admin protocol: one JSON request line, one JSON response line, per
+//! connection.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::NodeId;
+
+/// The longest request line the daemon reads.
+pub const MAX_REQUEST_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    Peers,
+    Id,
+    Health,
+    /// `peer` is `<node-id>@<host>:<port>`.
+    Connect {
+        peer: String,
+    },
+    Disconnect {
+        node: NodeId,
+    },
+    /// `addr` (`host:port`) is where to dial if there is no connection.
+    Ping {
+        node: NodeId,
+        addr: Option<String>,
+    },
+    /// A method of the built-in node service, with its request as JSON.
+    Call {
+        node: NodeId,
+        addr: Option<String>,
+        method: String,
+        body: serde_json::Value,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Response {
+    Ok { result: serde_json::Value },
+    Error { message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_tagged_json() {
+        let node = NodeId::from_bytes([1; 32]);
+        let request = Request::Ping { node, addr: None };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            json,
+            format!(r#"{{"request":"ping","node":"{node}","addr":null}}"#)
+        );
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), request);
+    }
+}

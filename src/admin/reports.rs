@@ -1,0 +1,59 @@
+//! What the admin API answers, as typed records (printed by the CLI as
+//! tables or, with `--json`, as they are).
+
+use serde::{Deserialize, Serialize};
+
+use crate::connection::Direction;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdReport {
+    pub node_id: String,
+    /// `host:port` addresses other nodes can dial.
+    pub addrs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub node_id: String,
+    pub version: String,
+    pub uptime_secs: u64,
+    pub listen_addr: String,
+    pub connections_inbound: usize,
+    pub connections_outbound: usize,
+    pub calls_in_flight: usize,
+    /// False while starting or draining for shutdown.
+    pub ready: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerReport {
+    pub node_id: String,
+    pub direction: Direction,
+    pub remote_addr: String,
+    pub rtt_micros: u64,
+    pub age_secs: u64,
+    pub active_streams: usize,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    /// A duplicate connection closing once idle (docs/protocol.md §3).
+    pub draining: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectReport {
+    pub node_id: String,
+    pub direction: Direction,
+    pub remote_addr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PingReport {
+    pub node_id: String,
+    pub rtt_micros: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallReport {
+    pub method: String,
+    pub response: serde_json::Value,
+}

@@ -1,0 +1,113 @@
+//! The command line: one binary, `peerd run` is the daemon, every other
+//! subcommand is a client or a tool.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "peerd",
+    version,
+    about = "A peer-to-peer node daemon: QUIC, mutual TLS, RPC between nodes"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings flags; each overrides the same key from the environment and the file.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file [env: PEERD_CONFIG]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Directory of the identity key and state (key `data_dir`)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<String>,
+    /// The daemon's admin socket (key `admin_socket`)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub admin_socket: Option<String>,
+    /// UDP address to listen on (key `listen`)
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Log filter, RUST_LOG syntax (key `log.level`)
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Log format: text or json (key `log.format`)
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Any configuration key, e.g. --set transport.max_connections=64
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon
+    Run {
+        /// A peer to keep connected, <node-id>@<host>:<port> (repeatable)
+        #[arg(long = "peer", value_name = "ID@ADDR")]
+        peers: Vec<String>,
+        /// A node to dial at start, <node-id>@<host>:<port> (repeatable)
+        #[arg(long, value_name = "ID@ADDR")]
+        bootstrap: Vec<String>,
+    },
+    /// Create the data directory, the identity key and a configuration file
+    Init,
+    /// Print this node's <node-id>@<addr>
+    Id {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check or print the configuration
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Show the daemon's state
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List connections
+    Peers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect to a node: <node-id>@<host>:<port>
+    Connect { peer: String },
+    /// Close every connection to a node
+    Disconnect { node: String },
+    /// Ping a node: <node-id> or <node-id>@<host>:<port>
+    Ping {
+        target: String,
+        /// Pings to send
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+    },
+    /// Call a method of the built-in service (Ping, Info, Echo) with a JSON request
+    Call {
+        /// <node-id> or <node-id>@<host>:<port>
+        target: String,
+        method: String,
+        /// The request as JSON, e.g. '{"payload": "hi"}'
+        body: Option<String>,
+    },
+    /// Exit 0 if the local daemon is up and ready, 1 otherwise
+    Health,
+    /// Print a shell completion script
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration; exit 78 if it is invalid
+    Check {
+        /// Print the effective configuration
+        #[arg(long)]
+        print: bool,
+    },
+}

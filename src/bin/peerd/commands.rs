@@ -1,0 +1,264 @@
+//! What each subcommand does. Client commands talk to the daemon over its
+//! admin socket and print for humans, or JSON with `--json`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use peerd::admin::{
+    AdminClient, AdminError, CallReport, ConnectReport, IdReport, PeerReport, PingReport, Request,
+    StatusReport,
+};
+use peerd::config::Settings;
+use peerd::daemon::{self, Paths, reach_addrs};
+use peerd::identity::{NodeId, load_or_create_key, read_key};
+use peerd::node::PeerAddr;
+use serde::Serialize;
+
+use crate::cli::{Command, ConfigCommand};
+
+/// `config_file` is where `--config` or `PEERD_CONFIG` point, if anywhere.
+pub fn run(
+    command: Command,
+    settings: Settings,
+    config_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    if let Command::Run { .. } = command {
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        runtime.block_on(daemon::run(settings))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(client_command(command, settings, config_file))
+}
+
+async fn client_command(
+    command: Command,
+    settings: Settings,
+    config_file: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let paths = Paths::resolve(&settings);
+    let admin = AdminClient::new(&paths.admin_socket);
+    match command {
+        Command::Init => {
+            let config_file = config_file.unwrap_or_else(|| paths.data_dir.join("peerd.toml"));
+            init(&settings, &paths, &config_file)?;
+        }
+        Command::Id { json } => id(&admin, &settings, &paths, json).await?,
+        Command::Config {
+            command: ConfigCommand::Check { print },
+        } => {
+            if print {
+                print!("{}", settings.to_toml());
+            } else {
+                println!("configuration is valid");
+            }
+        }
+        Command::Status { json } => {
+            let status: StatusReport = admin.request_as(&Request::Status).await?;
+            output(json, &status, print_status)?;
+        }
+        Command::Peers { json } => {
+            let peers: Vec<PeerReport> = admin.request_as(&Request::Peers).await?;
+            output(json, &peers, |peers| print_peers(peers))?;
+        }
+        Command::Connect { peer } => {
+            let report: ConnectReport = admin.request_as(&Request::Connect { peer }).await?;
+            println!(
+                "connected to {} at {} ({:?})",
+                report.node_id, report.remote_addr, report.direction
+            );
+        }
+        Command::Disconnect { node } => {
+            let node: NodeId = node.parse()?;
+            admin.request(&Request::Disconnect { node }).await?;
+            println!("disconnected from {node}");
+        }
+        Command::Ping { target, count } => ping(&admin, &target, count).await?,
+        Command::Call {
+            target,
+            method,
+            body,
+        } => call(&admin, &target, method, body).await?,
+        Command::Health => return Ok(health(&admin).await),
+        Command::Run { .. } | Command::Completions { .. } => unreachable!("handled before"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn output<T: Serialize>(json: bool, value: &T, human: impl Fn(&T)) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        human(value);
+    }
+    Ok(())
+}
+
+fn init(settings: &Settings, paths: &Paths, config_file: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&paths.data_dir)
+        .with_context(|| format!("cannot create {}", paths.data_dir.display()))?;
+    let (identity, created) = load_or_create_key(&paths.key_file)?;
+    let written = !config_file.exists();
+    if written {
+        let settings = Settings {
+            data_dir: Some(paths.data_dir.clone()),
+            ..settings.clone()
+        };
+        std::fs::write(config_file, settings.to_toml())
+            .with_context(|| format!("cannot write {}", config_file.display()))?;
+    }
+    println!("node id: {}", identity.node_id());
+    println!(
+        "key:     {} ({})",
+        paths.key_file.display(),
+        if created { "created" } else { "existing" }
+    );
+    println!(
+        "config:  {} ({})",
+        config_file.display(),
+        if written { "written" } else { "kept" }
+    );
+    Ok(())
+}
+
+async fn id(
+    admin: &AdminClient,
+    settings: &Settings,
+    paths: &Paths,
+    json: bool,
+) -> anyhow::Result<()> {
+    let report = match admin.request_as::<IdReport>(&Request::Id).await {
+        Ok(report) => report,
+        Err(AdminError::NotRunning(_)) => offline_id(settings, paths)?,
+        Err(e) => return Err(e.into()),
+    };
+    output(json, &report, |report| {
+        for addr in &report.addrs {
+            println!("{}@{addr}", report.node_id);
+        }
+    })
+}
+
+/// Without a daemon: the key on disk and the configured listen address.
+fn offline_id(settings: &Settings, paths: &Paths) -> anyhow::Result<IdReport> {
+    if !paths.key_file.exists() {
+        bail!(
+            "no identity at {}: run `peerd init` or `peerd run` first",
+            paths.key_file.display()
+        );
+    }
+    let identity = read_key(&paths.key_file)?;
+    Ok(IdReport {
+        node_id: identity.node_id().to_string(),
+        addrs: reach_addrs(settings.listen)
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    })
+}
+
+/// `<id>` or `<id>@<host>:<port>`.
+fn parse_target(target: &str) -> anyhow::Result<(NodeId, Option<String>)> {
+    if target.contains('@') {
+        let peer: PeerAddr = target.parse()?;
+        Ok((peer.node, Some(peer.host_port)))
+    } else {
+        Ok((target.parse()?, None))
+    }
+}
+
+async fn ping(admin: &AdminClient, target: &str, count: u32) -> anyhow::Result<()> {
+    let (node, addr) = parse_target(target)?;
+    for _ in 0..count.max(1) {
+        let request = Request::Ping {
+            node,
+            addr: addr.clone(),
+        };
+        let report: PingReport = admin.request_as(&request).await?;
+        println!(
+            "pong from {} in {:.3} ms",
+            node.short(),
+            report.rtt_micros as f64 / 1000.0
+        );
+    }
+    Ok(())
+}
+
+async fn call(
+    admin: &AdminClient,
+    target: &str,
+    method: String,
+    body: Option<String>,
+) -> anyhow::Result<()> {
+    let (node, addr) = parse_target(target)?;
+    let body = match body {
+        Some(text) => serde_json::from_str(&text).context("the request body is not valid JSON")?,
+        None => serde_json::Value::Null,
+    };
+    let report: CallReport = admin
+        .request_as(&Request::Call {
+            node,
+            addr,
+            method,
+            body,
+        })
+        .await?;
+    println!("{}", serde_json::to_string_pretty(&report.response)?);
+    Ok(())
+}
+
+async fn health(admin: &AdminClient) -> ExitCode {
+    match admin.request(&Request::Health).await {
+        Ok(answer) if answer["ready"] == true => ExitCode::SUCCESS,
+        Ok(_) => {
+            eprintln!("peerd: the daemon is not ready");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("peerd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_status(status: &StatusReport) {
+    println!("node:        {}", status.node_id);
+    println!("version:     {}", status.version);
+    println!("uptime:      {} s", status.uptime_secs);
+    println!("listening:   {}", status.listen_addr);
+    println!(
+        "connections: {} inbound, {} outbound",
+        status.connections_inbound, status.connections_outbound
+    );
+    println!("calls:       {} in flight", status.calls_in_flight);
+    println!("ready:       {}", status.ready);
+}
+
+fn print_peers(peers: &[PeerReport]) {
+    if peers.is_empty() {
+        println!("no connections");
+        return;
+    }
+    println!(
+        "{:<12} {:<9} {:<22} {:>9} {:>8} {:>7} {:>12} {:>12}",
+        "NODE", "DIRECTION", "ADDRESS", "RTT(ms)", "AGE(s)", "STREAMS", "SENT", "RECEIVED"
+    );
+    for peer in peers {
+        let direction =
+            format!("{:?}", peer.direction).to_lowercase() + if peer.draining { "*" } else { "" };
+        println!(
+            "{:<12} {:<9} {:<22} {:>9.3} {:>8} {:>7} {:>12} {:>12}",
+            &peer.node_id[..10],
+            direction,
+            peer.remote_addr,
+            peer.rtt_micros as f64 / 1000.0,
+            peer.age_secs,
+            peer.active_streams,
+            peer.bytes_sent,
+            peer.bytes_received,
+        );
+    }
+}

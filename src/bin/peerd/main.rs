@@ -1,0 +1,59 @@
+//! The `peerd` binary: parses the command line, loads the configuration,
+//! sets up logging, and runs the daemon or one client command.
+
+mod cli;
+mod commands;
+mod settings;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use peerd::config::{LogFormat, Settings};
+
+use cli::{Cli, Command};
+use settings::{EX_CONFIG, load_settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "peerd", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match load_settings(&cli) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("peerd: {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    init_logging(&settings);
+    // One crypto provider for the whole process, chosen explicitly: ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match commands::run(
+        cli.command,
+        settings,
+        settings::config_path(&cli.global).map(|(path, _)| path),
+    ) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("peerd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::new(&settings.log.level);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match settings.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    std::panic::set_hook(Box::new(|panic| {
+        tracing::error!(%panic, "panic");
+    }));
+}

@@ -1,0 +1,160 @@
+//! `peerd run`: the daemon's life from start to exit. It loads or creates the
+//! identity, binds the node and the admin socket, tells systemd it is ready,
+//! and on SIGTERM/SIGINT drains calls for the grace period before exiting.
+
+mod paths;
+mod reach;
+
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use paths::Paths;
+pub use reach::reach_addrs;
+
+use crate::admin::{AdminContext, AdminServer, AdminServerError};
+use crate::config::Settings;
+use crate::connection::BindError;
+use crate::identity::{KeyFileError, load_or_create_key};
+use crate::node::{Node, ParsePeerAddrError, PeerAddr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    #[error("invalid entry in {key}: {source}")]
+    Peer {
+        key: &'static str,
+        source: ParsePeerAddrError,
+    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Admin(#[from] AdminServerError),
+    #[error("cannot listen for signals: {0}")]
+    Signals(io::Error),
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then shuts it down in order.
+pub async fn run(settings: Settings) -> Result<(), DaemonError> {
+    let paths = Paths::resolve(&settings);
+    create_private_dir(&paths.data_dir)?;
+    let (identity, created) = load_or_create_key(&paths.key_file)?;
+    if created {
+        tracing::info!(key = %paths.key_file.display(), "created a new node identity");
+    }
+    let static_peers = static_peers(&settings)?;
+    let root = CancellationToken::new();
+    let node = Node::builder(identity)
+        .listen(settings.listen)
+        .transport((&settings.transport).into())
+        .rpc((&settings.rpc).into())
+        .cancel_token(root.child_token())
+        .bind()?;
+    let context = AdminContext::new(node.clone(), Instant::now(), reach_addrs(node.local_addr()));
+    let admin = AdminServer::bind(&paths.admin_socket)?;
+    let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+
+    let tasks = TaskTracker::new();
+    tasks.spawn(admin.serve(context.clone(), root.child_token()));
+    tasks.spawn(dial_once(node.clone(), static_peers, root.child_token()));
+    context.ready.cancel();
+    notify_systemd(sd_notify::NotifyState::Ready);
+    announce(&context, &paths);
+
+    let signal_name = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(signal = signal_name, grace = ?settings.shutdown_grace, "shutting down");
+    notify_systemd(sd_notify::NotifyState::Stopping);
+    context.draining.cancel();
+    node.shutdown(settings.shutdown_grace).await;
+    root.cancel();
+    tasks.close();
+    tasks.wait().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn create_private_dir(path: &Path) -> Result<(), DaemonError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| DaemonError::DataDir {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn static_peers(settings: &Settings) -> Result<Vec<PeerAddr>, DaemonError> {
+    let parse = |key: &'static str, entries: &[String]| {
+        entries
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse()
+                    .map_err(|source| DaemonError::Peer { key, source })
+            })
+            .collect::<Result<Vec<PeerAddr>, _>>()
+    };
+    Ok([
+        parse("peers", &settings.peers)?,
+        parse("bootstrap", &settings.bootstrap)?,
+    ]
+    .concat())
+}
+
+/// Learns the configured peers' addresses and dials each once.
+async fn dial_once(node: Node, peers: Vec<PeerAddr>, cancel: CancellationToken) {
+    for peer in peers {
+        let dial = async {
+            let addrs = peer.resolve().await.map_err(|e| e.to_string())?;
+            addrs
+                .iter()
+                .rev()
+                .for_each(|addr| node.addresses().add(peer.node, *addr));
+            node.manager()
+                .get_or_connect(peer.node, &addrs)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let result = tokio::select! {
+            () = cancel.cancelled() => return,
+            result = dial => result,
+        };
+        if let Err(error) = result {
+            tracing::warn!(peer = %peer, %error, "could not reach configured peer");
+        }
+    }
+}
+
+fn notify_systemd(state: sd_notify::NotifyState) {
+    // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
+    if let Err(e) = sd_notify::notify(false, &[state]) {
+        tracing::warn!("sd_notify failed: {e}");
+    }
+}
+
+/// Tells the operator (on stdout) how to reach the node.
+fn announce(context: &AdminContext, paths: &Paths) {
+    let node = &context.node;
+    println!("peerd {} node {}", env!("CARGO_PKG_VERSION"), node.id());
+    println!(
+        "listening on {} (udp), admin socket {}",
+        node.local_addr(),
+        paths.admin_socket.display()
+    );
+    for addr in &context.reach_addrs {
+        println!("reach: {}@{addr}", node.id());
+    }
+}
