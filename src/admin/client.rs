@@ -70,15 +70,14 @@ impl AdminClient {
         let mut line =
             serde_json::to_vec(request).map_err(|e| AdminError::Protocol(e.to_string()))?;
         line.push(b'\n');
-        stream
-            .write_all(&line)
-            .await
-            .map_err(|e| self.io_error(e))?;
+        // A daemon that refuses us answers without reading the request, so
+        // the write may fail while its answer waits to be read.
+        let written = stream.write_all(&line).await;
         let mut answer = String::new();
-        BufReader::new(stream)
-            .read_line(&mut answer)
-            .await
-            .map_err(|e| self.io_error(e))?;
+        let read = BufReader::new(stream).read_line(&mut answer).await;
+        if answer.is_empty() {
+            written.and(read).map_err(|e| self.io_error(e))?;
+        }
         serde_json::from_str(&answer).map_err(|e| AdminError::Protocol(format!("{e}: {answer:?}")))
     }
 

@@ -240,6 +240,9 @@ impl NodeConnectionManager {
     /// (at most `flush`) for the close to reach the peers.
     pub async fn shutdown(&self, flush: Duration) {
         self.stop_accepting();
+        // Closing discards stream data quinn has not sent yet: give answers
+        // written just now time to leave, with one loss recovery's margin.
+        tokio::time::sleep(self.delivery_margin().min(flush)).await;
         self.shared.cancel.cancel();
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
@@ -250,6 +253,16 @@ impl NodeConnectionManager {
         let _ = tokio::time::timeout(flush, self.shared.endpoint.wait_idle()).await;
     }
 }
+
+impl NodeConnectionManager {
+    fn delivery_margin(&self) -> Duration {
+        let slowest = self.connections().iter().map(NodeConnection::rtt).max();
+        slowest.map_or(Duration::ZERO, |rtt| rtt * 3 + MAX_ACK_DELAY)
+    }
+}
+
+/// QUIC's default max_ack_delay (RFC 9000 §18.2).
+const MAX_ACK_DELAY: Duration = Duration::from_millis(25);
 
 fn endpoint_on(
     identity: &Identity,

@@ -1,0 +1,454 @@
+//! End-to-end tests of the `peerd` binary: real daemon processes on
+//! loopback, driven through the CLI as an operator would.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use peerd::service::node::ECHO;
+use peerd::service::node::proto::{EchoRequest, EchoResponse};
+use peerd::{CallOptions, Code, Identity, Node, NodeId};
+
+const PEERD: &str = env!("CARGO_BIN_EXE_peerd");
+const STARTUP: Duration = Duration::from_secs(20);
+
+/// A `peerd` command with a clean environment: no PEERD_* or RUST_LOG from
+/// the test runner, a private HOME.
+fn peerd(home: &Path) -> Command {
+    let mut command = Command::new(PEERD);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("PEERD_") || name == "RUST_LOG" || name.starts_with("XDG_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("HOME", home)
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("RUNTIME_DIRECTORY");
+    command
+}
+
+struct Daemon {
+    child: Child,
+    dir: PathBuf,
+    id: NodeId,
+    addr: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    fn start(dir: &Path, extra: &[&str]) -> Self {
+        let mut command = peerd(dir);
+        command
+            .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Self::spawn(command, dir)
+    }
+
+    fn spawn(mut command: Command, dir: &Path) -> Self {
+        let mut child = command.spawn().expect("spawn peerd run");
+        let (lines, reach) = mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let (errors, stderr) = mpsc::channel();
+        let err = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                let _ = errors.send(line);
+            }
+        });
+        let reach_line = loop {
+            let line = reach
+                .recv_timeout(STARTUP)
+                .expect("the daemon printed its address");
+            if let Some(rest) = line.strip_prefix("reach: ") {
+                break rest.to_owned();
+            }
+        };
+        let (id, addr) = reach_line.split_once('@').unwrap();
+        Self {
+            child,
+            dir: dir.to_owned(),
+            id: id.parse().unwrap(),
+            addr: addr.to_owned(),
+            stderr,
+        }
+    }
+
+    fn peer_addr(&self) -> String {
+        format!("{}@{}", self.id, self.addr)
+    }
+
+    /// Runs a client subcommand against this daemon.
+    fn cli(&self, args: &[&str]) -> Output {
+        peerd(&self.dir)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert!(
+            output.status.success(),
+            "peerd {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn terminate(&self) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon did not exit in time"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn peers_json(daemon: &Daemon) -> Vec<serde_json::Value> {
+    serde_json::from_str(&daemon.cli_ok(&["peers", "--json"])).unwrap()
+}
+
+#[test]
+fn two_daemons_connect_and_ping_each_other_over_one_connection() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Daemon::start(dir_a.path(), &[]);
+    let b = Daemon::start(dir_b.path(), &[]);
+
+    let connected = a.cli_ok(&["connect", &b.peer_addr()]);
+    assert!(connected.contains(&b.id.to_string()), "{connected}");
+    assert!(
+        a.cli_ok(&["ping", &b.id.to_string()])
+            .starts_with("pong from")
+    );
+    assert!(
+        b.cli_ok(&["ping", &a.id.to_string()])
+            .starts_with("pong from"),
+        "B reaches A over A's connection"
+    );
+
+    let (peers_a, peers_b) = (peers_json(&a), peers_json(&b));
+    assert_eq!(peers_a.len(), 1, "{peers_a:?}");
+    assert_eq!(peers_b.len(), 1, "{peers_b:?}");
+    assert_eq!(peers_a[0]["node_id"], b.id.to_string());
+    assert_eq!(peers_a[0]["direction"], "outbound");
+    assert_eq!(peers_b[0]["node_id"], a.id.to_string());
+    assert_eq!(peers_b[0]["direction"], "inbound");
+
+    let info = b.cli_ok(&["call", &a.id.to_string(), "Info"]);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["node_id"], a.id.to_string());
+    let status: serde_json::Value = serde_json::from_str(&a.cli_ok(&["status", "--json"])).unwrap();
+    assert_eq!(
+        (
+            status["connections_outbound"].as_u64(),
+            status["ready"].as_bool()
+        ),
+        (Some(1), Some(true))
+    );
+}
+
+#[test]
+fn client_commands_say_clearly_when_no_daemon_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = peerd(dir.path())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no daemon is listening") && stderr.contains("admin.sock"),
+        "{stderr}"
+    );
+    let health = peerd(dir.path())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("health")
+        .status()
+        .unwrap();
+    assert_eq!(health.code(), Some(1));
+}
+
+fn config_check(home: &Path, file: &Path, env: &[(&str, &str)], flags: &[&str]) -> Output {
+    let mut command = peerd(home);
+    command
+        .args(["config", "check", "--print", "--config"])
+        .arg(file)
+        .args(flags);
+    command.envs(env.iter().copied());
+    command.output().unwrap()
+}
+
+#[test]
+fn config_check_names_the_bad_key_and_layers_file_env_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("peerd.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:7001\"\n\n[transport]\nmax_connections = \"ten\"\n",
+    )
+    .unwrap();
+    let bad = config_check(dir.path(), &file, &[], &[]);
+    assert_eq!(bad.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("transport.max_connections") && stderr.contains("peerd.toml:4:"),
+        "{stderr}"
+    );
+
+    std::fs::write(&file, "listen = \"127.0.0.1:7001\"\nlisten_port = 3\n").unwrap();
+    let unknown = config_check(dir.path(), &file, &[], &[]);
+    assert_eq!(unknown.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("listen_port") && stderr.contains("peerd.toml:2:"),
+        "{stderr}"
+    );
+
+    std::fs::write(&file, "listen = \"127.0.0.1:7001\"\n").unwrap();
+    let listen_of = |output: Output| {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let printed = String::from_utf8(output.stdout).unwrap();
+        printed
+            .lines()
+            .find(|l| l.starts_with("listen ="))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        listen_of(config_check(dir.path(), &file, &[], &[])),
+        "listen = \"127.0.0.1:7001\""
+    );
+    let env = [("PEERD_LISTEN", "127.0.0.1:7002")];
+    assert_eq!(
+        listen_of(config_check(dir.path(), &file, &env, &[])),
+        "listen = \"127.0.0.1:7002\""
+    );
+    let flag = ["--listen", "127.0.0.1:7003"];
+    assert_eq!(
+        listen_of(config_check(dir.path(), &file, &env, &flag)),
+        "listen = \"127.0.0.1:7003\""
+    );
+
+    let bad_env = config_check(
+        dir.path(),
+        &file,
+        &[("PEERD_RPC_DEFAULT_DEADLINE", "soon")],
+        &[],
+    );
+    assert_eq!(bad_env.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&bad_env.stderr).contains("PEERD_RPC_DEFAULT_DEADLINE"));
+
+    let missing = config_check(dir.path(), &dir.path().join("nope.toml"), &[], &[]);
+    assert_eq!(missing.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.toml"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_calls_in_flight_then_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon =
+        tokio::task::block_in_place(|| Daemon::start(dir.path(), &["--set", "shutdown_grace=8s"]));
+    let client = Node::builder(Identity::generate())
+        .listen("127.0.0.1:0".parse().unwrap())
+        .bind()
+        .unwrap();
+    client
+        .addresses()
+        .add(daemon.id, daemon.addr.parse().unwrap());
+    let slow = EchoRequest {
+        payload: "slow".into(),
+        delay_millis: 1500,
+    };
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let (client, target, request) = (client.client().clone(), daemon.id, slow.clone());
+            tokio::spawn(async move {
+                client
+                    .unary::<_, EchoResponse>(target, ECHO, &request, &CallOptions::default())
+                    .await
+            })
+        })
+        .collect();
+    let connection = loop {
+        if let Some(c) = client
+            .manager()
+            .connection(daemon.id)
+            .filter(|c| c.active_streams() == 20)
+        {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await; // all 20 are in their handlers
+
+    daemon.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = client
+        .client()
+        .unary::<_, EchoResponse>(
+            daemon.id,
+            ECHO,
+            &EchoRequest::default(),
+            &CallOptions::default(),
+        )
+        .await;
+    assert_eq!(
+        refused.unwrap_err().code(),
+        Code::Unavailable,
+        "new calls are refused while draining"
+    );
+    for call in calls {
+        let answer = call
+            .await
+            .unwrap()
+            .expect("calls in flight complete within the grace period");
+        assert_eq!(answer.payload, "slow");
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(5), connection.quic().closed())
+        .await
+        .unwrap();
+    assert_eq!(
+        peerd::connection::CloseCode::of(&closed),
+        Some(peerd::connection::CloseCode::ShuttingDown),
+        "{closed}"
+    );
+    let status = tokio::task::block_in_place(|| daemon.wait_exit(Duration::from_secs(10)));
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn the_admin_socket_refuses_other_users() {
+    if !is_root() {
+        eprintln!("skipped: switching to another uid needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &[]);
+    let socket = dir.path().join("admin.sock");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "owner-only socket file");
+    let as_nobody = || {
+        peerd(Path::new("/"))
+            .args(["status", "--admin-socket"])
+            .arg(&socket)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    let denied_by_mode = as_nobody();
+    assert_eq!(denied_by_mode.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&denied_by_mode.stderr).contains("permission denied"));
+
+    // With the file permissions opened up, the credential check still refuses.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let denied_by_uid = as_nobody();
+    assert_eq!(denied_by_uid.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&denied_by_uid.stderr);
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(
+        daemon
+            .stderr_lines()
+            .iter()
+            .any(|l| l.contains("uid=65534") || l.contains("65534")),
+        "the daemon logged the refusal"
+    );
+    assert!(
+        daemon.cli_ok(&["status"]).contains("ready:       true"),
+        "its own user still may"
+    );
+}
+
+fn is_root() -> bool {
+    let output = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&output.stdout).trim() == "0"
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path(), &["--log-format", "json"]);
+    daemon.terminate();
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    std::thread::sleep(Duration::from_millis(100));
+    let lines = daemon.stderr_lines();
+    assert!(lines.len() >= 2, "{lines:?}");
+    for line in &lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value.is_object() && value["level"].is_string(), "{line}");
+    }
+}
+
+#[test]
+fn run_with_no_arguments_creates_an_identity_and_prints_how_to_reach_it() {
+    let home = tempfile::tempdir().unwrap();
+    let mut command = peerd(home.path());
+    command
+        .arg("run")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut daemon = Daemon::spawn(command, home.path());
+    let key = home.path().join(".local/share/peerd/node.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        daemon.addr.ends_with(":7733"),
+        "the default port: {}",
+        daemon.addr
+    );
+    let id = peerd(home.path()).arg("id").output().unwrap();
+    assert!(String::from_utf8_lossy(&id.stdout).contains(&daemon.peer_addr()));
+    daemon.terminate();
+    assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
