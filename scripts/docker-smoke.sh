@@ -46,9 +46,14 @@ apt_install() {
     || { tail -n 20 "$work/apt.log" >&2; return 1; }
 }
 
+# docker-compose.yml takes the image tag from PEERD_IMAGE.
+compose_cmd() {
+  PEERD_IMAGE=$image "${compose[@]}" -p "$project" -f "$repo/docker-compose.yml" "$@"
+}
+
 cluster_up() {
   if [ ${#compose[@]} -gt 0 ]; then
-    PEERD_IMAGE=$image "${compose[@]}" -p "$project" -f "$repo/docker-compose.yml" up -d --no-build
+    compose_cmd up -d --no-build
   else
     docker network create "$project" >/dev/null
     for n in 1 2 3; do
@@ -61,7 +66,7 @@ cluster_up() {
 
 cluster_cid() {
   if [ ${#compose[@]} -gt 0 ]; then
-    PEERD_IMAGE=$image "${compose[@]}" -p "$project" -f "$repo/docker-compose.yml" ps -q "node$1"
+    compose_cmd ps -q "node$1"
   else
     echo "$project-node$1"
   fi
@@ -69,7 +74,7 @@ cluster_cid() {
 
 cluster_down() {
   if [ ${#compose[@]} -gt 0 ]; then
-    PEERD_IMAGE=$image "${compose[@]}" -p "$project" -f "$repo/docker-compose.yml" down -v
+    compose_cmd down -v
   else
     docker rm -f "$project-node1" "$project-node2" "$project-node3"
     docker volume rm "$project-node1" "$project-node2" "$project-node3"
