@@ -1,5 +1,6 @@
 //! What each admin request does, against the running node.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -9,8 +10,12 @@ use tokio::time::Instant;
 
 use super::builtin_calls;
 use super::protocol::Request;
-use super::reports::{CallReport, ConnectReport, IdReport, PeerReport, PingReport, StatusReport};
+use super::reports::{
+    CallReport, ConnectReport, ConnectionFigures, IdReport, PeerReport, PingReport, RetryReport,
+    ServiceReport, StatusReport,
+};
 use crate::connection::{Direction, NodeConnection};
+use crate::discovery::PinState;
 use crate::identity::NodeId;
 use crate::node::{Node, PeerAddr};
 use crate::rpc::CallOptions;
@@ -64,6 +69,8 @@ pub async fn handle(context: &AdminContext, request: Request) -> Result<Value, S
             to_json(serde_json::json!({ "closed": context.node.manager().disconnect(node) }))
         }
         Request::Ping { node, addr } => to_json(ping(context, node, addr).await?),
+        Request::Services => to_json(context.node.discovery().announced()),
+        Request::FindService { name } => to_json(find_service(context, &name).await),
         Request::Call {
             node,
             addr,
@@ -98,29 +105,66 @@ fn status(context: &AdminContext) -> StatusReport {
 }
 
 fn peers(context: &AdminContext) -> Vec<PeerReport> {
-    let mut peers: Vec<_> = context
-        .node
-        .manager()
-        .connections()
+    let pinned: HashMap<NodeId, PinState> = context.node.discovery().pinned().into_iter().collect();
+    let connections = context.node.manager().connections();
+    let mut peers: Vec<PeerReport> = connections
         .iter()
-        .map(peer_report)
+        .map(|c| connected_report(c, pinned.contains_key(&c.remote_node_id())))
         .collect();
+    let down = pinned
+        .iter()
+        .filter(|(node, _)| !connections.iter().any(|c| c.remote_node_id() == **node));
+    peers.extend(down.map(|(node, state)| pinned_down_report(*node, state)));
     peers.sort_by(|a, b| a.node_id.cmp(&b.node_id));
     peers
 }
 
-fn peer_report(connection: &NodeConnection) -> PeerReport {
+fn connected_report(connection: &NodeConnection, pinned: bool) -> PeerReport {
     let stats = connection.stats();
     PeerReport {
         node_id: connection.remote_node_id().to_string(),
-        direction: connection.direction(),
-        remote_addr: connection.remote_address().to_string(),
-        rtt_micros: connection.rtt().as_micros() as u64,
-        age_secs: connection.created().elapsed().as_secs(),
-        active_streams: connection.active_streams(),
-        bytes_sent: stats.udp_tx.bytes,
-        bytes_received: stats.udp_rx.bytes,
-        draining: connection.is_draining(),
+        state: if connection.is_draining() {
+            "draining"
+        } else {
+            "connected"
+        }
+        .to_owned(),
+        pinned,
+        connection: Some(ConnectionFigures {
+            direction: connection.direction(),
+            remote_addr: connection.remote_address().to_string(),
+            rtt_micros: connection.rtt().as_micros() as u64,
+            age_secs: connection.created().elapsed().as_secs(),
+            active_streams: connection.active_streams(),
+            bytes_sent: stats.udp_tx.bytes,
+            bytes_received: stats.udp_rx.bytes,
+        }),
+        retry: None,
+    }
+}
+
+fn pinned_down_report(node: NodeId, state: &PinState) -> PeerReport {
+    let (name, retry) = match state {
+        PinState::Reconnecting {
+            attempt,
+            next_retry_millis,
+            last_error,
+        } => (
+            "reconnecting",
+            Some(RetryReport {
+                attempt: *attempt,
+                next_retry_millis: *next_retry_millis,
+                last_error: last_error.clone(),
+            }),
+        ),
+        PinState::Connecting { .. } | PinState::Connected => ("connecting", None),
+    };
+    PeerReport {
+        node_id: node.to_string(),
+        state: name.to_owned(),
+        pinned: true,
+        connection: None,
+        retry,
     }
 }
 
@@ -194,4 +238,17 @@ async fn call(
             .await
             .map_err(|status| status.to_string())?;
     Ok(CallReport { method, response })
+}
+
+async fn find_service(context: &AdminContext, name: &str) -> Vec<ServiceReport> {
+    let records = context.node.discovery().find_service(name).await;
+    records
+        .into_iter()
+        .map(|r| ServiceReport {
+            node_id: r.node_id,
+            version: r.version,
+            addrs: r.addrs.iter().map(ToString::to_string).collect(),
+            ttl_remaining_secs: r.ttl_remaining_secs,
+        })
+        .collect()
 }

@@ -13,5 +13,8 @@ pub use client::{AdminClient, AdminError};
 pub use handlers::AdminContext;
 pub use policy::may_administer;
 pub use protocol::{Request, Response};
-pub use reports::{CallReport, ConnectReport, IdReport, PeerReport, PingReport, StatusReport};
+pub use reports::{
+    CallReport, ConnectReport, ConnectionFigures, IdReport, PeerReport, PingReport, RetryReport,
+    ServiceReport, StatusReport,
+};
 pub use server::{AdminServer, AdminServerError};

@@ -27,6 +27,12 @@ pub enum Request {
         node: NodeId,
         addr: Option<String>,
     },
+    /// Services this node announces.
+    Services,
+    /// Providers of a named service, found through discovery.
+    FindService {
+        name: String,
+    },
     /// A method of the built-in node service, with its request as JSON.
     Call {
         node: NodeId,

@@ -28,6 +28,21 @@ pub struct StatusReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerReport {
     pub node_id: String,
+    /// `connected`; `draining` for a duplicate connection closing once idle
+    /// (docs/protocol.md §3); `connecting` or `reconnecting` for a pinned
+    /// peer without a connection.
+    pub state: String,
+    /// Kept connected by the daemon (configuration's `peers`).
+    pub pinned: bool,
+    /// The connection's figures; absent for a pinned peer that is down.
+    #[serde(flatten)]
+    pub connection: Option<ConnectionFigures>,
+    /// When a pinned peer that is down is tried next.
+    pub retry: Option<RetryReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectionFigures {
     pub direction: Direction,
     pub remote_addr: String,
     pub rtt_micros: u64,
@@ -35,8 +50,22 @@ pub struct PeerReport {
     pub active_streams: usize,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    /// A duplicate connection closing once idle (docs/protocol.md §3).
-    pub draining: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryReport {
+    pub attempt: u32,
+    pub next_retry_millis: u64,
+    pub last_error: String,
+}
+
+/// A provider of a service, as `peerd find` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceReport {
+    pub node_id: String,
+    pub version: String,
+    pub addrs: Vec<String>,
+    pub ttl_remaining_secs: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -30,6 +30,7 @@ impl From<&RpcSettings> for RpcConfig {
             default_deadline: settings.default_deadline,
             header_timeout: settings.header_timeout,
             max_handlers: settings.max_handlers,
+            ..RpcConfig::default()
         }
     }
 }

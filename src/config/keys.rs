@@ -142,6 +142,18 @@ pub(super) static KEYS: &[Key] = &[
         show: |s| list(&s.bootstrap),
     },
     Key {
+        name: "services",
+        doc: "Services this node announces for discovery: \"<name>@<version>\" entries",
+        set: |s, v| values::service_list(v).map(|x| s.services = x),
+        show: |s| list(&s.services),
+    },
+    Key {
+        name: "service_ttl",
+        doc: "How long an announcement lives unless refreshed (at 80 % of it); at most 1h",
+        set: |s, v| convert(v, values::nonzero_duration).map(|x| s.service_ttl = x),
+        show: |s| duration(s.service_ttl),
+    },
+    Key {
         name: "log.level",
         doc: "Log filter directives in RUST_LOG syntax, e.g. \"info,peerd=debug\"",
         set: |s, v| convert(v, values::log_filter).map(|x| s.log.level = x),

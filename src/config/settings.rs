@@ -19,6 +19,8 @@ pub struct Settings {
     pub peers: Vec<String>,
     /// Peers to join the network through, each `<node-id>@<host>:<port>` (shape checked only).
     pub bootstrap: Vec<String>,
+    pub services: Vec<String>,
+    pub service_ttl: Duration,
     pub log: LogSettings,
     pub transport: TransportSettings,
     pub rpc: RpcSettings,
@@ -96,6 +98,8 @@ impl Default for Settings {
             shutdown_grace: Duration::from_secs(10),
             peers: Vec::new(),
             bootstrap: Vec::new(),
+            services: Vec::new(),
+            service_ttl: Duration::from_secs(300),
             log: LogSettings::default(),
             transport: TransportSettings::default(),
             rpc: RpcSettings::default(),

@@ -205,6 +205,42 @@ const PEER: &str = "\"<node-id>@<host>:<port>\"";
 /// A list of peer addresses: a TOML array of strings, or comma-separated text
 /// (environment variables and flags). Empty text is the empty list.
 pub(super) fn peer_list(given: &Given) -> Result<Vec<String>, Rejection> {
+    checked_list(given, PEER, peer_entry)
+}
+
+const SERVICE: &str = "\"<name>@<version>\"";
+
+/// A list of services to announce, like `peer_list` but of `name@version`.
+pub(super) fn service_list(given: &Given) -> Result<Vec<String>, Rejection> {
+    checked_list(given, SERVICE, service_entry)
+}
+
+fn service_entry(raw: &Raw) -> Result<String, String> {
+    let valid_name = |name: &str| {
+        (1..=128).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+    };
+    match raw {
+        Raw::Text(text) => match text.split_once('@') {
+            Some((name, version)) if valid_name(name) && (1..=64).contains(&version.len()) => {
+                Ok(text.clone())
+            }
+            _ => Err(format!(
+                "{} (names use letters, digits and . _ - /; a version is 1 to 64 characters)",
+                expected(SERVICE, raw)
+            )),
+        },
+        other => Err(expected(SERVICE, other)),
+    }
+}
+
+fn checked_list(
+    given: &Given,
+    what: &str,
+    entry: fn(&Raw) -> Result<String, String>,
+) -> Result<Vec<String>, Rejection> {
     let rejection = |from: &Source, problem| Rejection {
         from: from.clone(),
         problem,
@@ -212,20 +248,20 @@ pub(super) fn peer_list(given: &Given) -> Result<Vec<String>, Rejection> {
     match &given.raw {
         Raw::List(items) => items
             .iter()
-            .map(|item| peer_entry(&item.raw).map_err(|problem| rejection(&item.from, problem)))
+            .map(|item| entry(&item.raw).map_err(|problem| rejection(&item.from, problem)))
             .collect(),
         Raw::Text(text) => text
             .split(',')
             .map(str::trim)
-            .filter(|entry| !entry.is_empty())
-            .map(|entry| {
-                peer_entry(&Raw::Text(entry.to_owned()))
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                entry(&Raw::Text(item.to_owned()))
                     .map_err(|problem| rejection(&given.from, problem))
             })
             .collect(),
         other => Err(rejection(
             &given.from,
-            expected(&format!("a list of {PEER} strings"), other),
+            expected(&format!("a list of {what} strings"), other),
         )),
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
 #[derive(Debug)]
@@ -34,6 +34,7 @@ impl Activity {
         }
         StreamGuard {
             activity: self.clone(),
+            _slot: None,
         }
     }
 
@@ -52,6 +53,11 @@ impl Activity {
     pub fn set_draining(&self, draining: bool) {
         self.draining.store(draining, Ordering::Release);
         self.changed.notify_one();
+    }
+
+    /// Starts the idle wait over, as if a stream had just ended.
+    pub fn restart_idle(&self) {
+        self.touch();
     }
 
     fn touch(&self) {
@@ -82,10 +88,19 @@ impl Activity {
     }
 }
 
-/// Keeps its connection counted as busy; dropping it ends the stream's activity.
+/// Keeps its connection counted as busy; dropping it ends the stream's
+/// activity and frees the slot a stream the peer opened was served in.
 #[derive(Debug)]
 pub struct StreamGuard {
     activity: Arc<Activity>,
+    _slot: Option<OwnedSemaphorePermit>,
+}
+
+impl StreamGuard {
+    pub(crate) fn holding(mut self, slot: OwnedSemaphorePermit) -> Self {
+        self._slot = Some(slot);
+        self
+    }
 }
 
 impl Drop for StreamGuard {

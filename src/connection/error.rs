@@ -53,3 +53,18 @@ pub enum ConnectError {
     #[error(transparent)]
     Tls(#[from] TlsError),
 }
+
+impl ConnectError {
+    /// Failures that may pass if tried again later: the node is down, not yet
+    /// known, or unreachable for now.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::NoAddress(_)
+                | Self::HandshakeTimeout { .. }
+                | Self::Handshake { .. }
+                | Self::Dial { .. }
+                | Self::ConnectionLimit(_)
+        )
+    }
+}

@@ -3,6 +3,7 @@
 //! and on SIGTERM/SIGINT drains calls for the grace period before exiting.
 
 mod paths;
+mod peers;
 mod reach;
 
 use std::io;
@@ -21,7 +22,7 @@ use crate::admin::{AdminContext, AdminServer, AdminServerError};
 use crate::config::Settings;
 use crate::connection::BindError;
 use crate::identity::{KeyFileError, load_or_create_key};
-use crate::node::{Node, ParsePeerAddrError, PeerAddr};
+use crate::node::{Node, ParsePeerAddrError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -50,7 +51,8 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     if created {
         tracing::info!(key = %paths.key_file.display(), "created a new node identity");
     }
-    let static_peers = static_peers(&settings)?;
+    peers::parse("peers", &settings.peers)?;
+    peers::parse("bootstrap", &settings.bootstrap)?;
     let root = CancellationToken::new();
     let node = Node::builder(identity)
         .listen(settings.listen)
@@ -59,13 +61,20 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         .cancel_token(root.child_token())
         .bind()?;
     let context = AdminContext::new(node.clone(), Instant::now(), reach_addrs(node.local_addr()));
+    let book = paths.data_dir.join(peers::PEER_BOOK);
+    peers::load_book(&node, &book);
     let admin = AdminServer::bind(&paths.admin_socket)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
 
     let tasks = TaskTracker::new();
     tasks.spawn(admin.serve(context.clone(), root.child_token()));
-    tasks.spawn(dial_once(node.clone(), static_peers, root.child_token()));
+    tasks.spawn(peers::run(
+        node.clone(),
+        settings.clone(),
+        book.clone(),
+        root.child_token(),
+    ));
     context.ready.cancel();
     notify_systemd(sd_notify::NotifyState::Ready);
     announce(&context, &paths);
@@ -81,6 +90,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     root.cancel();
     tasks.close();
     tasks.wait().await;
+    peers::save_book(&node, &book);
     tracing::info!("stopped");
     Ok(())
 }
@@ -94,48 +104,6 @@ fn create_private_dir(path: &Path) -> Result<(), DaemonError> {
             path: path.to_owned(),
             source,
         })
-}
-
-fn static_peers(settings: &Settings) -> Result<Vec<PeerAddr>, DaemonError> {
-    let parse = |key: &'static str, entries: &[String]| {
-        entries
-            .iter()
-            .map(|entry| {
-                entry
-                    .parse()
-                    .map_err(|source| DaemonError::Peer { key, source })
-            })
-            .collect::<Result<Vec<PeerAddr>, _>>()
-    };
-    Ok([
-        parse("peers", &settings.peers)?,
-        parse("bootstrap", &settings.bootstrap)?,
-    ]
-    .concat())
-}
-
-/// Learns the configured peers' addresses and dials each once.
-async fn dial_once(node: Node, peers: Vec<PeerAddr>, cancel: CancellationToken) {
-    for peer in peers {
-        let dial = async {
-            let addrs = peer.resolve().await.map_err(|e| e.to_string())?;
-            addrs
-                .iter()
-                .rev()
-                .for_each(|addr| node.addresses().add(peer.node, *addr));
-            node.manager()
-                .get_or_connect(peer.node, &addrs)
-                .await
-                .map_err(|e| e.to_string())
-        };
-        let result = tokio::select! {
-            () = cancel.cancelled() => return,
-            result = dial => result,
-        };
-        if let Err(error) = result {
-            tracing::warn!(peer = %peer, %error, "could not reach configured peer");
-        }
-    }
 }
 
 fn notify_systemd(state: sd_notify::NotifyState) {

@@ -1,53 +1,184 @@
 //! Where nodes can be dialed: addresses learned from configuration, the
-//! command line, or other nodes.
+//! command line, connections, `Info` answers and lookups. Bounded; the
+//! discovery layer persists it as the peer book.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
 
 use crate::identity::NodeId;
 
-/// Addresses per node, most recently added first. Cheap to clone (shared).
-#[derive(Debug, Clone, Default)]
-pub struct AddressBook {
-    entries: Arc<DashMap<NodeId, Vec<SocketAddr>>>,
-}
-
+/// Nodes remembered at most; the longest unseen is forgotten first.
+pub const MAX_NODES: usize = 4096;
 /// Addresses remembered per node; older ones beyond this are forgotten.
 const MAX_ADDRESSES_PER_NODE: usize = 8;
 
+/// How an address was learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressSource {
+    /// The configuration's `peers` or `bootstrap`.
+    Config,
+    /// A command or API call (`peerd connect`, `AddressBook::add`).
+    Manual,
+    /// The address a connection with the node came from or went to.
+    Connection,
+    /// The node's own `Info` answer.
+    Info,
+    /// Another node's `FindNode` answer.
+    Lookup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerEntry {
+    /// Most recently learned first.
+    pub addrs: Vec<SocketAddr>,
+    pub last_seen_unix: u64,
+    pub source: AddressSource,
+}
+
+/// Addresses per node. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub struct AddressBook {
+    entries: Arc<DashMap<NodeId, PeerEntry>>,
+}
+
 impl AddressBook {
     pub fn add(&self, node: NodeId, addr: SocketAddr) {
-        let mut addrs = self.entries.entry(node).or_default();
-        addrs.retain(|known| *known != addr);
-        addrs.insert(0, addr);
-        addrs.truncate(MAX_ADDRESSES_PER_NODE);
+        self.learn(node, &[addr], AddressSource::Manual);
+    }
+
+    /// Records `addrs` (best first) for `node`, seen now.
+    pub fn learn(&self, node: NodeId, addrs: &[SocketAddr], source: AddressSource) {
+        let known = self.entries.contains_key(&node);
+        {
+            let mut entry = self.entries.entry(node).or_insert_with(|| PeerEntry {
+                addrs: Vec::new(),
+                last_seen_unix: 0,
+                source,
+            });
+            for addr in addrs.iter().rev() {
+                entry.addrs.retain(|a| a != addr);
+                entry.addrs.insert(0, *addr);
+            }
+            entry.addrs.truncate(MAX_ADDRESSES_PER_NODE);
+            entry.last_seen_unix = unix_now();
+            entry.source = source;
+        }
+        if !known {
+            self.evict_beyond(MAX_NODES);
+        }
     }
 
     pub fn get(&self, node: NodeId) -> Vec<SocketAddr> {
         self.entries
             .get(&node)
-            .map(|a| a.clone())
+            .map(|e| e.addrs.clone())
             .unwrap_or_default()
     }
+
+    pub fn entries(&self) -> Vec<(NodeId, PeerEntry)> {
+        self.entries
+            .iter()
+            .map(|e| (*e.key(), e.value().clone()))
+            .collect()
+    }
+
+    /// Puts back an entry saved earlier, unless a fresher one is known.
+    pub fn restore(&self, node: NodeId, saved: PeerEntry) {
+        let fresher = self
+            .entries
+            .get(&node)
+            .is_some_and(|e| e.last_seen_unix >= saved.last_seen_unix);
+        if !fresher {
+            self.entries.insert(node, saved);
+            self.evict_beyond(MAX_NODES);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn evict_beyond(&self, limit: usize) {
+        while self.entries.len() > limit {
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|e| e.last_seen_unix)
+                .map(|e| *e.key());
+            match oldest {
+                Some(node) => self.entries.remove(&node),
+                None => return,
+            };
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn node(n: u16) -> NodeId {
+        let mut bytes = [0u8; 32];
+        bytes[..2].copy_from_slice(&n.to_be_bytes());
+        NodeId::from_bytes(bytes)
+    }
+
     #[test]
     fn newest_address_first_without_duplicates_and_bounded() {
         let book = AddressBook::default();
-        let node = NodeId::from_bytes([3; 32]);
         for port in 1..=10 {
-            book.add(node, SocketAddr::from(([127, 0, 0, 1], port)));
+            book.add(node(1), SocketAddr::from(([127, 0, 0, 1], port)));
         }
-        book.add(node, SocketAddr::from(([127, 0, 0, 1], 5)));
-        let addrs = book.get(node);
+        book.add(node(1), SocketAddr::from(([127, 0, 0, 1], 5)));
+        let addrs = book.get(node(1));
         assert_eq!(addrs.len(), MAX_ADDRESSES_PER_NODE);
         assert_eq!(addrs[0].port(), 5);
         assert_eq!(addrs.iter().filter(|a| a.port() == 5).count(), 1);
+    }
+
+    #[test]
+    fn the_book_is_bounded_and_forgets_the_longest_unseen() {
+        let book = AddressBook::default();
+        book.restore(
+            node(0),
+            PeerEntry {
+                addrs: vec![],
+                last_seen_unix: 1,
+                source: AddressSource::Lookup,
+            },
+        );
+        for n in 1..=MAX_NODES as u16 {
+            book.add(node(n), SocketAddr::from(([127, 0, 0, 1], 1)));
+        }
+        assert_eq!(book.len(), MAX_NODES);
+        assert!(book.get(node(0)).is_empty(), "the stalest entry went first");
+    }
+
+    #[test]
+    fn restoring_never_overwrites_fresher_knowledge() {
+        let book = AddressBook::default();
+        book.add(node(1), SocketAddr::from(([127, 0, 0, 1], 2)));
+        let stale = PeerEntry {
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], 9))],
+            last_seen_unix: 1,
+            source: AddressSource::Config,
+        };
+        book.restore(node(1), stale);
+        assert_eq!(book.get(node(1))[0].port(), 2);
     }
 }

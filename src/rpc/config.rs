@@ -15,6 +15,9 @@ pub struct RpcConfig {
     /// connection, handlers are bounded by the transport's stream limit,
     /// since each handler lives exactly as long as its stream. Default 4096.
     pub max_handlers: usize,
+    /// Calls with `wait_for_ready` waiting for one unreachable node at once;
+    /// more fail with RESOURCE_EXHAUSTED. Default 64.
+    pub max_waiting_calls_per_node: usize,
 }
 
 impl Default for RpcConfig {
@@ -24,6 +27,7 @@ impl Default for RpcConfig {
             default_deadline: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
             max_handlers: 4096,
+            max_waiting_calls_per_node: 64,
         }
     }
 }

@@ -17,6 +17,9 @@ pub const SERVICE: &str = "peerd.node.v1.Node";
 pub const PING: &str = "peerd.node.v1.Node/Ping";
 pub const INFO: &str = "peerd.node.v1.Node/Info";
 pub const ECHO: &str = "peerd.node.v1.Node/Echo";
+pub const FIND_NODE: &str = "peerd.node.v1.Node/FindNode";
+pub const ANNOUNCE: &str = "peerd.node.v1.Node/Announce";
+pub const FIND_SERVICE: &str = "peerd.node.v1.Node/FindService";
 
 /// What `Info` reports about this node.
 #[derive(Debug, Clone)]

@@ -96,6 +96,17 @@ pub enum Command {
         /// The request as JSON, e.g. '{"payload": "hi"}'
         body: Option<String>,
     },
+    /// List the services this node announces
+    Services {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the nodes offering a named service
+    Find {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Exit 0 if the local daemon is up and ready, 1 otherwise
     Health,
     /// Print a shell completion script

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use peerd::admin::{
     AdminClient, AdminError, CallReport, ConnectReport, IdReport, PeerReport, PingReport, Request,
-    StatusReport,
+    ServiceReport, StatusReport,
 };
 use peerd::config::Settings;
 use peerd::daemon::{self, Paths, reach_addrs};
@@ -82,6 +82,19 @@ async fn client_command(
             method,
             body,
         } => call(&admin, &target, method, body).await?,
+        Command::Services { json } => {
+            let services: Vec<(String, String)> = admin.request_as(&Request::Services).await?;
+            output(json, &services, |services| {
+                services
+                    .iter()
+                    .for_each(|(name, version)| println!("{name}@{version}"));
+            })?;
+        }
+        Command::Find { name, json } => {
+            let providers: Vec<ServiceReport> =
+                admin.request_as(&Request::FindService { name }).await?;
+            output(json, &providers, |providers| print_providers(providers))?;
+        }
         Command::Health => return Ok(health(&admin).await),
         Command::Run { .. } | Command::Completions { .. } => unreachable!("handled before"),
     }
@@ -243,22 +256,46 @@ fn print_peers(peers: &[PeerReport]) {
         return;
     }
     println!(
-        "{:<12} {:<9} {:<22} {:>9} {:>8} {:>7} {:>12} {:>12}",
-        "NODE", "DIRECTION", "ADDRESS", "RTT(ms)", "AGE(s)", "STREAMS", "SENT", "RECEIVED"
+        "{:<12} {:<13} {:<9} {:<22} {:>9} {:>8} {:>7} {:>12} {:>12}",
+        "NODE", "STATE", "DIRECTION", "ADDRESS", "RTT(ms)", "AGE(s)", "STREAMS", "SENT", "RECEIVED"
     );
     for peer in peers {
-        let direction =
-            format!("{:?}", peer.direction).to_lowercase() + if peer.draining { "*" } else { "" };
+        let state = format!("{}{}", peer.state, if peer.pinned { " (pin)" } else { "" });
+        match (&peer.connection, &peer.retry) {
+            (Some(c), _) => println!(
+                "{:<12} {:<13} {:<9} {:<22} {:>9.3} {:>8} {:>7} {:>12} {:>12}",
+                &peer.node_id[..10],
+                state,
+                format!("{:?}", c.direction).to_lowercase(),
+                c.remote_addr,
+                c.rtt_micros as f64 / 1000.0,
+                c.age_secs,
+                c.active_streams,
+                c.bytes_sent,
+                c.bytes_received,
+            ),
+            (None, Some(retry)) => println!(
+                "{:<12} {:<13} attempt {}, next in {:.1} s: {}",
+                &peer.node_id[..10],
+                state,
+                retry.attempt,
+                retry.next_retry_millis as f64 / 1000.0,
+                retry.last_error
+            ),
+            (None, None) => println!("{:<12} {:<13}", &peer.node_id[..10], state),
+        }
+    }
+}
+
+fn print_providers(providers: &[ServiceReport]) {
+    if providers.is_empty() {
+        println!("no provider found");
+    }
+    for provider in providers {
+        let addrs = provider.addrs.join(",");
         println!(
-            "{:<12} {:<9} {:<22} {:>9.3} {:>8} {:>7} {:>12} {:>12}",
-            &peer.node_id[..10],
-            direction,
-            peer.remote_addr,
-            peer.rtt_micros as f64 / 1000.0,
-            peer.age_secs,
-            peer.active_streams,
-            peer.bytes_sent,
-            peer.bytes_received,
+            "{}@{addrs} version {} ({} s left)",
+            provider.node_id, provider.version, provider.ttl_remaining_secs
         );
     }
 }

@@ -3,9 +3,11 @@
 
 mod active;
 mod streaming;
+mod waiting;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -21,6 +23,13 @@ use crate::identity::NodeId;
 use crate::node::AddressBook;
 use active::ActiveCall;
 pub use streaming::StreamingCall;
+use waiting::WaitingCalls;
+
+/// Finds addresses of nodes the address book does not know (discovery's
+/// iterative lookup, for a `Node`).
+pub trait AddressResolver: Send + Sync + 'static {
+    fn resolve(&self, node: NodeId) -> super::service::BoxFuture<Vec<SocketAddr>>;
+}
 
 /// Per-call settings.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +42,9 @@ pub struct CallOptions {
     pub priority: i32,
     /// Where to dial if there is no connection; the address book otherwise.
     pub addrs: Vec<SocketAddr>,
+    /// If the node cannot be reached, wait (until the deadline) for it to
+    /// become reachable instead of failing at once with UNAVAILABLE.
+    pub wait_for_ready: bool,
 }
 
 impl CallOptions {
@@ -55,13 +67,24 @@ impl CallOptions {
         self.addrs.push(addr);
         self
     }
+
+    pub fn with_wait_for_ready(mut self) -> Self {
+        self.wait_for_ready = true;
+        self
+    }
 }
+
+/// How often a waiting call retries the dial, at most: the node may also
+/// come back by dialing us, which wakes the call at once.
+const READY_RETRY_MAX: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct RpcClient {
     manager: NodeConnectionManager,
     addresses: AddressBook,
     config: RpcConfig,
+    resolver: Arc<OnceLock<Arc<dyn AddressResolver>>>,
+    waiting: WaitingCalls,
 }
 
 impl RpcClient {
@@ -70,7 +93,14 @@ impl RpcClient {
             manager,
             addresses,
             config,
+            resolver: Arc::default(),
+            waiting: WaitingCalls::default(),
         }
+    }
+
+    /// Sets, once, how to find nodes the address book does not know.
+    pub fn set_resolver(&self, resolver: Arc<dyn AddressResolver>) {
+        let _ = self.resolver.set(resolver);
     }
 
     /// Calls a unary method: one request, one response.
@@ -224,13 +254,50 @@ impl RpcClient {
         node: NodeId,
         options: &CallOptions,
     ) -> Result<NodeConnection, CallError> {
+        if !options.wait_for_ready {
+            return self.connect(node, options).await;
+        }
+        let limit = self.config.max_waiting_calls_per_node;
+        let _place = self
+            .waiting
+            .enter(node, limit)
+            .ok_or(CallError::WaitQueueFull { node, limit })?;
+        let mut events = self.manager.subscribe();
+        let mut retry = Duration::from_millis(100);
+        loop {
+            match self.connect(node, options).await {
+                Err(CallError::Connect(e)) if e.is_transient() => {}
+                result => return result,
+            }
+            let reconnected = async {
+                while let Ok(event) = events.recv().await {
+                    if event.node == node {
+                        return;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(retry, reconnected).await;
+            retry = (retry * 2).min(READY_RETRY_MAX);
+        }
+    }
+
+    async fn connect(
+        &self,
+        node: NodeId,
+        options: &CallOptions,
+    ) -> Result<NodeConnection, CallError> {
         if let Some(connection) = self.manager.connection(node) {
             return Ok(connection);
         }
-        let addrs = match options.addrs.is_empty() {
+        let mut addrs = match options.addrs.is_empty() {
             true => self.addresses.get(node),
             false => options.addrs.clone(),
         };
+        if addrs.is_empty() {
+            if let Some(resolver) = self.resolver.get() {
+                addrs = resolver.resolve(node).await;
+            }
+        }
         Ok(self.manager.get_or_connect(node, &addrs).await?)
     }
 

@@ -28,6 +28,11 @@ pub(crate) enum CallError {
     BadResponse(prost::DecodeError),
     #[error("the stream ended without a status")]
     NoStatus,
+    #[error("{limit} calls already wait for node {node} to become reachable")]
+    WaitQueueFull {
+        node: crate::identity::NodeId,
+        limit: usize,
+    },
 }
 
 impl From<CallError> for Status {
@@ -46,6 +51,7 @@ impl From<CallError> for Status {
             }
             CallError::BadRequest(_) => Code::InvalidArgument,
             CallError::NoStatus => Code::Unavailable,
+            CallError::WaitQueueFull { .. } => Code::ResourceExhausted,
         };
         Status::new(code, error.to_string())
     }
