@@ -60,10 +60,13 @@ pub mod bench;
 pub mod config;
 pub mod connection;
 pub mod daemon;
+pub mod discovery;
 pub mod identity;
 pub mod node;
 pub mod rpc;
 pub mod service;
+#[cfg(feature = "test-utils")]
+pub mod test_utils;
 pub mod tls;
 
 pub use identity::{Identity, NodeId};

@@ -43,9 +43,13 @@ struct Daemon {
 
 impl Daemon {
     fn start(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_at(dir, "127.0.0.1:0", extra)
+    }
+
+    fn start_at(dir: &Path, listen: &str, extra: &[&str]) -> Self {
         let mut command = peerd(dir);
         command
-            .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["run", "--listen", listen, "--data-dir"])
             .arg(dir)
             .args(extra)
             .stdout(Stdio::piped())
@@ -451,4 +455,69 @@ fn run_with_no_arguments_creates_an_identity_and_prints_how_to_reach_it() {
     assert!(String::from_utf8_lossy(&id.stdout).contains(&daemon.peer_addr()));
     daemon.terminate();
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn pinned_state(daemon: &Daemon, node: NodeId) -> Option<String> {
+    let peers = peers_json(daemon);
+    let peer = peers.iter().find(|p| p["node_id"] == node.to_string())?;
+    assert_eq!(peer["pinned"], true);
+    Some(peer["state"].as_str()?.to_owned())
+}
+
+#[test]
+fn pinned_peers_reconnect_and_the_peer_book_survives_restarts() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let b_listen = format!("127.0.0.1:{}", free_udp_port());
+    let mut b = Daemon::start_at(dir_b.path(), &b_listen, &[]);
+    let b_id = b.id;
+    let mut a = Daemon::start(dir_a.path(), &["--peer", &b.peer_addr()]);
+    let connected = || wait_for(Duration::from_secs(10), || pinned_state(&a, b_id).as_deref() == Some("connected"));
+    assert!(connected(), "A connects to its pinned peer");
+
+    b.terminate();
+    assert_eq!(b.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let reconnecting = wait_for(Duration::from_secs(10), || pinned_state(&a, b_id).as_deref() == Some("reconnecting"));
+    assert!(reconnecting, "{:?}", peers_json(&a));
+    let _b = Daemon::start_at(dir_b.path(), &b_listen, &[]);
+    assert!(connected(), "A reconnects once B is back");
+
+    a.terminate();
+    assert_eq!(a.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let book = std::fs::read_to_string(dir_a.path().join("peers.json")).unwrap();
+    assert!(book.contains(&b_id.to_string()), "{book}");
+    let a = Daemon::start(dir_a.path(), &[]);
+    let pong = a.cli_ok(&["ping", &b_id.to_string()]);
+    assert!(pong.starts_with("pong from"), "dialed from the peer book after a restart: {pong}");
+}
+
+#[test]
+fn a_service_announced_by_one_daemon_is_found_by_another_until_it_stops() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Daemon::start(dir_a.path(), &["--set", "services=chat@1.0", "--set", "service_ttl=2s"]);
+    let b = Daemon::start(dir_b.path(), &["--bootstrap", &a.peer_addr()]);
+    assert_eq!(a.cli_ok(&["services"]).trim(), "chat@1.0");
+    let found = wait_for(Duration::from_secs(10), || b.cli_ok(&["find", "chat"]).contains(&a.id.to_string()));
+    assert!(found, "{}", b.cli_ok(&["find", "chat"]));
+    let providers: Vec<serde_json::Value> = serde_json::from_str(&b.cli_ok(&["find", "chat", "--json"])).unwrap();
+    assert_eq!(providers[0]["version"], "1.0");
+
+    a.terminate();
+    assert_eq!(a.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let gone = wait_for(Duration::from_secs(6), || b.cli_ok(&["find", "chat"]).contains("no provider found"));
+    assert!(gone, "the announcement expired with its TTL");
 }

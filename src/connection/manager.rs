@@ -24,6 +24,9 @@ use crate::tls::{ExpectedPeer, TlsConfigs};
 
 mod accept;
 mod driver;
+mod endpoint;
+
+pub use endpoint::bind_udp;
 
 /// Receives every bidirectional stream a peer opens, on any connection. It
 /// must not block: it takes ownership of the stream and spawns its own work.
@@ -52,6 +55,8 @@ pub struct ManagerStats {
     pub refused: u64,
     /// Connections open now.
     pub open_connections: usize,
+    /// Inbound handshakes in progress now.
+    pub pending_handshakes: usize,
 }
 
 /// The SNI sent on dials. Never checked: the certificate key is the identity.
@@ -69,6 +74,8 @@ pub(super) struct Shared {
     transport: Arc<quinn::TransportConfig>,
     config: TransportConfig,
     peers: DashMap<NodeId, Arc<PeerSlot>>,
+    /// Nodes whose connections the idle TTL never closes.
+    pinned: dashmap::DashSet<NodeId>,
     handler: Arc<dyn StreamHandler>,
     events: broadcast::Sender<ConnectionEvent>,
     pending: Arc<PendingHandshakes>,
@@ -91,11 +98,8 @@ impl NodeConnectionManager {
         handler: Arc<dyn StreamHandler>,
         cancel: CancellationToken,
     ) -> Result<Self, BindError> {
-        let socket = std::net::UdpSocket::bind(listen).map_err(|source| BindError::Socket {
-            addr: listen,
-            source,
-        })?;
-        Self::with_socket(identity, socket, config, handler, cancel)
+        let socket = bind_udp(listen)?;
+        Self::with_abstract_socket(identity, socket, config, handler, cancel)
     }
 
     /// Like `bind`, on a socket the caller already bound.
@@ -106,9 +110,22 @@ impl NodeConnectionManager {
         handler: Arc<dyn StreamHandler>,
         cancel: CancellationToken,
     ) -> Result<Self, BindError> {
+        let socket = endpoint::wrap(socket)?;
+        Self::with_abstract_socket(identity, socket, config, handler, cancel)
+    }
+
+    /// Like `bind`, on any socket quinn can drive: one with its own I/O, such
+    /// as a socket that injects network faults (`test_utils::FaultySocket`).
+    pub fn with_abstract_socket(
+        identity: &Identity,
+        socket: Arc<dyn quinn::AsyncUdpSocket>,
+        config: TransportConfig,
+        handler: Arc<dyn StreamHandler>,
+        cancel: CancellationToken,
+    ) -> Result<Self, BindError> {
         let tls = TlsConfigs::new(identity)?;
         let transport = config.quinn();
-        let endpoint = endpoint_on(identity, socket, &tls, &transport, &config)?;
+        let endpoint = endpoint::new(identity, socket, &tls, &transport, &config)?;
         let shared = Arc::new(Shared {
             endpoint,
             local: identity.node_id(),
@@ -116,6 +133,7 @@ impl NodeConnectionManager {
             transport,
             config,
             peers: DashMap::new(),
+            pinned: dashmap::DashSet::new(),
             handler,
             events: broadcast::channel(1024).0,
             pending: Arc::default(),
@@ -167,6 +185,7 @@ impl NodeConnectionManager {
             accepted: shared.accepted.load(Ordering::Relaxed),
             refused: shared.refused.load(Ordering::Relaxed),
             open_connections: shared.open.load(Ordering::Relaxed),
+            pending_handshakes: shared.pending.total(),
         }
     }
 
@@ -221,6 +240,11 @@ impl NodeConnectionManager {
         Err(last_error)
     }
 
+    /// Exempts `node`'s connections from the idle TTL.
+    pub fn pin(&self, node: NodeId) {
+        self.shared.pinned.insert(node);
+    }
+
     /// Closes every connection to `node`. Returns whether there was one.
     pub fn disconnect(&self, node: NodeId) -> bool {
         let Some(slot) = self.shared.peers.get(&node).map(|s| s.clone()) else {
@@ -263,29 +287,6 @@ impl NodeConnectionManager {
 
 /// QUIC's default max_ack_delay (RFC 9000 §18.2).
 const MAX_ACK_DELAY: Duration = Duration::from_millis(25);
-
-fn endpoint_on(
-    identity: &Identity,
-    socket: std::net::UdpSocket,
-    tls: &TlsConfigs,
-    transport: &Arc<quinn::TransportConfig>,
-    config: &TransportConfig,
-) -> Result<quinn::Endpoint, BindError> {
-    let addr = socket
-        .local_addr()
-        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-    let socket_error = |source| BindError::Socket { addr, source };
-    let reset_key =
-        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &identity.stateless_reset_secret());
-    let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
-    let mut server = quinn::ServerConfig::with_crypto(Arc::new(tls.server()?));
-    server
-        .transport_config(transport.clone())
-        .max_incoming(config.max_pending_handshakes.max(1));
-    let runtime = quinn::default_runtime()
-        .ok_or_else(|| socket_error(std::io::Error::other("no async runtime found")))?;
-    quinn::Endpoint::new(endpoint_config, Some(server), socket, runtime).map_err(socket_error)
-}
 
 impl Shared {
     fn slot(&self, node: NodeId) -> Arc<PeerSlot> {
@@ -340,27 +341,45 @@ impl Shared {
             Ok(Ok(quic)) => quic,
         };
         self.dials.fetch_add(1, Ordering::Relaxed);
-        Ok(self.register(quic, node, Direction::Outbound))
+        self.register(quic, node, Direction::Outbound)
     }
 
     /// Puts a fresh connection in the map, starts its driver, and returns the
-    /// node's primary connection after the duplicate rule.
+    /// node's primary connection after the duplicate rule. Over the connection
+    /// limit, the connection is closed with `ConnectionLimit` instead.
     fn register(
         self: &Arc<Self>,
         quic: quinn::Connection,
         node: NodeId,
         direction: Direction,
-    ) -> NodeConnection {
+    ) -> Result<NodeConnection, ConnectError> {
+        if !self.claim_connection() {
+            let code = CloseCode::ConnectionLimit;
+            quic.close(code.var_int(), code.reason());
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(ConnectError::ConnectionLimit(self.config.max_connections));
+        }
         let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
         let conn = NodeConnection::new(quic, node, direction, sequence);
-        self.open.fetch_add(1, Ordering::AcqRel);
         let primary = self.slot(node).insert(self.local, conn.clone());
         tracing::debug!(node = %node.short(), ?direction, addr = %conn.remote_address(), "connected");
         let _ = self.events.send(self.event(&conn, EventKind::Connected));
         let span = tracing::info_span!("connection", node = %node.short(), ?direction);
         self.tasks
             .spawn(driver::drive(self.clone(), conn).instrument(span));
-        primary
+        Ok(primary)
+    }
+
+    /// Counts one more open connection unless the limit is reached. Admission
+    /// and the pre-dial check only estimate; handshakes that raced past them
+    /// (concurrent dials, or dials racing inbound handshakes) stop here.
+    fn claim_connection(&self) -> bool {
+        let limit = self.config.max_connections;
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < limit).then_some(open + 1)
+            })
+            .is_ok()
     }
 
     fn unregister(&self, conn: &NodeConnection, reason: String) {

@@ -20,5 +20,5 @@ pub use close_code::CloseCode;
 pub use config::TransportConfig;
 pub use error::{BindError, ConnectError};
 pub use events::{ConnectionEvent, EventKind};
-pub use manager::{IncomingStream, ManagerStats, NodeConnectionManager, StreamHandler};
+pub use manager::{IncomingStream, ManagerStats, NodeConnectionManager, StreamHandler, bind_udp};
 pub use node_connection::{Direction, NodeConnection};

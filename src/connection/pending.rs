@@ -34,6 +34,10 @@ impl PendingHandshakes {
         }
     }
 
+    pub fn total(&self) -> usize {
+        self.lock().total
+    }
+
     pub fn begin(self: &Arc<Self>, from: SocketAddr) -> PendingPermit {
         let mut state = self.lock();
         state.total += 1;

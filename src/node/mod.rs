@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-pub use address_book::AddressBook;
+pub use address_book::{AddressBook, AddressSource, PeerEntry};
 pub use peer_addr::{ParsePeerAddrError, PeerAddr};
 
 use crate::connection::{BindError, NodeConnectionManager, TransportConfig};
+use crate::discovery::{Discovery, DiscoveryState, discovery_service};
 use crate::identity::{Identity, NodeId};
 use crate::rpc::{Router, RpcClient, RpcConfig, RpcServer, Service};
 use crate::service::node::{NodeInfo, node_service};
@@ -31,6 +32,7 @@ pub struct Node {
     server: RpcServer,
     client: RpcClient,
     addresses: AddressBook,
+    discovery: Discovery,
     cancel: CancellationToken,
 }
 
@@ -38,6 +40,7 @@ pub struct Node {
 pub struct NodeBuilder {
     identity: Identity,
     listen: SocketAddr,
+    socket: Option<Arc<dyn quinn::AsyncUdpSocket>>,
     transport: TransportConfig,
     rpc: RpcConfig,
     router: Router,
@@ -48,6 +51,13 @@ impl NodeBuilder {
     /// Default `0.0.0.0:0`: all interfaces, a port the OS picks.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
+        self
+    }
+
+    /// Serves on `socket` instead of binding `listen`: any socket quinn can
+    /// drive, such as `test_utils::FaultySocket`, which injects network faults.
+    pub fn socket(mut self, socket: Arc<dyn quinn::AsyncUdpSocket>) -> Self {
+        self.socket = Some(socket);
         self
     }
 
@@ -74,12 +84,11 @@ impl NodeBuilder {
     }
 
     /// Binds the UDP socket and starts serving. Needs a tokio runtime.
-    pub fn bind(self) -> Result<Node, BindError> {
-        let socket =
-            std::net::UdpSocket::bind(self.listen).map_err(|source| BindError::Socket {
-                addr: self.listen,
-                source,
-            })?;
+    pub fn bind(mut self) -> Result<Node, BindError> {
+        let socket = match self.socket.take() {
+            Some(socket) => socket,
+            None => crate::connection::bind_udp(self.listen)?,
+        };
         let local_addr = socket.local_addr().map_err(|source| BindError::Socket {
             addr: self.listen,
             source,
@@ -93,9 +102,13 @@ impl NodeBuilder {
             ]
             .concat(),
         };
-        let router = self.router.with_service(node_service(info));
+        let discovery_state = DiscoveryState::new(self.identity.node_id());
+        let router = self
+            .router
+            .with_service(node_service(info))
+            .with_service(discovery_service(discovery_state.clone()));
         let server = RpcServer::new(router, self.rpc.clone(), self.cancel.child_token());
-        let manager = NodeConnectionManager::with_socket(
+        let manager = NodeConnectionManager::with_abstract_socket(
             &self.identity,
             socket,
             self.transport,
@@ -104,7 +117,15 @@ impl NodeBuilder {
         )?;
         let addresses = AddressBook::default();
         let client = RpcClient::new(manager.clone(), addresses.clone(), self.rpc);
+        let discovery = Discovery::start(
+            discovery_state,
+            client.clone(),
+            manager.clone(),
+            addresses.clone(),
+            self.cancel.child_token(),
+        );
         Ok(Node {
+            discovery,
             id: self.identity.node_id(),
             local_addr,
             manager,
@@ -121,6 +142,7 @@ impl Node {
         NodeBuilder {
             identity,
             listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            socket: None,
             transport: TransportConfig::default(),
             rpc: RpcConfig::default(),
             router: Router::new(),
@@ -149,6 +171,11 @@ impl Node {
     }
 
     /// Where to dial nodes that have no connection.
+    /// Lookups, service announcements, pinned peers.
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
     pub fn addresses(&self) -> &AddressBook {
         &self.addresses
     }
@@ -156,6 +183,7 @@ impl Node {
     /// Stops accepting connections and calls, lets calls in flight finish for
     /// up to `grace`, then closes every connection with `ShuttingDown`.
     pub async fn shutdown(&self, grace: Duration) {
+        self.discovery.shutdown().await;
         self.manager.stop_accepting();
         let cancelled = self.server.shutdown(grace).await;
         if cancelled > 0 {

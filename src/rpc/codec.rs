@@ -12,6 +12,11 @@ pub const FRAME_HEADER_LEN: usize = 5;
 /// Largest header or status frame payload. Metadata beyond this is refused.
 pub const MAX_CONTROL_FRAME: u32 = 64 * 1024;
 
+/// Most room reserved ahead for a frame's payload before it arrives: a peer
+/// that declares a large frame and sends 5 bytes makes us allocate this, not
+/// the declared size. Larger payloads grow the buffer as they arrive.
+pub const RESERVE_AHEAD: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameType {
@@ -91,7 +96,7 @@ impl FrameDecoder {
         }
         let total = FRAME_HEADER_LEN + declared as usize;
         if buffer.len() < total {
-            buffer.reserve(total - buffer.len());
+            buffer.reserve((total - buffer.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
         buffer.advance(FRAME_HEADER_LEN);
@@ -225,6 +230,19 @@ mod tests {
         assert!(
             buffer.capacity() < 1024,
             "nothing was reserved for the payload"
+        );
+    }
+
+    #[test]
+    fn a_large_declared_frame_reserves_little_until_its_bytes_arrive() {
+        let decoder = FrameDecoder::new(u32::MAX);
+        let mut buffer = BytesMut::new();
+        put_frame_header(&mut buffer, FrameType::Message, 4 * 1024 * 1024);
+        assert_eq!(decoder.decode(&mut buffer), Ok(None));
+        assert!(
+            buffer.capacity() <= FRAME_HEADER_LEN + RESERVE_AHEAD,
+            "5 bytes reserved {} bytes",
+            buffer.capacity()
         );
     }
 

@@ -9,11 +9,11 @@ mod config;
 mod context;
 mod io;
 mod server;
-mod service;
+pub(crate) mod service;
 mod status;
 mod streams;
 
-pub use client::{CallOptions, RpcClient, StreamingCall};
+pub use client::{AddressResolver, CallOptions, RpcClient, StreamingCall};
 pub use config::RpcConfig;
 pub use context::CallContext;
 pub use server::RpcServer;

@@ -67,7 +67,9 @@ async fn handshake(shared: Arc<Shared>, incoming: quinn::Incoming, permit: Pendi
         Ok(node) => node,
         Err(e) => return tracing::warn!("inbound connection without a node identity: {e}"),
     };
+    if let Err(e) = shared.register(quic, node, Direction::Inbound) {
+        return tracing::debug!(node = %node.short(), "inbound connection closed: {e}");
+    }
     shared.accepted.fetch_add(1, Ordering::Relaxed);
-    shared.register(quic, node, Direction::Inbound);
     drop(permit);
 }

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::{IncomingStream, Shared};
 use crate::connection::{CloseCode, NodeConnection};
 
@@ -14,6 +16,10 @@ pub(super) async fn drive(shared: Arc<Shared>, conn: NodeConnection) {
 
 async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
     let config = &shared.config;
+    // QUIC's stream limit frees a stream's credit as soon as both sides have
+    // closed it, which can be before its handler has noticed: these slots
+    // make "streams being served" exact, whatever the peer does.
+    let slots = Arc::new(Semaphore::new(config.max_concurrent_streams as usize));
     loop {
         tokio::select! {
             () = shared.cancel.cancelled() => {
@@ -21,17 +27,37 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
                 return "shutting down".into();
             }
             () = conn.activity().idle_expired(config.connection_idle_ttl, config.drain_linger) => {
+                if !conn.is_draining() && shared.pinned.contains(&conn.remote_node_id()) {
+                    conn.activity().restart_idle();
+                    continue;
+                }
                 let code = if conn.is_draining() { CloseCode::Superseded } else { CloseCode::Idle };
                 conn.close(code);
                 return format!("{code:?}").to_lowercase();
             }
-            accepted = conn.quic().accept_bi() => match accepted {
-                Ok((send, recv)) => {
-                    let guard = conn.begin_stream();
+            accepted = next_stream(conn, &slots) => match accepted {
+                Ok((send, recv, slot)) => {
+                    let guard = conn.begin_stream().holding(slot);
                     shared.handler.handle_stream(IncomingStream { connection: conn.clone(), send, recv, guard });
                 }
                 Err(e) => return e.to_string(),
             },
         }
     }
+}
+
+/// Waits for a free slot, then for the peer's next stream. Until a slot is
+/// free, further streams wait inside quinn, where they count against the
+/// peer's stream limit.
+async fn next_stream(
+    conn: &NodeConnection,
+    slots: &Arc<Semaphore>,
+) -> Result<(quinn::SendStream, quinn::RecvStream, OwnedSemaphorePermit), quinn::ConnectionError> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    let (send, recv) = conn.quic().accept_bi().await?;
+    Ok((send, recv, slot))
 }

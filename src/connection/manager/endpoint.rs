@@ -1,0 +1,66 @@
+//! Building the one quinn `Endpoint` on a socket: the node's TLS, transport
+//! limits, and the stateless-reset key derived from the node key.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::connection::{BindError, TransportConfig};
+use crate::identity::Identity;
+use crate::tls::TlsConfigs;
+
+/// Binds a UDP socket on `listen`, ready for an endpoint.
+pub fn bind_udp(listen: SocketAddr) -> Result<Arc<dyn quinn::AsyncUdpSocket>, BindError> {
+    let socket = std::net::UdpSocket::bind(listen).map_err(|source| BindError::Socket {
+        addr: listen,
+        source,
+    })?;
+    wrap(socket)
+}
+
+/// Hands a bound std socket to quinn's tokio runtime.
+pub(super) fn wrap(
+    socket: std::net::UdpSocket,
+) -> Result<Arc<dyn quinn::AsyncUdpSocket>, BindError> {
+    let addr = socket
+        .local_addr()
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let socket_error = |source| BindError::Socket { addr, source };
+    runtime()
+        .map_err(socket_error)?
+        .wrap_udp_socket(socket)
+        .map_err(socket_error)
+}
+
+pub(super) fn new(
+    identity: &Identity,
+    socket: Arc<dyn quinn::AsyncUdpSocket>,
+    tls: &TlsConfigs,
+    transport: &Arc<quinn::TransportConfig>,
+    config: &TransportConfig,
+) -> Result<quinn::Endpoint, BindError> {
+    let addr = socket
+        .local_addr()
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let socket_error = |source| BindError::Socket { addr, source };
+    // A restarted node answers packets of its old connections with a stateless
+    // reset their peers accept, so stale connections die at once, not after
+    // the idle timeout.
+    let reset_key =
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &identity.stateless_reset_secret());
+    let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(tls.server()?));
+    server
+        .transport_config(transport.clone())
+        .max_incoming(config.max_pending_handshakes.max(1));
+    quinn::Endpoint::new_with_abstract_socket(
+        endpoint_config,
+        Some(server),
+        socket,
+        runtime().map_err(socket_error)?,
+    )
+    .map_err(socket_error)
+}
+
+fn runtime() -> std::io::Result<Arc<dyn quinn::Runtime>> {
+    quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime found"))
+}
