@@ -177,13 +177,16 @@ impl RpcClient {
         let deadline = self.deadline(options);
         let mut frames = request_header(method, options, deadline);
         put_message_frame(&mut frames, FrameType::Message, request);
-        let opening = async {
-            let mut call = self.open(node, options).await?;
-            call.send_final(frames.freeze()).await?;
-            Ok::<_, CallError>(call)
-        };
-        self.start_streaming(method, options, deadline, opening)
-            .await
+        let request_done = true;
+        self.start_streaming(
+            node,
+            method,
+            options,
+            deadline,
+            frames.freeze(),
+            request_done,
+        )
+        .await
     }
 
     /// Calls a client-streaming method: send requests, then await
@@ -214,22 +217,30 @@ impl RpcClient {
     {
         let deadline = self.deadline(options);
         let header = request_header(method, options, deadline).freeze();
-        let opening = async {
-            let mut call = self.open(node, options).await?;
-            call.send(header).await?;
-            Ok::<_, CallError>(call)
-        };
-        self.start_streaming(method, options, deadline, opening)
+        let request_done = false;
+        self.start_streaming(node, method, options, deadline, header, request_done)
             .await
     }
 
+    /// Opens the call's stream and sends its first frames (and the end of
+    /// the request, if `request_done`), within the deadline.
     async fn start_streaming<Req, Resp>(
         &self,
+        node: NodeId,
         method: &str,
         options: &CallOptions,
         deadline: Instant,
-        opening: impl Future<Output = Result<ActiveCall, CallError>>,
+        first_frames: Bytes,
+        request_done: bool,
     ) -> Result<StreamingCall<Req, Resp>, Status> {
+        let opening = async {
+            let mut call = self.open(node, options).await?;
+            match request_done {
+                true => call.send_final(first_frames).await?,
+                false => call.send(first_frames).await?,
+            }
+            Ok::<_, CallError>(call)
+        };
         match tokio::time::timeout_at(deadline, opening).await {
             Ok(Ok(call)) => Ok(StreamingCall::new(call, deadline)),
             Ok(Err(e)) => Err(e.into()),
