@@ -17,7 +17,7 @@ use super::reports::{
 use crate::connection::{Direction, NodeConnection};
 use crate::discovery::PinState;
 use crate::identity::NodeId;
-use crate::node::{Node, PeerAddr};
+use crate::node::{AddressSource, Node, PeerAddr};
 use crate::rpc::CallOptions;
 use crate::service::node as node_service;
 
@@ -174,9 +174,7 @@ async fn learn(context: &AdminContext, peer: &PeerAddr) -> Result<(), String> {
         .resolve()
         .await
         .map_err(|e| format!("cannot resolve {}: {e}", peer.host_port))?;
-    for addr in addrs.into_iter().rev() {
-        context.node.addresses().add(peer.node, addr);
-    }
+    context.node.addresses().learn(peer.node, &addrs, AddressSource::Manual);
     Ok(())
 }
 
