@@ -4,10 +4,12 @@
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -18,6 +20,8 @@ use super::protocol::{MAX_REQUEST_LINE, Request, Response};
 
 /// A client must send its request within this.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Admin connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminServerError {
@@ -58,7 +62,12 @@ impl AdminServer {
     /// Serves requests until `cancel`, then removes the socket file.
     pub async fn serve(self, context: AdminContext, cancel: CancellationToken) {
         let connections = TaskTracker::new();
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         loop {
+            let slot = tokio::select! {
+                () = cancel.cancelled() => break,
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            };
             let stream = tokio::select! {
                 () = cancel.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
@@ -70,7 +79,10 @@ impl AdminServer {
                 },
             };
             let (context, uid) = (context.clone(), self.daemon_uid);
-            connections.spawn(async move { serve_connection(stream, &context, uid).await });
+            connections.spawn(async move {
+                serve_connection(stream, &context, uid).await;
+                drop(slot);
+            });
         }
         connections.close();
         connections.wait().await;
