@@ -458,7 +458,11 @@ fn run_with_no_arguments_creates_an_identity_and_prints_how_to_reach_it() {
 }
 
 fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn wait_for(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
@@ -486,12 +490,18 @@ fn pinned_peers_reconnect_and_the_peer_book_survives_restarts() {
     let mut b = Daemon::start_at(dir_b.path(), &b_listen, &[]);
     let b_id = b.id;
     let mut a = Daemon::start(dir_a.path(), &["--peer", &b.peer_addr()]);
-    let connected = || wait_for(Duration::from_secs(10), || pinned_state(&a, b_id).as_deref() == Some("connected"));
+    let connected = || {
+        wait_for(Duration::from_secs(10), || {
+            pinned_state(&a, b_id).as_deref() == Some("connected")
+        })
+    };
     assert!(connected(), "A connects to its pinned peer");
 
     b.terminate();
     assert_eq!(b.wait_exit(Duration::from_secs(10)).code(), Some(0));
-    let reconnecting = wait_for(Duration::from_secs(10), || pinned_state(&a, b_id).as_deref() == Some("reconnecting"));
+    let reconnecting = wait_for(Duration::from_secs(10), || {
+        pinned_state(&a, b_id).as_deref() == Some("reconnecting")
+    });
     assert!(reconnecting, "{:?}", peers_json(&a));
     let _b = Daemon::start_at(dir_b.path(), &b_listen, &[]);
     assert!(connected(), "A reconnects once B is back");
@@ -500,24 +510,43 @@ fn pinned_peers_reconnect_and_the_peer_book_survives_restarts() {
     assert_eq!(a.wait_exit(Duration::from_secs(10)).code(), Some(0));
     let book = std::fs::read_to_string(dir_a.path().join("peers.json")).unwrap();
     assert!(book.contains(&b_id.to_string()), "{book}");
-    let a = Daemon::start(dir_a.path(), &[]);
+    let mut a = Daemon::start(dir_a.path(), &[]);
     let pong = a.cli_ok(&["ping", &b_id.to_string()]);
-    assert!(pong.starts_with("pong from"), "dialed from the peer book after a restart: {pong}");
+    assert!(
+        pong.starts_with("pong from"),
+        "dialed from the peer book after a restart: {pong}"
+    );
+
+    a.terminate();
+    assert_eq!(a.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let a = Daemon::start(dir_a.path(), &["--peer", &format!("{b_id}@{b_listen}")]);
+    let again = wait_for(Duration::from_secs(10), || {
+        pinned_state(&a, b_id).as_deref() == Some("connected")
+    });
+    assert!(again, "the pinning side restarted and reconnected");
 }
 
 #[test]
 fn a_service_announced_by_one_daemon_is_found_by_another_until_it_stops() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = Daemon::start(dir_a.path(), &["--set", "services=chat@1.0", "--set", "service_ttl=2s"]);
+    let mut a = Daemon::start(
+        dir_a.path(),
+        &["--set", "services=chat@1.0", "--set", "service_ttl=2s"],
+    );
     let b = Daemon::start(dir_b.path(), &["--bootstrap", &a.peer_addr()]);
     assert_eq!(a.cli_ok(&["services"]).trim(), "chat@1.0");
-    let found = wait_for(Duration::from_secs(10), || b.cli_ok(&["find", "chat"]).contains(&a.id.to_string()));
+    let found = wait_for(Duration::from_secs(10), || {
+        b.cli_ok(&["find", "chat"]).contains(&a.id.to_string())
+    });
     assert!(found, "{}", b.cli_ok(&["find", "chat"]));
-    let providers: Vec<serde_json::Value> = serde_json::from_str(&b.cli_ok(&["find", "chat", "--json"])).unwrap();
+    let providers: Vec<serde_json::Value> =
+        serde_json::from_str(&b.cli_ok(&["find", "chat", "--json"])).unwrap();
     assert_eq!(providers[0]["version"], "1.0");
 
     a.terminate();
     assert_eq!(a.wait_exit(Duration::from_secs(10)).code(), Some(0));
-    let gone = wait_for(Duration::from_secs(6), || b.cli_ok(&["find", "chat"]).contains("no provider found"));
+    let gone = wait_for(Duration::from_secs(6), || {
+        b.cli_ok(&["find", "chat"]).contains("no provider found")
+    });
     assert!(gone, "the announcement expired with its TTL");
 }
