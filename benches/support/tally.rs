@@ -1,0 +1,128 @@
+//! Criterion keeps its estimates to itself, so the benches note the wall time
+//! of every sample they measure and, at the end of each group, print the
+//! throughput of both sides of each pair and their ratio from the samples of
+//! the measurement phase.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Quinn,
+    Peerd,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Quinn => "quinn",
+            Side::Peerd => "peerd",
+        }
+    }
+}
+
+/// What one iteration is worth.
+#[derive(Debug, Clone, Copy)]
+pub enum Unit {
+    Calls,
+    /// Bytes moved by one iteration, shown as MB/s (10^6 bytes).
+    Bytes(u64),
+}
+
+struct Sample {
+    work: String,
+    side: Side,
+    iterations: u64,
+    elapsed: Duration,
+}
+
+pub struct Tally {
+    group: String,
+    unit: Unit,
+    /// Criterion's measurement phase is its last `sample_size` calls of a
+    /// bench's routine; the warm-up calls before them are left out.
+    sample_size: usize,
+    samples: RefCell<Vec<Sample>>,
+}
+
+impl Tally {
+    pub fn new(group: &str, unit: Unit, sample_size: usize) -> Self {
+        Self {
+            group: group.to_owned(),
+            unit,
+            sample_size,
+            samples: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Notes one sample and hands its time back to criterion.
+    pub fn note(&self, work: &str, side: Side, iterations: u64, elapsed: Duration) -> Duration {
+        self.samples.borrow_mut().push(Sample {
+            work: work.to_owned(),
+            side,
+            iterations,
+            elapsed,
+        });
+        elapsed
+    }
+
+    /// Per second, in the group's unit; `None` unless a whole measurement
+    /// phase was seen (not in `cargo test` mode, nor for filtered benches).
+    fn throughput(&self, work: &str, side: Side) -> Option<f64> {
+        let samples = self.samples.borrow();
+        let measured: Vec<_> = samples
+            .iter()
+            .filter(|s| s.work == work && s.side == side)
+            .collect();
+        let phase = measured.get(measured.len().checked_sub(self.sample_size)?..)?;
+        let iterations: u64 = phase.iter().map(|s| s.iterations).sum();
+        let seconds: f64 = phase.iter().map(|s| s.elapsed.as_secs_f64()).sum();
+        let per_second = iterations as f64 / seconds;
+        Some(match self.unit {
+            Unit::Calls => per_second,
+            Unit::Bytes(bytes) => per_second * bytes as f64 / 1e6,
+        })
+    }
+
+    fn works(&self) -> Vec<String> {
+        let mut works: Vec<String> = Vec::new();
+        for sample in self.samples.borrow().iter() {
+            if !works.contains(&sample.work) {
+                works.push(sample.work.clone());
+            }
+        }
+        works
+    }
+
+    /// The table of the group, on stderr like criterion's own progress.
+    pub fn print(&self) {
+        let unit = match self.unit {
+            Unit::Calls => "calls/s",
+            Unit::Bytes(_) => "MB/s",
+        };
+        let rows: Vec<_> = self
+            .works()
+            .into_iter()
+            .filter_map(|work| {
+                let quinn = self.throughput(&work, Side::Quinn)?;
+                let peerd = self.throughput(&work, Side::Peerd)?;
+                Some((work, quinn, peerd))
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        eprintln!("\n{}: peerd / quinn ({unit})", self.group);
+        eprintln!(
+            "  {:<24} {:>12} {:>12} {:>7}",
+            "work", "quinn", "peerd", "ratio"
+        );
+        for (work, quinn, peerd) in rows {
+            eprintln!(
+                "  {work:<24} {quinn:>12.1} {peerd:>12.1} {:>7.3}",
+                peerd / quinn
+            );
+        }
+        eprintln!();
+    }
+}
