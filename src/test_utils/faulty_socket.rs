@@ -142,7 +142,7 @@ impl State {
         let now = Instant::now();
         let mut delivered = 0;
         while delivered < bufs.len().min(meta.len()) {
-            if !self.held.peek().is_some_and(|next| next.0.due <= now) {
+            if self.held.peek().is_none_or(|next| next.0.due > now) {
                 break;
             }
             let Reverse(held) = self.held.pop().expect("peeked");
