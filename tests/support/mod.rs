@@ -221,3 +221,7 @@ pub fn stalled_dial(from: SocketAddr, to: &Node) -> tokio::task::JoinHandle<()> 
         let _ = client.manager().get_or_connect(id, &[addr]).await;
     })
 }
+
+pub async fn within<T>(limit: Duration, work: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(limit, work).await.expect("timed out")
+}

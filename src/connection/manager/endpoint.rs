@@ -44,10 +44,16 @@ pub(super) fn new(
     let socket_error = |source| BindError::Socket { addr, source };
     // A restarted node answers packets of its old connections with a stateless
     // reset their peers accept, so stale connections die at once, not after
-    // the idle timeout.
+    // the idle timeout. Both the reset tokens and the key that marks
+    // connection IDs as ours must survive the restart: packets whose ID fails
+    // the check are dropped without a reset.
     let reset_key =
         ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &identity.stateless_reset_secret());
-    let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    let cid_key = connection_id_key(&reset_key);
+    let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+    endpoint_config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+    });
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(tls.server()?));
     server
         .transport_config(transport.clone())
@@ -59,6 +65,15 @@ pub(super) fn new(
         runtime().map_err(socket_error)?,
     )
     .map_err(socket_error)
+}
+
+/// The key of quinn's connection-ID check, derived from the reset key.
+fn connection_id_key(reset_key: &ring::hmac::Key) -> u64 {
+    let tag = ring::hmac::sign(reset_key, b"peerd connection id key v1");
+    let first: [u8; 8] = tag.as_ref()[..8]
+        .try_into()
+        .expect("HMAC-SHA256 is 32 bytes");
+    u64::from_be_bytes(first)
 }
 
 fn runtime() -> std::io::Result<Arc<dyn quinn::Runtime>> {

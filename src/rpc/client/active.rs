@@ -13,9 +13,15 @@ use crate::rpc::{Status, StreamCode};
 #[derive(Debug)]
 pub(super) struct ActiveCall {
     send: quinn::SendStream,
+    answer: Answer,
+    _busy: StreamGuard,
+}
+
+/// The callee's side of the stream.
+#[derive(Debug)]
+struct Answer {
     reader: FrameReader,
     ended: bool,
-    _busy: StreamGuard,
 }
 
 /// What the callee sent next.
@@ -33,8 +39,10 @@ impl ActiveCall {
     ) -> Self {
         Self {
             send,
-            reader: FrameReader::new(recv, max_message),
-            ended: false,
+            answer: Answer {
+                reader: FrameReader::new(recv, max_message),
+                ended: false,
+            },
             _busy: busy,
         }
     }
@@ -55,6 +63,36 @@ impl ActiveCall {
 
     /// The next message or the final status.
     pub async fn receive(&mut self) -> Result<Incoming, CallError> {
+        self.answer.receive().await
+    }
+
+    /// A unary answer, once the whole request is sent: one message then OK,
+    /// or a non-OK status. A stateless reset (the callee restarted) before
+    /// the callee acknowledged the whole request is `CallError::Undelivered`.
+    pub async fn read_unary_answer(&mut self) -> Result<Result<Bytes, Status>, CallError> {
+        let Self { send, answer, .. } = self;
+        let stopped = send.stopped();
+        let reading = answer.unary();
+        tokio::pin!(stopped, reading);
+        let mut acknowledged = None;
+        loop {
+            tokio::select! {
+                biased;
+                // Ok: all acknowledged, or stopped by a callee that saw the call.
+                seen = &mut stopped, if acknowledged.is_none() => acknowledged = Some(seen.is_ok()),
+                result = &mut reading => return match result {
+                    Err(e) if e.is_stateless_reset() && acknowledged != Some(true) => {
+                        Err(CallError::Undelivered(quinn::ConnectionError::Reset))
+                    }
+                    other => other,
+                },
+            }
+        }
+    }
+}
+
+impl Answer {
+    async fn receive(&mut self) -> Result<Incoming, CallError> {
         let frame = self.reader.next().await?.ok_or(CallError::NoStatus)?;
         match frame.kind {
             FrameType::Message => Ok(Incoming::Message(frame.payload)),
@@ -68,8 +106,7 @@ impl ActiveCall {
         }
     }
 
-    /// A unary answer: one message then OK, or a non-OK status.
-    pub async fn read_unary_answer(&mut self) -> Result<Result<Bytes, Status>, CallError> {
+    async fn unary(&mut self) -> Result<Result<Bytes, Status>, CallError> {
         let message = match self.receive().await? {
             Incoming::Status(status) if status.is_ok() => {
                 return Err(CallError::Protocol(
@@ -89,9 +126,9 @@ impl ActiveCall {
 
 impl Drop for ActiveCall {
     fn drop(&mut self) {
-        if !self.ended {
+        if !self.answer.ended {
             let _ = self.send.reset(StreamCode::Cancelled.var_int());
-            self.reader.stop(StreamCode::Cancelled);
+            self.answer.reader.stop(StreamCode::Cancelled);
         }
     }
 }

@@ -141,9 +141,9 @@ impl RpcClient {
             let mut frames = request_header(method, options, deadline);
             put_message_frame(&mut frames, FrameType::Message, request);
             match self.unary_once(node, frames.freeze(), options).await {
-                // A drained duplicate connection closed before the callee saw
-                // the call; the node's primary connection will carry it.
-                Err(e) if e.is_superseded() && !retried => retried = true,
+                // The callee never saw the call: a drained duplicate closed, or
+                // the callee restarted. A fresh or primary connection carries it.
+                Err(e) if e.is_unseen() && !retried => retried = true,
                 Err(e) => return Err(e.into()),
                 Ok(answer) => return answer,
             }

@@ -28,6 +28,10 @@ pub(crate) enum CallError {
     BadResponse(prost::DecodeError),
     #[error("the stream ended without a status")]
     NoStatus,
+    /// The callee lost the connection (it restarted) before it acknowledged
+    /// the whole request, so it cannot have run the call.
+    #[error("connection lost before the callee received the call: {0}")]
+    Undelivered(quinn::ConnectionError),
     #[error("{limit} calls already wait for node {node} to become reachable")]
     WaitQueueFull {
         node: crate::identity::NodeId,
@@ -39,7 +43,7 @@ impl From<CallError> for Status {
     fn from(error: CallError) -> Self {
         let code = match &error {
             CallError::Connect(e) => connect_code(e),
-            CallError::Connection(e) => connection_code(e),
+            CallError::Connection(e) | CallError::Undelivered(e) => connection_code(e),
             CallError::Write(quinn::WriteError::Stopped(code))
             | CallError::Read(quinn::ReadError::Reset(code)) => stream_code(*code),
             CallError::Write(quinn::WriteError::ConnectionLost(e))
@@ -83,16 +87,29 @@ fn stream_code(code: quinn::VarInt) -> Code {
 }
 
 impl CallError {
-    /// True when the connection was a drained duplicate and the callee never
-    /// saw this call: it is safe to send it again on the node's primary.
-    pub fn is_superseded(&self) -> bool {
-        let connection = match self {
+    /// True when the callee never saw this call, so it is safe to send it
+    /// again: the connection was a drained duplicate (the node's primary will
+    /// carry it), or the callee lost it before acknowledging the request.
+    pub fn is_unseen(&self) -> bool {
+        matches!(self, CallError::Undelivered(_))
+            || self
+                .lost_connection()
+                .is_some_and(|e| CloseCode::of(e) == Some(CloseCode::Superseded))
+    }
+
+    /// True when the peer answered with a stateless reset: it holds no state
+    /// for the connection, as after a restart.
+    pub fn is_stateless_reset(&self) -> bool {
+        matches!(self.lost_connection(), Some(quinn::ConnectionError::Reset))
+    }
+
+    fn lost_connection(&self) -> Option<&quinn::ConnectionError> {
+        match self {
             CallError::Connection(e)
             | CallError::Write(quinn::WriteError::ConnectionLost(e))
-            | CallError::Read(quinn::ReadError::ConnectionLost(e)) => e,
-            _ => return false,
-        };
-        CloseCode::of(connection) == Some(CloseCode::Superseded)
+            | CallError::Read(quinn::ReadError::ConnectionLost(e)) => Some(e),
+            _ => None,
+        }
     }
 }
 
@@ -127,6 +144,18 @@ mod tests {
     fn a_reset_with_the_cancel_code_is_cancelled() {
         let error = CallError::Read(quinn::ReadError::Reset(StreamCode::Cancelled.var_int()));
         assert_eq!(Status::from(error).code(), Code::Cancelled);
+    }
+
+    #[test]
+    fn only_calls_the_callee_cannot_have_seen_are_sent_again() {
+        let reset = quinn::ConnectionError::Reset;
+        assert!(CallError::Undelivered(reset.clone()).is_unseen());
+        assert!(
+            !CallError::Connection(reset.clone()).is_unseen(),
+            "a reset after the callee acknowledged the request"
+        );
+        assert!(CallError::Read(quinn::ReadError::ConnectionLost(reset)).is_stateless_reset());
+        assert!(!CallError::Connection(quinn::ConnectionError::TimedOut).is_unseen());
     }
 
     #[test]

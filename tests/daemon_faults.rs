@@ -1,0 +1,94 @@
+//! Faults of a real callee process: SIGKILL in the middle of a call, and a
+//! restart on the same address with the same identity.
+
+mod support;
+
+use std::time::Duration;
+
+use peerd::connection::TransportConfig;
+use peerd::service::node::proto::{EchoRequest, EchoResponse};
+use peerd::service::node::{ECHO, ping};
+use peerd::{CallOptions, Code, Identity, Node};
+use support::SECOND;
+use support::daemon::Daemon;
+use tokio::time::Instant;
+
+const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+const KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+fn caller() -> Node {
+    let transport = TransportConfig {
+        idle_timeout: IDLE_TIMEOUT,
+        keep_alive_interval: KEEP_ALIVE,
+        ..TransportConfig::default()
+    };
+    Node::builder(Identity::generate())
+        .listen(support::localhost(1))
+        .transport(transport)
+        .bind()
+        .expect("bind")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_killed_mid_call_fails_it_with_unavailable_within_the_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut callee = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let caller = caller();
+    caller.addresses().add(callee.id, callee.addr);
+    let (client, target) = (caller.client().clone(), callee.id);
+    let call = tokio::spawn(async move {
+        let request = EchoRequest {
+            payload: b"never answered".to_vec().into(),
+            delay_millis: 60_000,
+        };
+        let options = CallOptions::default().with_timeout(60 * SECOND);
+        client
+            .unary::<_, EchoResponse>(target, ECHO, &request, &options)
+            .await
+    });
+    let connected =
+        support::eventually(5 * SECOND, || caller.manager().connection(target).is_some()).await;
+    assert!(connected);
+    tokio::time::sleep(SECOND / 2).await;
+    callee.kill_9();
+    let killed = Instant::now();
+    let error = call.await.unwrap().expect_err("the callee is gone");
+    let took = killed.elapsed();
+    println!(
+        "SIGKILL mid-call: {:?} after {took:?} (idle timeout {IDLE_TIMEOUT:?}, keep-alive {KEEP_ALIVE:?}): {error}",
+        error.code()
+    );
+    assert_eq!(error.code(), Code::Unavailable, "{error}");
+    assert!(took <= IDLE_TIMEOUT + KEEP_ALIVE, "{took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_restarted_on_the_same_address_answers_the_next_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut callee = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let (id, addr) = (callee.id, callee.addr);
+    let caller = Node::builder(Identity::generate())
+        .listen(support::localhost(1))
+        .bind()
+        .unwrap();
+    caller.addresses().add(id, addr);
+    let options = CallOptions::default().with_timeout(5 * SECOND);
+    ping(caller.client(), id, &options)
+        .await
+        .expect("first call");
+    let stale = caller.manager().connection(id).unwrap();
+    callee.kill_9();
+    let restarted = Daemon::start(dir.path(), &addr.to_string(), &[]);
+    assert_eq!((restarted.id, restarted.addr), (id, addr));
+    let start = Instant::now();
+    let result = ping(caller.client(), id, &options).await;
+    let took = start.elapsed();
+    println!(
+        "the first call after the restart: {:?} in {took:?}; the stale connection: {:?}",
+        result.as_ref().map(drop),
+        stale.quic().close_reason()
+    );
+    result.expect("the next call succeeds");
+    assert!(took < SECOND, "{took:?}");
+    assert!(stale.is_closed(), "the stale connection died");
+}
