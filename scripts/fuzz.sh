@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs the fuzz targets in fuzz/ one after the other, each for N minutes,
+# then merges the inputs that add coverage into fuzz/corpus/<target>/, which
+# tests/fuzz_corpus.rs replays on every `cargo test`.
+#
+#   scripts/fuzz.sh [MINUTES] [TARGET...]     default: 5 minutes, every target
+#
+# Needs cargo-fuzz (installed from crates.io if missing) and a nightly
+# toolchain; without one, the stable toolchain is used with RUSTC_BOOTSTRAP=1.
+# FUZZ_SANITIZER=none skips AddressSanitizer if its runtime is missing.
+# A crash stops the script; the input is in fuzz/artifacts/<target>/: fix the
+# bug, then copy the input into fuzz/corpus/<target>/ so it stays fixed.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+
+minutes=${1:-5}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(frame_decoder messages rpc_server)
+
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    cargo=(cargo +nightly)
+else
+    echo "no nightly toolchain: using stable with RUSTC_BOOTSTRAP=1"
+    export RUSTC_BOOTSTRAP=1
+    cargo=(cargo)
+fi
+sanitizer=${FUZZ_SANITIZER:-address}
+work=${FUZZ_WORK:-${TMPDIR:-/tmp}/peerd-fuzz}
+
+max_len() {
+    case $1 in
+        rpc_server) echo 512 ;;
+        messages) echo 2048 ;;
+        *) echo 8192 ;;
+    esac
+}
+
+for target in "${targets[@]}"; do
+    mkdir -p "$work/$target" "corpus/$target"
+    echo "== $target: $minutes min, sanitizer $sanitizer"
+    "${cargo[@]}" fuzz run --sanitizer "$sanitizer" -O "$target" "$work/$target" "corpus/$target" -- \
+        -max_total_time=$((minutes * 60)) -max_len="$(max_len "$target")" -timeout=20 \
+        -print_final_stats=1 2>&1 | tee "$work/$target.log" | grep -E '^(#[0-9]+.*(DONE|INITED)|stat::|==|INFO: Running)' || true
+    if grep -qE 'ERROR: libFuzzer|panicked|deadly signal' "$work/$target.log"; then
+        echo "!! $target crashed: see $work/$target.log and fuzz/artifacts/$target/" >&2
+        exit 1
+    fi
+    "${cargo[@]}" fuzz run --sanitizer "$sanitizer" -O "$target" "corpus/$target" "$work/$target" -- \
+        -merge=1 -max_len="$(max_len "$target")" >/dev/null 2>&1
+    echo "== $target: no crash; corpus/$target has $(ls "corpus/$target" | wc -l) inputs"
+done
