@@ -12,8 +12,9 @@ pub struct RpcConfig {
     pub header_timeout: Duration,
     /// Handlers running at once on this node, all connections together.
     /// Calls over the limit wait for a slot until their deadline. Per
-    /// connection, handlers are bounded by the transport's stream limit,
-    /// since each handler lives exactly as long as its stream. Default 4096.
+    /// connection, handlers are bounded by the transport's
+    /// `max_concurrent_streams`: a connection's next stream is not accepted
+    /// while that many are being served. Default 4096.
     pub max_handlers: usize,
     /// Calls with `wait_for_ready` waiting for one unreachable node at once;
     /// more fail with RESOURCE_EXHAUSTED. Default 64.
