@@ -37,6 +37,23 @@ max_len() {
     esac
 }
 
+# Replaces the generated inputs of the committed corpus (named by their
+# SHA-1) by the fewest that cover the same edges; named inputs (seeds, old
+# crashers) always stay.
+minimize() {
+    local fresh
+    fresh=$(mktemp -d)
+    "${cargo[@]}" fuzz run --sanitizer "$sanitizer" -O "$1" "$fresh" "corpus/$1" "$work/$1" -- \
+        -merge=1 -use_counters=0 -max_len="$(max_len "$1")" >/dev/null 2>&1
+    find "corpus/$1" -regextype egrep -regex '.*/[0-9a-f]{40}' -delete
+    mv "$fresh"/* "corpus/$1/" 2>/dev/null || true
+    rm -rf "$fresh"
+    # A generated input with a named one's content is a duplicate.
+    find "corpus/$1" -type f -regextype egrep ! -regex '.*/[0-9a-f]{40}' | while read -r named; do
+        rm -f "corpus/$1/$(sha1sum <"$named" | cut -c1-40)"
+    done
+}
+
 for target in "${targets[@]}"; do
     mkdir -p "$work/$target" "corpus/$target"
     echo "== $target: $minutes min, sanitizer $sanitizer"
@@ -47,7 +64,6 @@ for target in "${targets[@]}"; do
         echo "!! $target crashed: see $work/$target.log and fuzz/artifacts/$target/" >&2
         exit 1
     fi
-    "${cargo[@]}" fuzz run --sanitizer "$sanitizer" -O "$target" "corpus/$target" "$work/$target" -- \
-        -merge=1 -max_len="$(max_len "$target")" >/dev/null 2>&1
+    minimize "$target"
     echo "== $target: no crash; corpus/$target has $(ls "corpus/$target" | wc -l) inputs"
 done
