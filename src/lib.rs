@@ -62,6 +62,7 @@ pub mod connection;
 pub mod daemon;
 pub mod discovery;
 pub mod identity;
+pub mod metrics;
 pub mod node;
 pub mod rpc;
 pub mod service;

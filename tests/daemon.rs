@@ -51,6 +51,7 @@ impl Daemon {
         command
             .args(["run", "--listen", listen, "--data-dir"])
             .arg(dir)
+            .args(["--set", "metrics.listen=127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -46,7 +46,8 @@ impl AdminContext {
         }
     }
 
-    fn is_ready(&self) -> bool {
+    /// Started, and not draining for shutdown.
+    pub fn is_ready(&self) -> bool {
         self.ready.is_cancelled() && !self.draining.is_cancelled()
     }
 }
@@ -92,15 +93,31 @@ fn status(context: &AdminContext) -> StatusReport {
             .filter(|c| c.direction() == direction)
             .count()
     };
+    let totals = context.node.metrics().call_totals();
+    let calls_total = totals.served + totals.made;
+    let errors = totals.served_errors + totals.made_errors;
+    let uptime = context.started.elapsed();
     StatusReport {
         node_id: context.node.id().to_string(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        uptime_secs: context.started.elapsed().as_secs(),
+        uptime_secs: uptime.as_secs(),
         listen_addr: context.node.local_addr().to_string(),
         connections_inbound: count(Direction::Inbound),
         connections_outbound: count(Direction::Outbound),
         calls_in_flight: context.node.server().in_flight(),
+        calls_total,
+        calls_per_second: ratio(calls_total, uptime.as_secs_f64()),
+        error_rate: ratio(errors, calls_total as f64),
         ready: context.is_ready(),
+    }
+}
+
+/// `part / whole`, and 0 for an empty whole.
+fn ratio(part: u64, whole: f64) -> f64 {
+    if whole > 0.0 {
+        part as f64 / whole
+    } else {
+        0.0
     }
 }
 
@@ -174,7 +191,10 @@ async fn learn(context: &AdminContext, peer: &PeerAddr) -> Result<(), String> {
         .resolve()
         .await
         .map_err(|e| format!("cannot resolve {}: {e}", peer.host_port))?;
-    context.node.addresses().learn(peer.node, &addrs, AddressSource::Manual);
+    context
+        .node
+        .addresses()
+        .learn(peer.node, &addrs, AddressSource::Manual);
     Ok(())
 }
 

@@ -21,6 +21,12 @@ pub struct StatusReport {
     pub connections_inbound: usize,
     pub connections_outbound: usize,
     pub calls_in_flight: usize,
+    /// Calls finished since start, answered and made.
+    pub calls_total: u64,
+    /// `calls_total` over the uptime.
+    pub calls_per_second: f64,
+    /// The share of `calls_total` that ended with a status other than OK, 0 to 1.
+    pub error_rate: f64,
     /// False while starting or draining for shutdown.
     pub ready: bool,
 }

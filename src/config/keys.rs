@@ -268,7 +268,7 @@ pub(super) static KEYS: &[Key] = &[
     },
     Key {
         name: "metrics.listen",
-        doc: "Address and port to serve metrics on; \"off\" turns metrics off",
+        doc: "Address and port of the HTTP listener for /metrics, /livez and /readyz (docs/metrics.md); \"off\" turns it off",
         set: |s, v| convert(v, values::optional_socket_addr).map(|x| s.metrics.listen = x),
         show: |s| {
             text(

@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use super::pending::PendingHandshakes;
 use super::slot::PeerSlot;
+use super::tally::{ConnectionTally, HandshakeOutcome, Traffic};
 use super::{
     BindError, CloseCode, ConnectError, ConnectionEvent, Direction, EventKind, NodeConnection,
     StreamGuard, TransportConfig,
@@ -84,6 +85,7 @@ pub(super) struct Shared {
     dials: AtomicU64,
     accepted: AtomicU64,
     refused: AtomicU64,
+    tally: ConnectionTally,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -142,6 +144,7 @@ impl NodeConnectionManager {
             dials: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            tally: ConnectionTally::default(),
             cancel,
             tasks: TaskTracker::new(),
         });
@@ -178,6 +181,11 @@ impl NodeConnectionManager {
             .collect()
     }
 
+    /// Handshake counts and durations, and the traffic of closed connections.
+    pub fn tally(&self) -> &ConnectionTally {
+        &self.shared.tally
+    }
+
     pub fn stats(&self) -> ManagerStats {
         let shared = &self.shared;
         ManagerStats {
@@ -187,6 +195,15 @@ impl NodeConnectionManager {
             open_connections: shared.open.load(Ordering::Relaxed),
             pending_handshakes: shared.pending.total(),
         }
+    }
+
+    /// Nodes being dialed that have no connection yet.
+    pub fn dialing(&self) -> usize {
+        self.shared
+            .peers
+            .iter()
+            .filter(|slot| slot.is_empty())
+            .count()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ConnectionEvent> {
@@ -320,8 +337,14 @@ impl Shared {
             .connect_with(client, addr, SERVER_NAME)
             .map_err(|source| ConnectError::Dial { addr, source })?;
         let timeout = self.config.handshake_timeout;
+        let started = Instant::now();
+        let outcome = |outcome| {
+            self.tally
+                .handshake(Direction::Outbound, outcome, started.elapsed())
+        };
         let quic = match tokio::time::timeout(timeout, connecting).await {
             Err(_) => {
+                outcome(HandshakeOutcome::TimedOut);
                 return Err(ConnectError::HandshakeTimeout {
                     node,
                     addr,
@@ -329,6 +352,7 @@ impl Shared {
                 });
             }
             Ok(Err(source)) => {
+                outcome(HandshakeOutcome::Failed);
                 return Err(match expected.seen().filter(|seen| *seen != node) {
                     Some(actual) => ConnectError::WrongNode {
                         expected: node,
@@ -340,6 +364,7 @@ impl Shared {
             }
             Ok(Ok(quic)) => quic,
         };
+        outcome(HandshakeOutcome::Ok);
         self.dials.fetch_add(1, Ordering::Relaxed);
         self.register(quic, node, Direction::Outbound)
     }
@@ -388,6 +413,9 @@ impl Shared {
             slot.remove(self.local, conn);
         }
         self.forget_if_empty(node);
+        // Only after it left the map, so that a scrape summing open
+        // connections and closed totals never counts it twice.
+        self.tally.closed(Traffic::of(&conn.stats()));
         self.open.fetch_sub(1, Ordering::AcqRel);
         tracing::debug!(node = %node.short(), %reason, "disconnected");
         let _ = self

@@ -14,6 +14,7 @@ mod node_connection;
 mod pending;
 mod primary;
 mod slot;
+mod tally;
 
 pub use activity::StreamGuard;
 pub use close_code::CloseCode;
@@ -22,3 +23,4 @@ pub use error::{BindError, ConnectError};
 pub use events::{ConnectionEvent, EventKind};
 pub use manager::{IncomingStream, ManagerStats, NodeConnectionManager, StreamHandler, bind_udp};
 pub use node_connection::{Direction, NodeConnection};
+pub use tally::{ConnectionTally, HandshakeOutcome, Traffic};

@@ -7,8 +7,10 @@ mod peers;
 mod reach;
 
 use std::io;
+use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
@@ -22,6 +24,7 @@ use crate::admin::{AdminContext, AdminServer, AdminServerError};
 use crate::config::Settings;
 use crate::connection::BindError;
 use crate::identity::{KeyFileError, load_or_create_key};
+use crate::metrics::{MetricsServer, MetricsServerError, Readiness};
 use crate::node::{Node, ParsePeerAddrError};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,8 @@ pub enum DaemonError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Admin(#[from] AdminServerError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsServerError),
     #[error("cannot listen for signals: {0}")]
     Signals(io::Error),
 }
@@ -64,6 +69,10 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let book = paths.data_dir.join(peers::PEER_BOOK);
     peers::load_book(&node, &book);
     let admin = AdminServer::bind(&paths.admin_socket)?;
+    let metrics = match settings.metrics.listen {
+        Some(addr) => Some(MetricsServer::bind(addr).await?),
+        None => None,
+    };
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
 
@@ -75,9 +84,11 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         book.clone(),
         root.child_token(),
     ));
+    let metrics_addr =
+        metrics.map(|server| serve_metrics(server, &context, &tasks, root.child_token()));
     context.ready.cancel();
     notify_systemd(sd_notify::NotifyState::Ready);
-    announce(&context, &paths);
+    announce(&context, &paths, metrics_addr);
 
     let signal_name = tokio::select! {
         _ = terminate.recv() => "SIGTERM",
@@ -106,6 +117,21 @@ fn create_private_dir(path: &Path) -> Result<(), DaemonError> {
         })
 }
 
+/// Serves /metrics, /livez and /readyz until `cancel`, which comes after the
+/// drain: probes answer (/readyz with 503) while calls finish.
+fn serve_metrics(
+    server: MetricsServer,
+    context: &AdminContext,
+    tasks: &TaskTracker,
+    cancel: CancellationToken,
+) -> SocketAddr {
+    let addr = server.local_addr();
+    let state = context.clone();
+    let ready: Readiness = Arc::new(move || state.is_ready());
+    tasks.spawn(server.serve(context.node.metrics().clone(), ready, cancel));
+    addr
+}
+
 fn notify_systemd(state: sd_notify::NotifyState) {
     // Outside systemd NOTIFY_SOCKET is unset and this does nothing.
     if let Err(e) = sd_notify::notify(false, &[state]) {
@@ -114,7 +140,7 @@ fn notify_systemd(state: sd_notify::NotifyState) {
 }
 
 /// Tells the operator (on stdout) how to reach the node.
-fn announce(context: &AdminContext, paths: &Paths) {
+fn announce(context: &AdminContext, paths: &Paths, metrics: Option<SocketAddr>) {
     let node = &context.node;
     println!("peerd {} node {}", env!("CARGO_PKG_VERSION"), node.id());
     println!(
@@ -122,6 +148,9 @@ fn announce(context: &AdminContext, paths: &Paths) {
         node.local_addr(),
         paths.admin_socket.display()
     );
+    if let Some(addr) = metrics {
+        println!("metrics: http://{addr}/metrics");
+    }
     for addr in &context.reach_addrs {
         println!("reach: {}@{addr}", node.id());
     }

@@ -17,6 +17,7 @@ pub use peer_addr::{ParsePeerAddrError, PeerAddr};
 use crate::connection::{BindError, NodeConnectionManager, TransportConfig};
 use crate::discovery::{Discovery, DiscoveryState, discovery_service};
 use crate::identity::{Identity, NodeId};
+use crate::metrics::Metrics;
 use crate::rpc::{Router, RpcClient, RpcConfig, RpcServer, Service};
 use crate::service::node::{NodeInfo, node_service};
 
@@ -33,6 +34,7 @@ pub struct Node {
     client: RpcClient,
     addresses: AddressBook,
     discovery: Discovery,
+    metrics: Metrics,
     cancel: CancellationToken,
 }
 
@@ -124,6 +126,11 @@ impl NodeBuilder {
             addresses.clone(),
             self.cancel.child_token(),
         );
+        let metrics = Metrics::new(
+            manager.clone(),
+            server.call_stats().clone(),
+            client.call_stats().clone(),
+        );
         Ok(Node {
             discovery,
             id: self.identity.node_id(),
@@ -132,6 +139,7 @@ impl NodeBuilder {
             server,
             client,
             addresses,
+            metrics,
             cancel: self.cancel,
         })
     }
@@ -178,6 +186,11 @@ impl Node {
 
     pub fn addresses(&self) -> &AddressBook {
         &self.addresses
+    }
+
+    /// Calls, connections and traffic, for Prometheus or `peerd status`.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Stops accepting connections and calls, lets calls in flight finish for

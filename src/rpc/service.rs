@@ -144,8 +144,17 @@ impl Service {
 /// Finds handlers by their full name, `package.Service/Method`.
 #[derive(Clone, Default)]
 pub struct Router {
-    methods: HashMap<String, Method>,
+    methods: HashMap<String, Route>,
+    /// Full method names in the order routed; a route's index is its position.
+    names: Vec<String>,
     services: Vec<String>,
+}
+
+/// A routed method and its index, which names it in the call metrics.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub index: usize,
+    pub method: Method,
 }
 
 impl Router {
@@ -161,8 +170,13 @@ impl Router {
     pub fn with_service(mut self, service: Service) -> Self {
         for (method, handler) in service.methods {
             let full_name = format!("{}/{}", service.name, method);
-            let previous = self.methods.insert(full_name.clone(), handler);
+            let route = Route {
+                index: self.names.len(),
+                method: handler,
+            };
+            let previous = self.methods.insert(full_name.clone(), route);
             assert!(previous.is_none(), "method {full_name} is registered twice");
+            self.names.push(full_name);
         }
         if !self.services.contains(&service.name) {
             self.services.push(service.name);
@@ -175,7 +189,12 @@ impl Router {
         &self.services
     }
 
-    pub(crate) fn method(&self, full_name: &str) -> Option<&Method> {
+    /// Full names of the methods routed, in the order they were added.
+    pub fn method_names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub(crate) fn route(&self, full_name: &str) -> Option<&Route> {
         self.methods.get(full_name)
     }
 }

@@ -29,7 +29,8 @@ impl Daemon {
             .args(["run", "--listen", listen, "--data-dir"])
             .arg(dir)
             .arg("--admin-socket")
-            .arg(dir.join("admin.sock"));
+            .arg(dir.join("admin.sock"))
+            .args(["--set", "metrics.listen=127.0.0.1:0"]);
         for setting in settings {
             command.args(["--set", setting]);
         }

@@ -246,7 +246,13 @@ fn print_status(status: &StatusReport) {
         "connections: {} inbound, {} outbound",
         status.connections_inbound, status.connections_outbound
     );
-    println!("calls:       {} in flight", status.calls_in_flight);
+    println!(
+        "calls:       {} in flight; {:.2}/s since start, {:.2}% errors (of {})",
+        status.calls_in_flight,
+        status.calls_per_second,
+        status.error_rate * 100.0,
+        status.calls_total
+    );
     println!("ready:       {}", status.ready);
 }
 

@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::Shared;
 use crate::connection::Direction;
 use crate::connection::admission::{Admission, admit};
 use crate::connection::pending::PendingPermit;
+use crate::connection::tally::HandshakeOutcome;
 use crate::tls::node_id_from_peer_identity;
 
 pub(super) async fn accept_loop(shared: Arc<Shared>) {
@@ -41,6 +44,9 @@ pub(super) async fn accept_loop(shared: Arc<Shared>) {
             }
             Admission::Refuse => {
                 shared.refused.fetch_add(1, Ordering::Relaxed);
+                let refused = HandshakeOutcome::Refused;
+                let tally = &shared.tally;
+                tally.handshake(Direction::Inbound, refused, Duration::ZERO);
                 tracing::debug!(%from, ?load, "refusing inbound connection");
                 incoming.refuse();
             }
@@ -49,27 +55,46 @@ pub(super) async fn accept_loop(shared: Arc<Shared>) {
 }
 
 async fn handshake(shared: Arc<Shared>, incoming: quinn::Incoming, permit: PendingPermit) {
+    let started = Instant::now();
+    let outcome = |outcome| {
+        let tally = &shared.tally;
+        tally.handshake(Direction::Inbound, outcome, started.elapsed());
+    };
     let connecting = match incoming.accept() {
         Ok(connecting) => connecting,
-        Err(e) => return tracing::debug!("inbound handshake failed: {e}"),
+        Err(e) => {
+            outcome(HandshakeOutcome::Failed);
+            return tracing::debug!("inbound handshake failed: {e}");
+        }
     };
     let quic = tokio::select! {
         () = shared.cancel.cancelled() => return,
         result = tokio::time::timeout(shared.config.handshake_timeout, connecting) => match result {
             Ok(Ok(quic)) => quic,
-            Ok(Err(e)) => return tracing::debug!("inbound handshake failed: {e}"),
-            Err(_) => return tracing::debug!("inbound handshake timed out"),
+            Ok(Err(e)) => {
+                outcome(HandshakeOutcome::Failed);
+                return tracing::debug!("inbound handshake failed: {e}");
+            }
+            Err(_) => {
+                outcome(HandshakeOutcome::TimedOut);
+                return tracing::debug!("inbound handshake timed out");
+            }
         },
     };
     // The verifier accepted exactly one Ed25519 certificate, so this only
     // fails if quinn's view of the peer disagrees with the handshake's.
     let node = match node_id_from_peer_identity(quic.peer_identity()) {
         Ok(node) => node,
-        Err(e) => return tracing::warn!("inbound connection without a node identity: {e}"),
+        Err(e) => {
+            outcome(HandshakeOutcome::Failed);
+            return tracing::warn!("inbound connection without a node identity: {e}");
+        }
     };
     if let Err(e) = shared.register(quic, node, Direction::Inbound) {
+        outcome(HandshakeOutcome::Refused);
         return tracing::debug!(node = %node.short(), "inbound connection closed: {e}");
     }
+    outcome(HandshakeOutcome::Ok);
     shared.accepted.fetch_add(1, Ordering::Relaxed);
     drop(permit);
 }

@@ -17,9 +17,10 @@ use super::codec::{FrameType, put_message_frame};
 use super::context::deadline_after;
 use super::proto::RequestHeader;
 use super::status::CallError;
-use super::{RpcConfig, Status};
+use super::{Code, RpcConfig, Status};
 use crate::connection::{NodeConnection, NodeConnectionManager};
 use crate::identity::NodeId;
+use crate::metrics::CallStats;
 use crate::node::AddressBook;
 use active::ActiveCall;
 pub use streaming::StreamingCall;
@@ -85,6 +86,7 @@ pub struct RpcClient {
     config: RpcConfig,
     resolver: Arc<OnceLock<Arc<dyn AddressResolver>>>,
     waiting: WaitingCalls,
+    calls: Arc<CallStats>,
 }
 
 impl RpcClient {
@@ -93,6 +95,7 @@ impl RpcClient {
             manager,
             addresses,
             config,
+            calls: Arc::new(CallStats::client()),
             resolver: Arc::default(),
             waiting: WaitingCalls::default(),
         }
@@ -101,6 +104,11 @@ impl RpcClient {
     /// Sets, once, how to find nodes the address book does not know.
     pub fn set_resolver(&self, resolver: Arc<dyn AddressResolver>) {
         let _ = self.resolver.set(resolver);
+    }
+
+    /// Counts and durations of the calls made, per method.
+    pub fn call_stats(&self) -> &Arc<CallStats> {
+        &self.calls
     }
 
     /// Calls a unary method: one request, one response.
@@ -115,6 +123,7 @@ impl RpcClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
+        let record = self.calls.start_client_call(method);
         let deadline = self.deadline(options);
         let call = async {
             let payload = self
@@ -122,10 +131,12 @@ impl RpcClient {
                 .await?;
             Resp::decode(payload).map_err(|e| Status::from(CallError::BadResponse(e)))
         };
-        match tokio::time::timeout_at(deadline, call).await {
+        let result = match tokio::time::timeout_at(deadline, call).await {
             Ok(result) => result,
             Err(_) => Err(deadline_exceeded(method, options, &self.config)),
-        }
+        };
+        record.end(result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result
     }
 
     async fn unary_bytes(
@@ -241,11 +252,14 @@ impl RpcClient {
             }
             Ok::<_, CallError>(call)
         };
-        match tokio::time::timeout_at(deadline, opening).await {
-            Ok(Ok(call)) => Ok(StreamingCall::new(call, deadline)),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(deadline_exceeded(method, options, &self.config)),
-        }
+        let record = self.calls.start_client_call(method);
+        let failure = match tokio::time::timeout_at(deadline, opening).await {
+            Ok(Ok(call)) => return Ok(StreamingCall::new(call, deadline, record)),
+            Ok(Err(e)) => Status::from(e),
+            Err(_) => deadline_exceeded(method, options, &self.config),
+        };
+        record.end(failure.code());
+        Err(failure)
     }
 
     async fn open(&self, node: NodeId, options: &CallOptions) -> Result<ActiveCall, CallError> {

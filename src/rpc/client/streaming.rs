@@ -6,9 +6,10 @@ use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::active::{ActiveCall, Incoming};
-use crate::rpc::Status;
+use crate::metrics::CallRecord;
 use crate::rpc::codec::{FrameType, put_message_frame};
 use crate::rpc::status::CallError;
+use crate::rpc::{Code, Status};
 
 /// Send requests of type `Req` and read responses of type `Resp`. Every
 /// operation is bounded by the call's deadline; dropping the call cancels it.
@@ -17,17 +18,35 @@ pub struct StreamingCall<Req, Resp> {
     call: ActiveCall,
     deadline: Instant,
     finished: bool,
+    /// Taken when the call ends: its final status or its first error.
+    /// Dropped with the call before that, it counts as cancelled.
+    record: Option<CallRecord>,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
 impl<Req, Resp> StreamingCall<Req, Resp> {
-    pub(super) fn new(call: ActiveCall, deadline: Instant) -> Self {
+    pub(super) fn new(call: ActiveCall, deadline: Instant, record: CallRecord) -> Self {
         Self {
             call,
             deadline,
             finished: false,
+            record: Some(record),
             _types: PhantomData,
         }
+    }
+
+    fn conclude(&mut self, code: Code) {
+        if let Some(record) = self.record.take() {
+            record.end(code);
+        }
+    }
+
+    /// Passes `result` on, concluding the call if it is an error.
+    fn settle<T>(&mut self, result: Result<T, Status>) -> Result<T, Status> {
+        if let Err(status) = &result {
+            self.conclude(status.code());
+        }
+        result
     }
 }
 
@@ -35,12 +54,14 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
         let mut frame = BytesMut::new();
         put_message_frame(&mut frame, FrameType::Message, message);
-        bounded(self.deadline, self.call.send(frame.freeze())).await
+        let sent = bounded(self.deadline, self.call.send(frame.freeze())).await;
+        self.settle(sent)
     }
 
     /// Tells the callee no more requests follow.
     pub fn close_send(&mut self) -> Result<(), Status> {
-        Ok(self.call.finish_sending()?)
+        let closed = self.call.finish_sending().map_err(Status::from);
+        self.settle(closed)
     }
 
     /// The next response, `None` once the call ended with OK, or the error status.
@@ -48,12 +69,15 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
         if self.finished {
             return Ok(None);
         }
-        match bounded(self.deadline, self.call.receive()).await? {
+        let received = bounded(self.deadline, self.call.receive()).await;
+        match self.settle(received)? {
             Incoming::Message(payload) => {
-                Ok(Some(Resp::decode(payload).map_err(CallError::BadResponse)?))
+                let decoded = Resp::decode(payload).map_err(|e| CallError::BadResponse(e).into());
+                self.settle(decoded).map(Some)
             }
             Incoming::Status(status) => {
                 self.finished = true;
+                self.conclude(status.code());
                 if status.is_ok() {
                     Ok(None)
                 } else {

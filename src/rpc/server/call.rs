@@ -9,13 +9,14 @@ use tokio::sync::mpsc;
 
 use super::Shared;
 use crate::connection::IncomingStream;
+use crate::metrics::CallRecord;
 use crate::rpc::codec::{FrameType, put_message_frame};
 use crate::rpc::context::deadline_after;
 use crate::rpc::io::FrameReader;
 use crate::rpc::proto::RequestHeader;
 use crate::rpc::service::Method;
 use crate::rpc::status::CallError;
-use crate::rpc::{CallContext, Status};
+use crate::rpc::{CallContext, Code, Status};
 
 /// Response frames a streaming handler may queue ahead of the stream.
 const RESPONSE_QUEUE: usize = 16;
@@ -30,6 +31,13 @@ enum Ending {
 }
 
 pub(super) async fn serve(shared: Arc<Shared>, stream: IncomingStream) {
+    let mut record = shared.calls.start_server_call();
+    let code = answer(&shared, stream, &mut record).await;
+    record.end(code);
+}
+
+/// Serves the call and returns the code it ended with.
+async fn answer(shared: &Shared, stream: IncomingStream, record: &mut CallRecord) -> Code {
     let IncomingStream {
         connection,
         mut send,
@@ -37,19 +45,20 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: IncomingStream) {
         guard: _busy,
     } = stream;
     let mut reader = FrameReader::new(recv, shared.config.max_message_size);
-    let header = match read_header(&shared, &mut reader).await {
+    let header = match read_header(shared, &mut reader).await {
         Ok(header) => header,
         Err(status) => return finish_with(&mut send, &status).await,
     };
     tracing::Span::current().record("method", header.method.as_str());
-    let Some(method) = shared.router.method(&header.method).cloned() else {
+    let Some(route) = shared.router.route(&header.method) else {
         let status = Status::unimplemented(format!("unknown method {:?}", header.method));
         return finish_with(&mut send, &status).await;
     };
+    record.route(route.index);
     if shared.draining.load(Ordering::Acquire) {
         return finish_with(&mut send, &Status::unavailable("the node is shutting down")).await;
     }
-    let deadline = deadline_after(call_timeout(&shared, &header));
+    let deadline = deadline_after(call_timeout(shared, &header));
     let context = CallContext {
         caller: connection.remote_node_id(),
         caller_address: connection.remote_address(),
@@ -58,8 +67,29 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: IncomingStream) {
         metadata: header.metadata,
         cancelled: shared.cancel.child_token(),
     };
+    let method = route.method.clone();
+    match run_until_ended(shared, method, context, reader, &mut send).await {
+        Ending::Answered => Code::Ok,
+        Ending::Status(status) => finish_with(&mut send, &status).await,
+        Ending::CallerGone => {
+            tracing::debug!("caller cancelled the call");
+            Code::Cancelled
+        }
+    }
+}
+
+/// Runs the handler until it answers, the caller leaves, the deadline
+/// passes, or the node shuts down.
+async fn run_until_ended(
+    shared: &Shared,
+    method: Method,
+    context: CallContext,
+    reader: FrameReader,
+    send: &mut quinn::SendStream,
+) -> Ending {
     let cancelled = context.cancelled.clone();
     let caller_stopped = send.stopped();
+    let deadline = context.deadline;
     let ending = tokio::select! {
         biased;
         stopped = caller_stopped => match stopped {
@@ -70,17 +100,13 @@ pub(super) async fn serve(shared: Arc<Shared>, stream: IncomingStream) {
             Ending::Status(Status::deadline_exceeded("the call's deadline passed in the handler"))
         }
         () = shared.cancel.cancelled() => Ending::Status(Status::unavailable("the node is shutting down")),
-        result = run(&shared, method, context, reader, &mut send) => match result {
+        result = run(shared, method, context, reader, send) => match result {
             Ok(()) => Ending::Answered,
             Err(status) => Ending::Status(status),
         },
     };
     cancelled.cancel();
-    match ending {
-        Ending::Answered => {}
-        Ending::Status(status) => finish_with(&mut send, &status).await,
-        Ending::CallerGone => tracing::debug!("caller cancelled the call"),
-    }
+    ending
 }
 
 async fn read_header(shared: &Shared, reader: &mut FrameReader) -> Result<RequestHeader, Status> {
@@ -168,10 +194,12 @@ fn status_frame(status: &Status) -> Bytes {
     frame.freeze()
 }
 
-/// Ends the call with `status`. Failure means the caller is gone: nothing to do.
-async fn finish_with(send: &mut quinn::SendStream, status: &Status) {
+/// Ends the call with `status` and returns its code. Failure to send means
+/// the caller is gone: nothing to do.
+async fn finish_with(send: &mut quinn::SendStream, status: &Status) -> Code {
     if !status.is_ok() {
         tracing::debug!(%status, "call failed");
     }
     let _ = write_and_finish(send, status_frame(status)).await;
+    status.code()
 }

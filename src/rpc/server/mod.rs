@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use super::{Router, RpcConfig};
 use crate::connection::{IncomingStream, StreamHandler};
+use crate::metrics::CallStats;
 
 #[derive(Clone)]
 pub struct RpcServer {
@@ -23,6 +24,7 @@ pub struct RpcServer {
 
 struct Shared {
     router: Router,
+    calls: Arc<CallStats>,
     config: RpcConfig,
     handler_slots: Arc<Semaphore>,
     draining: AtomicBool,
@@ -36,6 +38,7 @@ impl RpcServer {
         let handler_slots = Arc::new(Semaphore::new(config.max_handlers));
         Self {
             shared: Arc::new(Shared {
+                calls: Arc::new(CallStats::server(router.method_names())),
                 router,
                 config,
                 handler_slots,
@@ -48,6 +51,11 @@ impl RpcServer {
 
     pub fn router(&self) -> &Router {
         &self.shared.router
+    }
+
+    /// Counts and durations of the calls served, per method.
+    pub fn call_stats(&self) -> &Arc<CallStats> {
+        &self.shared.calls
     }
 
     /// Calls being served now.

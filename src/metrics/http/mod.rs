@@ -1,0 +1,162 @@
+//! The metrics listener: `/metrics` in the Prometheus text format, `/livez`
+//! (the process is up) and `/readyz` (it takes calls). One request per TCP
+//! connection, bounded in size, time and number of connections at once.
+
+mod message;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::Metrics;
+use super::exposition::CONTENT_TYPE;
+use message::{MAX_REQUEST_HEAD, Path, Response, head_end, parse};
+
+/// A client must send its request head within this.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// And take the response within this.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsServerError {
+    #[error("cannot listen for metrics on {addr} (set metrics.listen, or \"off\"): {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+}
+
+/// Answers /readyz: whether the node takes calls now.
+pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
+
+pub struct MetricsServer {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl MetricsServer {
+    pub async fn bind(addr: SocketAddr) -> Result<Self, MetricsServerError> {
+        let bind_error = |source| MetricsServerError::Bind { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        Ok(Self { listener, addr })
+    }
+
+    /// The bound address (with the port the OS picked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `cancel`, then waits for the requests being answered.
+    pub async fn serve(self, metrics: Metrics, ready: Readiness, cancel: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let connections = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                () = cancel.cancelled() => break,
+                accepted = accept(&self.listener, &slots) => accepted,
+            };
+            let (stream, slot) = match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("metrics listener accept failed: {e}");
+                    continue;
+                }
+            };
+            let (metrics, ready) = (metrics.clone(), ready.clone());
+            connections.spawn(async move {
+                serve_connection(stream, &metrics, &ready).await;
+                drop(slot);
+            });
+        }
+        connections.close();
+        connections.wait().await;
+    }
+}
+
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, tokio::sync::OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| io::Error::other("connection slots closed"))?;
+    let (stream, _) = listener.accept().await?;
+    Ok((stream, slot))
+}
+
+async fn serve_connection(mut stream: TcpStream, metrics: &Metrics, ready: &Readiness) {
+    let Some((response, head_only)) = respond(&mut stream, metrics, ready).await else {
+        return;
+    };
+    let write = async {
+        stream.write_all(&response.encode(head_only)).await?;
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, write).await;
+}
+
+/// The response and whether it goes without its body; `None` if the client
+/// left without a request.
+async fn respond(
+    stream: &mut TcpStream,
+    metrics: &Metrics,
+    ready: &Readiness,
+) -> Option<(Response, bool)> {
+    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(stream)).await {
+        Err(_) => return Some((Response::text(408, "request timeout"), false)),
+        Ok(Err(_)) => return None,
+        Ok(Ok(Head::TooLarge)) => return Some((Response::text(431, "request too large"), false)),
+        Ok(Ok(Head::Complete(head))) => head,
+    };
+    Some(match parse(&head) {
+        Ok(request) => (answer(request.path, metrics, ready), request.head_only),
+        Err(response) => (response, false),
+    })
+}
+
+enum Head {
+    Complete(Vec<u8>),
+    TooLarge,
+}
+
+async fn read_head(stream: &mut TcpStream) -> io::Result<Head> {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0; 1024];
+    loop {
+        if let Some(end) = head_end(&head) {
+            head.truncate(end);
+            return Ok(Head::Complete(head));
+        }
+        if head.len() >= MAX_REQUEST_HEAD {
+            return Ok(Head::TooLarge);
+        }
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        head.extend_from_slice(&chunk[..read]);
+    }
+}
+
+fn answer(path: Path, metrics: &Metrics, ready: &Readiness) -> Response {
+    match path {
+        Path::Metrics => Response {
+            status: 200,
+            content_type: CONTENT_TYPE,
+            body: metrics.render(),
+        },
+        Path::Livez => Response::text(200, "alive"),
+        Path::Readyz if ready() => Response::text(200, "ready"),
+        Path::Readyz => Response::text(503, "not ready"),
+        Path::Other => Response::text(404, "not found: try /metrics, /livez or /readyz"),
+    }
+}

@@ -1,0 +1,107 @@
+//! Node metrics for Prometheus. Counters live where things happen (RPC calls,
+//! handshakes); what is open now (connections, streams, traffic) is read when
+//! scraped. `http` serves them with the liveness and readiness probes.
+
+mod calls;
+mod exposition;
+mod histogram;
+mod http;
+mod render;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use calls::{
+    CallRecord, CallStats, MAX_CLIENT_METHODS, MethodStats, OTHER_METHOD, Role, UNKNOWN_METHOD,
+};
+pub use exposition::CONTENT_TYPE;
+pub use histogram::{Histogram, HistogramSnapshot};
+pub use http::{MetricsServer, MetricsServerError, Readiness};
+
+use crate::connection::{NodeConnectionManager, Traffic};
+
+/// One node's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    manager: NodeConnectionManager,
+    served: Arc<CallStats>,
+    made: Arc<CallStats>,
+    traffic: MonotonicTraffic,
+}
+
+/// Finished calls of both roles, for `peerd status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallTotals {
+    pub served: u64,
+    pub served_errors: u64,
+    pub made: u64,
+    pub made_errors: u64,
+}
+
+impl Metrics {
+    /// `served` and `made` are the statistics the node's RPC server and
+    /// client record into.
+    pub fn new(
+        manager: NodeConnectionManager,
+        served: Arc<CallStats>,
+        made: Arc<CallStats>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                manager,
+                served,
+                made,
+                traffic: MonotonicTraffic::default(),
+            }),
+        }
+    }
+
+    /// Every metric in the Prometheus text format (`CONTENT_TYPE`).
+    pub fn render(&self) -> String {
+        let inner = &self.inner;
+        render::render(&render::Sources {
+            manager: &inner.manager,
+            calls: [&inner.served, &inner.made],
+            traffic: &inner.traffic,
+        })
+    }
+
+    pub fn call_totals(&self) -> CallTotals {
+        let (served, served_errors) = self.inner.served.totals();
+        let (made, made_errors) = self.inner.made.totals();
+        CallTotals {
+            served,
+            served_errors,
+            made,
+            made_errors,
+        }
+    }
+}
+
+/// Traffic counters that never go down. A connection's bytes move from the
+/// open sum to the closed total when it closes; a scrape in between can miss
+/// them for a moment, and Prometheus would read the dip as a counter reset.
+#[derive(Debug, Default)]
+struct MonotonicTraffic {
+    sent_bytes: AtomicU64,
+    received_bytes: AtomicU64,
+    lost_packets: AtomicU64,
+}
+
+impl MonotonicTraffic {
+    /// The larger of `now` and what was reported before, per counter.
+    fn report(&self, now: Traffic) -> Traffic {
+        let at_least = |reported: &AtomicU64, value: u64| {
+            reported.fetch_max(value, Ordering::Relaxed).max(value)
+        };
+        Traffic {
+            sent_bytes: at_least(&self.sent_bytes, now.sent_bytes),
+            received_bytes: at_least(&self.received_bytes, now.received_bytes),
+            lost_packets: at_least(&self.lost_packets, now.lost_packets),
+        }
+    }
+}
