@@ -53,7 +53,7 @@ impl MetricsServer {
         self.addr
     }
 
-    /// Serves until `cancel`, then waits for the requests being answered.
+    /// Serves until `cancel`, which also drops the connections being served.
     pub async fn serve(self, metrics: Metrics, ready: Readiness, cancel: CancellationToken) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let connections = TaskTracker::new();
@@ -69,9 +69,13 @@ impl MetricsServer {
                     continue;
                 }
             };
-            let (metrics, ready) = (metrics.clone(), ready.clone());
+            let (metrics, ready, cancel) = (metrics.clone(), ready.clone(), cancel.clone());
             connections.spawn(async move {
-                serve_connection(stream, &metrics, &ready).await;
+                // A client that is slow to send or read must not hold up shutdown.
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    () = serve_connection(stream, &metrics, &ready) => {}
+                }
                 drop(slot);
             });
         }
