@@ -144,7 +144,7 @@ fn bytes_per_unit(unit: &str) -> Result<u64, UnitError> {
 pub fn format_byte_size(bytes: u64) -> String {
     BYTE_UNITS
         .iter()
-        .find(|(_, size)| bytes != 0 && bytes % size == 0)
+        .find(|(_, size)| bytes != 0 && bytes.is_multiple_of(*size))
         .map_or_else(
             || bytes.to_string(),
             |(name, size)| format!("{}{name}", bytes / size),

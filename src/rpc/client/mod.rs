@@ -318,10 +318,10 @@ impl RpcClient {
             true => self.addresses.get(node),
             false => options.addrs.clone(),
         };
-        if addrs.is_empty() {
-            if let Some(resolver) = self.resolver.get() {
-                addrs = resolver.resolve(node).await;
-            }
+        if addrs.is_empty()
+            && let Some(resolver) = self.resolver.get()
+        {
+            addrs = resolver.resolve(node).await;
         }
         Ok(self.manager.get_or_connect(node, &addrs).await?)
     }
