@@ -7,7 +7,9 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${BUILDER_IMAGE} AS builder
 WORKDIR /src
 # Dependencies get their own layer: editing sources then skips the crate downloads.
+# The manifest names the bench target, so its file must exist for cargo to read it.
 COPY Cargo.toml Cargo.lock ./
+COPY benches benches
 RUN cargo fetch --locked
 COPY . .
 RUN cargo build --release --locked

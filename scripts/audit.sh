@@ -20,9 +20,6 @@ skip() {
     exit 0
 }
 
-command -v cargo-audit >/dev/null || cargo install --locked cargo-audit ||
-    skip "cargo-audit could not be installed"
-
 if [ -d "$db/.git" ]; then
     timeout 60 git -C "$db" pull --quiet --ff-only 2>/dev/null ||
         echo "audit: cannot refresh the advisory database; using the copy of $(git -C "$db" log -1 --format=%cs)" >&2
@@ -30,6 +27,10 @@ else
     timeout 60 git clone --quiet --depth 1 "$url" "$db" 2>/dev/null ||
         skip "no advisory database at $db and $url is unreachable"
 fi
+
+# Installed only once a database exists: building it takes minutes.
+command -v cargo-audit >/dev/null || cargo install --locked cargo-audit ||
+    skip "cargo-audit could not be installed"
 
 for lock in Cargo.lock fuzz/Cargo.lock; do
     echo "audit: $lock against the advisory database of $(git -C "$db" log -1 --format=%cs)"
