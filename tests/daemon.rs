@@ -552,3 +552,32 @@ fn a_service_announced_by_one_daemon_is_found_by_another_until_it_stops() {
     });
     assert!(gone, "the announcement expired with its TTL");
 }
+
+#[test]
+fn peerd_bench_loads_a_daemon_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &[]);
+    let output = peerd(dir.path())
+        .args([
+            "bench",
+            &daemon.peer_addr(),
+            "--calls",
+            "50",
+            "--warmup",
+            "0s",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["calls"], 50);
+    assert_eq!(report["errors"], serde_json::json!({}));
+    let latency = &report["latency"];
+    assert!(latency["p50_us"].as_u64() <= latency["p99_us"].as_u64());
+    assert!(latency["p99_us"].as_u64() <= latency["max_us"].as_u64());
+}

@@ -107,10 +107,46 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Load a node's built-in Echo from ephemeral identities and report
+    /// calls/s, MB/s and latency percentiles
+    Bench(BenchArgs),
     /// Exit 0 if the local daemon is up and ready, 1 otherwise
     Health,
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The node to load: <node-id>@<host>:<port>
+    pub target: String,
+    /// Calls in flight at once, over all connections
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Payload bytes per call, echoed back (e.g. 1KiB, 64KiB)
+    #[arg(long, default_value = "1KiB")]
+    pub size: String,
+    /// How long to measure (e.g. 10s); ignored with --calls
+    #[arg(long, default_value = "10s")]
+    pub duration: String,
+    /// Measure exactly this many calls instead of a duration
+    #[arg(long)]
+    pub calls: Option<u64>,
+    /// Distinct QUIC connections, each from its own ephemeral node
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// Calls before measuring, not counted
+    #[arg(long, default_value = "1s")]
+    pub warmup: String,
+    /// How long the target waits before each answer, to model a slow service
+    #[arg(long, default_value = "0ms")]
+    pub server_delay: String,
+    /// Deadline of each call
+    #[arg(long, default_value = "10s")]
+    pub timeout: String,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

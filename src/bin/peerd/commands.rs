@@ -28,6 +28,11 @@ pub fn run(
         runtime.block_on(daemon::run(settings))?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Bench(args) = command {
+        let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+        runtime.block_on(crate::bench::run(args))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -96,7 +101,9 @@ async fn client_command(
             output(json, &providers, |providers| print_providers(providers))?;
         }
         Command::Health => return Ok(health(&admin).await),
-        Command::Run { .. } | Command::Completions { .. } => unreachable!("handled before"),
+        Command::Run { .. } | Command::Bench(_) | Command::Completions { .. } => {
+            unreachable!("handled before")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

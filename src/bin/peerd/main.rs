@@ -1,6 +1,7 @@
 //! The `peerd` binary: parses the command line, loads the configuration,
 //! sets up logging, and runs the daemon or one client command.
 
+mod bench;
 mod cli;
 mod commands;
 mod settings;
