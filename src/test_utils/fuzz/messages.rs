@@ -75,6 +75,9 @@ fn node_id(text: &str) {
     if let Ok(id) = text.parse::<NodeId>() {
         let printed = id.to_string();
         assert_eq!(printed.parse::<NodeId>().ok(), Some(id), "{text:?}");
-        assert!(printed.eq_ignore_ascii_case(text), "{text:?} parsed as {printed}");
+        assert!(
+            printed.eq_ignore_ascii_case(text),
+            "{text:?} parsed as {printed}"
+        );
     }
 }
