@@ -29,7 +29,8 @@ pub(crate) enum CallError {
     #[error("the stream ended without a status")]
     NoStatus,
     /// The callee lost the connection (it restarted) before it acknowledged
-    /// the whole request, so it cannot have run the call.
+    /// the whole request: its new run never saw the call, and its old one
+    /// only if it died within its ACK delay of receiving it.
     #[error("connection lost before the callee received the call: {0}")]
     Undelivered(quinn::ConnectionError),
     #[error("{limit} calls already wait for node {node} to become reachable")]
