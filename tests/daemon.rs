@@ -1,153 +1,18 @@
 //! End-to-end tests of the `peerd` binary: real daemon processes on
 //! loopback, driven through the CLI as an operator would.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use peerd::service::node::ECHO;
 use peerd::service::node::proto::{EchoRequest, EchoResponse};
 use peerd::{CallOptions, Code, Identity, Node, NodeId};
-
-const PEERD: &str = env!("CARGO_BIN_EXE_peerd");
-const STARTUP: Duration = Duration::from_secs(20);
-
-/// A `peerd` command with a clean environment: no PEERD_* or RUST_LOG from
-/// the test runner, a private HOME.
-fn peerd(home: &Path) -> Command {
-    let mut command = Command::new(PEERD);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if name.starts_with("PEERD_") || name == "RUST_LOG" || name.starts_with("XDG_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("HOME", home)
-        .env_remove("STATE_DIRECTORY")
-        .env_remove("RUNTIME_DIRECTORY");
-    command
-}
-
-struct Daemon {
-    child: Child,
-    dir: PathBuf,
-    id: NodeId,
-    addr: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Daemon {
-    fn start(dir: &Path, extra: &[&str]) -> Self {
-        Self::start_at(dir, "127.0.0.1:0", extra)
-    }
-
-    fn start_at(dir: &Path, listen: &str, extra: &[&str]) -> Self {
-        let mut command = peerd(dir);
-        command
-            .args(["run", "--listen", listen, "--data-dir"])
-            .arg(dir)
-            .args(["--set", "metrics.listen=127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Self::spawn(command, dir)
-    }
-
-    fn spawn(mut command: Command, dir: &Path) -> Self {
-        let mut child = command.spawn().expect("spawn peerd run");
-        let (lines, reach) = mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let (errors, stderr) = mpsc::channel();
-        let err = BufReader::new(child.stderr.take().unwrap());
-        std::thread::spawn(move || {
-            for line in err.lines().map_while(Result::ok) {
-                let _ = errors.send(line);
-            }
-        });
-        let reach_line = loop {
-            let line = reach
-                .recv_timeout(STARTUP)
-                .expect("the daemon printed its address");
-            if let Some(rest) = line.strip_prefix("reach: ") {
-                break rest.to_owned();
-            }
-        };
-        let (id, addr) = reach_line.split_once('@').unwrap();
-        Self {
-            child,
-            dir: dir.to_owned(),
-            id: id.parse().unwrap(),
-            addr: addr.to_owned(),
-            stderr,
-        }
-    }
-
-    fn peer_addr(&self) -> String {
-        format!("{}@{}", self.id, self.addr)
-    }
-
-    /// Runs a client subcommand against this daemon.
-    fn cli(&self, args: &[&str]) -> Output {
-        peerd(&self.dir)
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn cli_ok(&self, args: &[&str]) -> String {
-        let output = self.cli(args);
-        assert!(
-            output.status.success(),
-            "peerd {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-
-    fn terminate(&self) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the daemon did not exit in time"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stderr_lines(&self) -> Vec<String> {
-        self.stderr.try_iter().collect()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::daemon::{Daemon, peerd};
 
 fn peers_json(daemon: &Daemon) -> Vec<serde_json::Value> {
     serde_json::from_str(&daemon.cli_ok(&["peers", "--json"])).unwrap()
@@ -304,9 +169,7 @@ async fn sigterm_drains_calls_in_flight_then_exits_zero() {
         .listen("127.0.0.1:0".parse().unwrap())
         .bind()
         .unwrap();
-    client
-        .addresses()
-        .add(daemon.id, daemon.addr.parse().unwrap());
+    client.addresses().add(daemon.id, daemon.addr);
     let slow = EchoRequest {
         payload: "slow".into(),
         delay_millis: 1500,
@@ -448,7 +311,7 @@ fn run_with_no_arguments_creates_an_identity_and_prints_how_to_reach_it() {
         0o600
     );
     assert!(
-        daemon.addr.ends_with(":7733"),
+        daemon.addr.port() == 7733,
         "the default port: {}",
         daemon.addr
     );

@@ -32,7 +32,7 @@ fn caller() -> Node {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callee_killed_mid_call_fails_it_with_unavailable_within_the_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let mut callee = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let mut callee = Daemon::start(dir.path(), &[]);
     let caller = caller();
     caller.addresses().add(callee.id, callee.addr);
     let (client, target) = (caller.client().clone(), callee.id);
@@ -65,7 +65,7 @@ async fn a_callee_killed_mid_call_fails_it_with_unavailable_within_the_idle_time
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callee_restarted_on_the_same_address_answers_the_next_call() {
     let dir = tempfile::tempdir().unwrap();
-    let mut callee = Daemon::start(dir.path(), "127.0.0.1:0", &[]);
+    let mut callee = Daemon::start(dir.path(), &[]);
     let (id, addr) = (callee.id, callee.addr);
     let caller = Node::builder(Identity::generate())
         .listen(support::localhost(1))
@@ -78,7 +78,7 @@ async fn a_callee_restarted_on_the_same_address_answers_the_next_call() {
         .expect("first call");
     let stale = caller.manager().connection(id).unwrap();
     callee.kill_9();
-    let restarted = Daemon::start(dir.path(), &addr.to_string(), &[]);
+    let restarted = Daemon::start_at(dir.path(), &addr.to_string(), &[]);
     assert_eq!((restarted.id, restarted.addr), (id, addr));
     let start = Instant::now();
     let result = ping(caller.client(), id, &options).await;

@@ -3,11 +3,10 @@
 //! and promtool's verdict on the exposition.
 
 mod common;
+mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use peerd::metrics::{MetricsServer, Readiness};
 use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
 use peerd::service::node::{ECHO, PING};
 use peerd::{CallOptions, Code, Identity, Node, NodeId};
+use support::daemon::Daemon;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -359,98 +359,10 @@ fn promtool_check(text: &str) -> Option<std::io::Result<std::process::Output>> {
     Some(written.and_then(|()| child.wait_with_output()))
 }
 
-/// A `peerd run` process with its metrics listener on a free port.
-struct Daemon {
-    child: Child,
-    dir: PathBuf,
-    id: NodeId,
-    addr: SocketAddr,
-    metrics: SocketAddr,
-}
-
-impl Daemon {
-    fn start(dir: &Path, extra: &[&str]) -> Self {
-        let mut command = peerd(dir);
-        command
-            .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .args(["--set", "metrics.listen=127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = command.spawn().expect("spawn peerd run");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut metrics = None;
-        let reach = loop {
-            let line = lines.next().expect("the daemon announced itself").unwrap();
-            if let Some(url) = line.strip_prefix("metrics: http://") {
-                metrics = url.strip_suffix("/metrics").map(|a| a.parse().unwrap());
-            }
-            if let Some(reach) = line.strip_prefix("reach: ") {
-                break reach.to_owned();
-            }
-        };
-        // Keep the pipe drained, so the daemon never blocks on stdout.
-        std::thread::spawn(move || lines.for_each(drop));
-        let (id, addr) = reach.split_once('@').unwrap();
-        Self {
-            child,
-            dir: dir.to_owned(),
-            id: id.parse().unwrap(),
-            addr: addr.parse().unwrap(),
-            metrics: metrics.expect("the daemon printed its metrics address"),
-        }
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let output = peerd(&self.dir)
-            .arg("--data-dir")
-            .arg(&self.dir)
-            .args(["status", "--json"])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{output:?}");
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    fn terminate(&self) {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = std::time::Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the daemon did not exit"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `peerd` with a private HOME and none of the runner's PEERD_* settings.
-fn peerd(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_peerd"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("PEERD_") || name == "RUST_LOG" || name.starts_with("XDG_") {
-            command.env_remove(name);
-        }
-    }
-    command.env("HOME", home);
-    command
+fn metrics_of(daemon: &Daemon) -> SocketAddr {
+    daemon
+        .metrics
+        .expect("the daemon printed its metrics address")
 }
 
 fn client_of(daemon: &Daemon) -> Node {
@@ -472,7 +384,7 @@ async fn status_reports_the_call_rate_and_error_rate_since_start() {
     call_missing(&client, daemon.id).await;
     let served_echo = [("method", ECHO), ("role", "server")];
     let unknown = [("method", "unknown"), ("role", "server")];
-    scrape_when(daemon.metrics, |s| {
+    scrape_when(metrics_of(&daemon), |s| {
         s.sum(REQUESTS, &served_echo) + s.sum(REQUESTS, &unknown) == 4.0
     })
     .await;
@@ -494,7 +406,7 @@ async fn readyz_turns_503_while_draining_and_livez_stays_200_until_exit() {
     let dir = tempfile::tempdir().unwrap();
     let grace = ["--set", "shutdown_grace=8s"];
     let mut daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &grace));
-    assert_eq!(get(daemon.metrics, "/readyz").await.unwrap().0, 200);
+    assert_eq!(get(metrics_of(&daemon), "/readyz").await.unwrap().0, 200);
     let client = client_of(&daemon);
     let slow = EchoRequest {
         payload: "slow".into(),
@@ -507,7 +419,7 @@ async fn readyz_turns_503_while_draining_and_livez_stays_200_until_exit() {
         })
         .collect();
     let server = [("role", "server")];
-    scrape_when(daemon.metrics, |s| {
+    scrape_when(metrics_of(&daemon), |s| {
         s.value(IN_FLIGHT, &server) == Some(SLOW_CALLS as f64)
     })
     .await;
@@ -515,9 +427,9 @@ async fn readyz_turns_503_while_draining_and_livez_stays_200_until_exit() {
     daemon.terminate();
     let mut during_drain = None;
     for _ in 0..200 {
-        if get(daemon.metrics, "/readyz").await.unwrap().0 == 503 {
-            let livez = get(daemon.metrics, "/livez").await.unwrap().0;
-            during_drain = Some((livez, scrape(daemon.metrics).await));
+        if get(metrics_of(&daemon), "/readyz").await.unwrap().0 == 503 {
+            let livez = get(metrics_of(&daemon), "/livez").await.unwrap().0;
+            during_drain = Some((livez, scrape(metrics_of(&daemon)).await));
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -539,7 +451,7 @@ async fn readyz_turns_503_while_draining_and_livez_stays_200_until_exit() {
     let status = tokio::task::block_in_place(|| daemon.wait_exit(10 * SECOND));
     assert_eq!(status.code(), Some(0));
     assert!(
-        get(daemon.metrics, "/livez").await.is_err(),
+        get(metrics_of(&daemon), "/livez").await.is_err(),
         "the listener is gone"
     );
 }

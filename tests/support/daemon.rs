@@ -1,9 +1,10 @@
-//! A real `peerd run` process on loopback, for faults only a process can
-//! have: being killed with SIGKILL, restarting on the same address.
+//! A real `peerd run` process on loopback, driven through the CLI as an
+//! operator would: start, client subcommands, SIGTERM, SIGKILL, restart.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -12,60 +13,139 @@ use peerd::NodeId;
 const PEERD: &str = env!("CARGO_BIN_EXE_peerd");
 const STARTUP: Duration = Duration::from_secs(20);
 
+/// A `peerd` command with a private HOME and none of the runner's PEERD_*,
+/// RUST_LOG, XDG_* or systemd directory variables.
+pub fn peerd(home: &Path) -> Command {
+    let mut command = Command::new(PEERD);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("PEERD_") || name == "RUST_LOG" || name.starts_with("XDG_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("HOME", home)
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("RUNTIME_DIRECTORY");
+    command
+}
+
 pub struct Daemon {
     child: Child,
+    pub dir: PathBuf,
     pub id: NodeId,
-    pub addr: std::net::SocketAddr,
+    pub addr: SocketAddr,
+    /// Where its metrics listener is, if it printed one.
+    pub metrics: Option<SocketAddr>,
+    stderr: mpsc::Receiver<String>,
 }
 
 impl Daemon {
-    /// Starts `peerd run` with its data in `dir`, listening on `listen`.
-    pub fn start(dir: &Path, listen: &str, settings: &[&str]) -> Self {
-        let mut command = Command::new(PEERD);
+    /// Starts `peerd run` on 127.0.0.1 with a free port, data in `dir`.
+    pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_at(dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `peerd run` listening on `listen`, with its metrics listener
+    /// on a free port (parallel daemons would collide on the default).
+    pub fn start_at(dir: &Path, listen: &str, extra: &[&str]) -> Self {
+        let mut command = peerd(dir);
         command
-            .env_clear()
-            .env("HOME", dir)
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .args(["run", "--listen", listen, "--data-dir"])
             .arg(dir)
-            .arg("--admin-socket")
-            .arg(dir.join("admin.sock"))
-            .args(["--set", "metrics.listen=127.0.0.1:0"]);
-        for setting in settings {
-            command.args(["--set", setting]);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn peerd run");
-        let (lines, reach) = mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-        let reach_line = loop {
-            let line = reach
+            .args(["--set", "metrics.listen=127.0.0.1:0"])
+            .args(extra);
+        Self::spawn(command, dir)
+    }
+
+    /// Spawns `command` (a `peerd run`) and waits for it to say where it is.
+    pub fn spawn(mut command: Command, dir: &Path) -> Self {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn peerd run");
+        let stdout = forward_lines(BufReader::new(child.stdout.take().unwrap()));
+        let stderr = forward_lines(BufReader::new(child.stderr.take().unwrap()));
+        let mut metrics = None;
+        let reach = loop {
+            let line = stdout
                 .recv_timeout(STARTUP)
                 .expect("the daemon printed its address");
+            if let Some(url) = line.strip_prefix("metrics: http://") {
+                metrics = url.strip_suffix("/metrics").and_then(|a| a.parse().ok());
+            }
             if let Some(rest) = line.strip_prefix("reach: ") {
                 break rest.to_owned();
             }
         };
-        let (id, addr) = reach_line.split_once('@').unwrap();
+        let (id, addr) = reach.split_once('@').unwrap();
         Self {
             child,
+            dir: dir.to_owned(),
             id: id.parse().unwrap(),
             addr: addr.parse().unwrap(),
+            metrics,
+            stderr,
         }
+    }
+
+    pub fn peer_addr(&self) -> String {
+        format!("{}@{}", self.id, self.addr)
+    }
+
+    /// Runs a client subcommand against this daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        peerd(&self.dir)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "peerd {args:?} failed: {stderr}");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.cli_ok(&["status", "--json"])).unwrap()
+    }
+
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
     }
 
     /// SIGKILL: no close frame, no cleanup.
     pub fn kill_9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon did not exit in time"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the daemon logged so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
     }
 }
 
@@ -74,4 +154,15 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads lines on a thread, so the daemon never blocks on a full pipe.
+fn forward_lines(reader: impl BufRead + Send + 'static) -> mpsc::Receiver<String> {
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    received
 }
