@@ -1,7 +1,7 @@
 //! Criterion keeps its estimates to itself, so the benches note the wall time
 //! of every sample they measure and, at the end of each group, print the
-//! throughput of both sides of each pair and their ratio from the samples of
-//! the measurement phase.
+//! throughput of both sides of each pair and their ratio, from the samples of
+//! the measurement phase and by criterion's own slope estimate.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -75,9 +75,14 @@ impl Tally {
             .filter(|s| s.work == work && s.side == side)
             .collect();
         let phase = measured.get(measured.len().checked_sub(self.sample_size)?..)?;
-        let iterations: u64 = phase.iter().map(|s| s.iterations).sum();
-        let seconds: f64 = phase.iter().map(|s| s.elapsed.as_secs_f64()).sum();
-        let per_second = iterations as f64 / seconds;
+        // Criterion's slope: least squares of time = slope x iterations.
+        let iterations = |s: &&Sample| s.iterations as f64;
+        let xy: f64 = phase
+            .iter()
+            .map(|s| iterations(s) * s.elapsed.as_secs_f64())
+            .sum();
+        let xx: f64 = phase.iter().map(|s| iterations(s).powi(2)).sum();
+        let per_second = xx / xy;
         Some(match self.unit {
             Unit::Calls => per_second,
             Unit::Bytes(bytes) => per_second * bytes as f64 / 1e6,
