@@ -83,12 +83,15 @@ impl RpcServer {
 
 impl StreamHandler for RpcServer {
     fn handle_stream(&self, stream: IncomingStream) {
+        // `?` records the id lazily (its Debug is the short form): with no
+        // subscriber, tracing's log bridge would otherwise format it per call.
         let span = tracing::debug_span!(
             "call",
-            caller = %stream.connection.remote_node_id().short(),
+            caller = ?stream.connection.remote_node_id(),
             method = tracing::field::Empty,
         );
-        let call = call::serve(self.shared.clone(), stream).instrument(span);
+        // Boxed first, so spawning moves a pointer, not the whole call future.
+        let call = Box::pin(call::serve(self.shared.clone(), stream)).instrument(span);
         self.shared.tasks.spawn(call);
     }
 }
