@@ -20,15 +20,25 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
     // closed it, which can be before its handler has noticed: these slots
     // make "streams being served" exact, whatever the peer does.
     let slots = Arc::new(Semaphore::new(config.max_concurrent_streams as usize));
+    // Both waits live across streams: recreating them for every accepted
+    // stream cost a registration each, on the call path.
+    let cancelled = shared.cancel.cancelled();
+    let idle_wait = || {
+        conn.activity()
+            .idle_expired(config.connection_idle_ttl, config.drain_linger)
+    };
+    let idle = idle_wait();
+    tokio::pin!(cancelled, idle);
     loop {
         tokio::select! {
-            () = shared.cancel.cancelled() => {
+            () = &mut cancelled => {
                 conn.close(CloseCode::ShuttingDown);
                 return "shutting down".into();
             }
-            () = conn.activity().idle_expired(config.connection_idle_ttl, config.drain_linger) => {
+            () = &mut idle => {
                 if !conn.is_draining() && shared.pinned.contains(&conn.remote_node_id()) {
                     conn.activity().restart_idle();
+                    idle.set(idle_wait());
                     continue;
                 }
                 let code = if conn.is_draining() { CloseCode::Superseded } else { CloseCode::Idle };

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use crate::connection::IncomingStream;
@@ -65,7 +66,9 @@ async fn answer(shared: &Shared, stream: IncomingStream, record: &mut CallRecord
         method: header.method,
         deadline,
         metadata: header.metadata,
-        cancelled: shared.cancel.child_token(),
+        // Not a child of the server's token (that would lock its mutex on
+        // every call): the select below turns shutdown into this cancel.
+        cancelled: CancellationToken::new(),
     };
     let method = route.method.clone();
     match run_until_ended(shared, method, context, reader, &mut send).await {
