@@ -33,9 +33,16 @@ async fn one_node_holds_a_thousand_connections_each_making_a_call() {
         let dialing = dialing.clone();
         clients.spawn(async move {
             let _turn = dialing.acquire_owned().await.unwrap();
-            let client = Node::builder(Identity::generate()).listen(client_address(i)).bind().unwrap();
-            let options = CallOptions::default().with_addr(addr).with_timeout(Duration::from_secs(60));
-            ping(client.client(), target, &options).await.map(|_| client)
+            let client = Node::builder(Identity::generate())
+                .listen(client_address(i))
+                .bind()
+                .unwrap();
+            let options = CallOptions::default()
+                .with_addr(addr)
+                .with_timeout(Duration::from_secs(60));
+            ping(client.client(), target, &options)
+                .await
+                .map(|_| client)
         });
     }
     let mut connected = Vec::with_capacity(CLIENTS);
@@ -44,6 +51,10 @@ async fn one_node_holds_a_thousand_connections_each_making_a_call() {
     }
 
     assert_eq!(connected.len(), CLIENTS);
-    assert_eq!(server.manager().stats().open_connections, CLIENTS, "all held at once");
+    assert_eq!(
+        server.manager().stats().open_connections,
+        CLIENTS,
+        "all held at once"
+    );
     assert_eq!(server.manager().connections().len(), CLIENTS);
 }
