@@ -90,8 +90,11 @@ async fn with_30_percent_loss_each_way_50_of_50_handshakes_complete() {
         loss: 0.30,
         ..Faults::default()
     };
+    // Both bounds apply to a handshake: quinn's idle timeout too, which a
+    // handshake whose flights are lost several times over can outlast.
     let patient = || TransportConfig {
         handshake_timeout: 60 * SECOND,
+        idle_timeout: 60 * SECOND,
         ..TransportConfig::default()
     };
     let (server, server_socket) = lossy_node(localhost(1), faults, 99, patient());
