@@ -11,7 +11,7 @@ use bytes::Bytes;
 use peerd::connection::TransportConfig;
 use peerd::tls::{ExpectedPeer, TlsConfigs};
 use peerd::{Identity, NodeId};
-use quinn::{Endpoint, IdleTimeout, VarInt};
+use quinn::{Endpoint, VarInt};
 
 use super::{LOCALHOST, MAX_ECHO, Tickets};
 
@@ -25,25 +25,9 @@ pub enum Work {
     Bulk,
 }
 
-/// quinn settings equal to peerd's defaults: `TransportConfig::quinn` is
-/// crate-private, so its mapping is repeated here from the public fields.
+/// Exactly peerd's default transport settings.
 fn transport() -> Arc<quinn::TransportConfig> {
-    let peerd = TransportConfig::default();
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .max_concurrent_bidi_streams(VarInt::from_u32(peerd.max_concurrent_streams))
-        .max_concurrent_uni_streams(VarInt::from_u32(0))
-        .stream_receive_window(var_int(peerd.stream_receive_window))
-        .receive_window(var_int(peerd.connection_receive_window))
-        .send_window(peerd.send_window)
-        .max_idle_timeout(IdleTimeout::try_from(peerd.idle_timeout).ok())
-        .keep_alive_interval(Some(peerd.keep_alive_interval))
-        .datagram_receive_buffer_size(None);
-    Arc::new(transport)
-}
-
-fn var_int(value: u64) -> VarInt {
-    VarInt::from_u64(value).unwrap_or(VarInt::MAX)
+    TransportConfig::default().quinn()
 }
 
 /// Starts a server endpoint doing `work` on the current runtime.

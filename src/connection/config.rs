@@ -55,7 +55,9 @@ impl Default for TransportConfig {
 }
 
 impl TransportConfig {
-    pub(crate) fn quinn(&self) -> Arc<quinn::TransportConfig> {
+    /// These settings as quinn's transport configuration, e.g. for a raw
+    /// quinn endpoint that must behave like a node (the benchmarks' baseline).
+    pub fn quinn(&self) -> Arc<quinn::TransportConfig> {
         let mut transport = quinn::TransportConfig::default();
         transport
             .max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_streams))
