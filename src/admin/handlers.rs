@@ -211,14 +211,11 @@ async fn learn_optional(
 
 async fn connect(context: &AdminContext, peer: &str) -> Result<ConnectReport, String> {
     let peer: PeerAddr = peer.parse().map_err(|e| format!("{e}"))?;
-    learn(context, &peer).await?;
-    let addrs = context.node.addresses().get(peer.node);
     let connection = context
         .node
-        .manager()
-        .get_or_connect(peer.node, &addrs)
-        .await
-        .map_err(|e| e.to_string())?;
+        .discovery()
+        .connect(&peer, AddressSource::Manual)
+        .await?;
     Ok(ConnectReport {
         node_id: peer.node.to_string(),
         direction: connection.direction(),

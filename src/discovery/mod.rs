@@ -29,7 +29,7 @@ pub use pinned::PinState;
 pub use routing_table::{Contact, K};
 pub use services::{ServiceRecord, service_key};
 
-use crate::connection::NodeConnectionManager;
+use crate::connection::{NodeConnection, NodeConnectionManager};
 use crate::identity::NodeId;
 use crate::node::{AddressBook, AddressSource, PeerAddr};
 use crate::rpc::{AddressResolver, RpcClient};
@@ -128,7 +128,7 @@ impl Discovery {
     /// `bootstrap`). Failures are logged: other peers may still answer.
     pub async fn bootstrap(&self, peers: &[PeerAddr]) {
         for peer in peers {
-            if let Err(error) = self.reach(peer, AddressSource::Config).await {
+            if let Err(error) = self.connect(peer, AddressSource::Config).await.map(|_| ()) {
                 tracing::warn!(peer = %peer, %error, "bootstrap peer unreachable");
             }
         }
@@ -140,14 +140,22 @@ impl Discovery {
         let _ = self.lookup(self.local_id(), false).await;
     }
 
-    async fn reach(&self, peer: &PeerAddr, source: AddressSource) -> Result<(), String> {
-        let addrs = peer.resolve().await.map_err(|e| e.to_string())?;
+    /// Resolves `peer`, remembers its addresses (learned from `source`) and
+    /// returns a connection to it, dialing if there is none.
+    pub async fn connect(
+        &self,
+        peer: &PeerAddr,
+        source: AddressSource,
+    ) -> Result<NodeConnection, String> {
+        let addrs = peer
+            .resolve()
+            .await
+            .map_err(|e| format!("cannot resolve {}: {e}", peer.host_port))?;
         self.inner.addresses.learn(peer.node, &addrs, source);
         self.inner
             .manager
             .get_or_connect(peer.node, &addrs)
             .await
-            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
@@ -184,7 +192,7 @@ async fn pinned_supervisor(discovery: Discovery, peer: PeerAddr) {
     let connect = || {
         let (discovery, peer) = (discovery.clone(), peer.clone());
         async move {
-            discovery.reach(&peer, AddressSource::Config).await?;
+            discovery.connect(&peer, AddressSource::Config).await?;
             let manager = discovery.inner.manager.clone();
             Ok(Box::pin(async move {
                 // The primary may be replaced (a drained duplicate); lost
