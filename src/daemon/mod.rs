@@ -56,8 +56,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     if created {
         tracing::info!(key = %paths.key_file.display(), "created a new node identity");
     }
-    peers::parse("peers", &settings.peers)?;
-    peers::parse("bootstrap", &settings.bootstrap)?;
+    let configured = peers::Configured::from_settings(&settings)?;
     let root = CancellationToken::new();
     let node = Node::builder(identity)
         .listen(settings.listen)
@@ -80,7 +79,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     tasks.spawn(admin.serve(context.clone(), root.child_token()));
     tasks.spawn(peers::run(
         node.clone(),
-        settings.clone(),
+        configured,
         book.clone(),
         root.child_token(),
     ));

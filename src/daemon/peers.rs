@@ -15,7 +15,34 @@ pub const PEER_BOOK: &str = "peers.json";
 /// How often the peer book is written while running (and once at shutdown).
 const SAVE_EVERY: Duration = Duration::from_secs(60);
 
-pub fn parse(key: &'static str, entries: &[String]) -> Result<Vec<PeerAddr>, DaemonError> {
+/// The peers, bootstrap entries and services the configuration names, parsed.
+pub struct Configured {
+    pinned: Vec<PeerAddr>,
+    bootstrap: Vec<PeerAddr>,
+    services: Vec<(String, String)>,
+    service_ttl: Duration,
+}
+
+impl Configured {
+    pub fn from_settings(settings: &Settings) -> Result<Self, DaemonError> {
+        let services = settings
+            .services
+            .iter()
+            .map(|s| {
+                let (name, version) = s.split_once('@').unwrap_or((s, ""));
+                (name.to_owned(), version.to_owned())
+            })
+            .collect();
+        Ok(Self {
+            pinned: parse("peers", &settings.peers)?,
+            bootstrap: parse("bootstrap", &settings.bootstrap)?,
+            services,
+            service_ttl: settings.service_ttl,
+        })
+    }
+}
+
+fn parse(key: &'static str, entries: &[String]) -> Result<Vec<PeerAddr>, DaemonError> {
     entries
         .iter()
         .map(|entry| {
@@ -47,18 +74,16 @@ pub fn save_book(node: &Node, path: &Path) {
 
 /// Pins, bootstraps, joins and announces as configured, then saves the peer
 /// book every minute until `cancel`.
-pub async fn run(node: Node, settings: Settings, book: PathBuf, cancel: CancellationToken) {
+pub async fn run(node: Node, configured: Configured, book: PathBuf, cancel: CancellationToken) {
     let configure = async {
-        for peer in parse("peers", &settings.peers).unwrap_or_default() {
+        for peer in configured.pinned {
             node.discovery().pin(peer);
         }
-        let bootstrap = parse("bootstrap", &settings.bootstrap).unwrap_or_default();
-        node.discovery().bootstrap(&bootstrap).await;
+        node.discovery().bootstrap(&configured.bootstrap).await;
         node.discovery().join().await;
-        for service in &settings.services {
-            let (name, version) = service.split_once('@').unwrap_or((service, ""));
+        for (name, version) in &configured.services {
             node.discovery()
-                .announce(name, version, settings.service_ttl);
+                .announce(name, version, configured.service_ttl);
         }
     };
     tokio::select! {
