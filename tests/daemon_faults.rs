@@ -92,3 +92,37 @@ async fn a_callee_restarted_on_the_same_address_answers_the_next_call() {
     assert!(took < SECOND, "{took:?}");
     assert!(stale.is_closed(), "the stale connection died");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_callee_saw_is_not_repeated_after_it_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut callee = Daemon::start(dir.path(), &[]);
+    let (id, addr) = (callee.id, callee.addr);
+    let caller = caller();
+    caller.addresses().add(id, addr);
+    let client = caller.client().clone();
+    // Answered after 2 s: only if the restarted callee ran it again.
+    let call = tokio::spawn(async move {
+        let request = EchoRequest {
+            payload: b"at most once".to_vec().into(),
+            delay_millis: 2_000,
+        };
+        let options = CallOptions::default().with_timeout(30 * SECOND);
+        client
+            .unary::<_, EchoResponse>(id, ECHO, &request, &options)
+            .await
+    });
+    let connected =
+        support::eventually(5 * SECOND, || caller.manager().connection(id).is_some()).await;
+    assert!(connected);
+    // Long enough for the callee's acknowledgement of the request.
+    tokio::time::sleep(SECOND / 2).await;
+    callee.kill_9();
+    let _restarted = Daemon::start_at(dir.path(), &addr.to_string(), &[]);
+    let error = call
+        .await
+        .unwrap()
+        .expect_err("the call ran on the old callee: not sent again");
+    println!("a seen call after the callee restarted: {error}");
+    assert_eq!(error.code(), Code::Unavailable, "{error}");
+}

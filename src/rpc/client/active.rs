@@ -1,6 +1,9 @@
 //! One call's stream on the caller's side. Dropping it before the call has
 //! ended cancels the call on the wire, so the callee's handler stops too.
 
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
 use bytes::Bytes;
 
 use crate::connection::StreamGuard;
@@ -70,24 +73,24 @@ impl ActiveCall {
     /// or a non-OK status. A stateless reset (the callee restarted) before
     /// the callee acknowledged the whole request is `CallError::Undelivered`.
     pub async fn read_unary_answer(&mut self) -> Result<Result<Bytes, Status>, CallError> {
-        let Self { send, answer, .. } = self;
-        let stopped = send.stopped();
-        let reading = answer.unary();
-        tokio::pin!(stopped, reading);
-        let mut acknowledged = None;
-        loop {
-            tokio::select! {
-                biased;
-                // Ok: all acknowledged, or stopped by a callee that saw the call.
-                seen = &mut stopped, if acknowledged.is_none() => acknowledged = Some(seen.is_ok()),
-                result = &mut reading => return match result {
-                    Err(e) if e.is_stateless_reset() && acknowledged != Some(true) => {
-                        Err(CallError::Undelivered(quinn::ConnectionError::Reset))
-                    }
-                    other => other,
-                },
+        match self.answer.unary().await {
+            Err(e) if e.is_stateless_reset() && !self.request_acknowledged() => {
+                Err(CallError::Undelivered(quinn::ConnectionError::Reset))
             }
+            other => other,
         }
+    }
+
+    /// Whether the callee acknowledged all of the request or stopped it,
+    /// asked once the connection has failed. Not waited for on the call path:
+    /// that would register a wait per call, and an acknowledgement can lag
+    /// the answer by QUIC's delayed-ACK time.
+    fn request_acknowledged(&self) -> bool {
+        let stopped = std::pin::pin!(self.send.stopped());
+        let mut context = Context::from_waker(Waker::noop());
+        // quinn forgets a stream once its data is all acknowledged (`Ok`);
+        // on a failed connection an unacknowledged one reports the failure.
+        matches!(stopped.poll(&mut context), Poll::Ready(Ok(_)))
     }
 }
 

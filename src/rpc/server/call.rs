@@ -93,8 +93,15 @@ async fn run_until_ended(
     let cancelled = context.cancelled.clone();
     let caller_stopped = send.stopped();
     let deadline = context.deadline;
+    // The handler is polled first: a call it answers at once never registers
+    // the other waits (each a lock, an allocation or a timer entry), which
+    // are only created when first polled.
     let ending = tokio::select! {
         biased;
+        result = run(shared, method, context, reader, send) => match result {
+            Ok(()) => Ending::Answered,
+            Err(status) => Ending::Status(status),
+        },
         stopped = caller_stopped => match stopped {
             Ok(Some(_)) | Err(_) => Ending::CallerGone,
             Ok(None) => Ending::Answered,
@@ -103,10 +110,6 @@ async fn run_until_ended(
             Ending::Status(Status::deadline_exceeded("the call's deadline passed in the handler"))
         }
         () = shared.cancel.cancelled() => Ending::Status(Status::unavailable("the node is shutting down")),
-        result = run(shared, method, context, reader, send) => match result {
-            Ok(()) => Ending::Answered,
-            Err(status) => Ending::Status(status),
-        },
     };
     cancelled.cancel();
     ending
