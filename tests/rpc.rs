@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use common::{eventually, within};
-use peerd::rpc::codec::{FrameDecoder, FrameType, put_frame};
+use peerd::rpc::codec::{FrameDecoder, FrameType, Unframed, put_frame};
 use peerd::rpc::{RequestStream, ResponseSink, RpcConfig};
 use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
 use peerd::service::node::{self as node_service};
@@ -239,7 +239,8 @@ async fn raw_call(a: &Node, b: &Node, bytes: &[u8]) -> Status {
     send.write_all(bytes).await.unwrap();
     let _ = send.finish();
     let answer = within(5 * SECOND, recv.read_to_end(1 << 16)).await.unwrap();
-    let mut buffer = BytesMut::from(&answer[..]);
+    let mut buffer = Unframed::default();
+    buffer.push(Bytes::copy_from_slice(&answer));
     let decoder = FrameDecoder::new(1 << 16);
     while let Some(frame) = decoder.decode(&mut buffer).unwrap() {
         if frame.kind == FrameType::Status {

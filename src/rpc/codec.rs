@@ -59,6 +59,47 @@ pub enum FrameError {
     Truncated { buffered: usize },
 }
 
+/// Received bytes not yet cut into frames. Whole frames are cut from the
+/// chunks quinn hands over without copying them; only a frame that spans
+/// chunks is assembled, each of its bytes copied once.
+///
+/// A payload cut from a chunk shares quinn's receive buffer, which stays
+/// allocated as long as the payload is kept.
+#[derive(Debug, Default)]
+pub struct Unframed {
+    /// The rest of the last chunk, while no frame is being assembled.
+    chunk: Bytes,
+    /// A frame that spans chunks, and whatever arrived after it.
+    assembling: BytesMut,
+}
+
+impl Unframed {
+    /// Adds the next bytes of the stream.
+    pub fn push(&mut self, chunk: Bytes) {
+        if self.assembling.is_empty() && self.chunk.is_empty() {
+            self.chunk = chunk;
+            return;
+        }
+        let rest = std::mem::take(&mut self.chunk);
+        self.assembling.extend_from_slice(&rest);
+        self.assembling.extend_from_slice(&chunk);
+    }
+
+    /// Bytes received and not yet decoded.
+    pub fn len(&self) -> usize {
+        self.chunk.len() + self.assembling.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Memory held for assembling frames, beyond quinn's own chunks.
+    pub fn assembling_capacity(&self) -> usize {
+        self.assembling.capacity()
+    }
+}
+
 /// Decodes frames from bytes as they arrive, in any split.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
@@ -77,15 +118,46 @@ impl FrameDecoder {
         }
     }
 
-    /// Takes one whole frame off the front of `buffer`, or returns `None`
-    /// (leaving `buffer` as it was) if more bytes are needed. On success the
-    /// payload shares `buffer`'s memory.
-    pub fn decode(&self, buffer: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
-        if buffer.len() < FRAME_HEADER_LEN {
+    /// Takes one whole frame off the front of `input`, or returns `None`
+    /// (leaving `input` as it was) if more bytes are needed.
+    pub fn decode(&self, input: &mut Unframed) -> Result<Option<Frame>, FrameError> {
+        if !input.assembling.is_empty() {
+            return self.decode_assembling(&mut input.assembling);
+        }
+        let chunk = &mut input.chunk;
+        let Some((kind, len)) = self.header(chunk)? else {
+            return Ok(None);
+        };
+        if chunk.len() < FRAME_HEADER_LEN + len {
             return Ok(None);
         }
-        let kind = FrameType::from_byte(buffer[0]).ok_or(FrameError::UnknownType(buffer[0]))?;
-        let declared = u32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]);
+        chunk.advance(FRAME_HEADER_LEN);
+        let payload = chunk.split_to(len);
+        Ok(Some(Frame { kind, payload }))
+    }
+
+    fn decode_assembling(&self, buffer: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        let Some((kind, len)) = self.header(buffer)? else {
+            return Ok(None);
+        };
+        let total = FRAME_HEADER_LEN + len;
+        if buffer.len() < total {
+            buffer.reserve((total - buffer.len()).min(RESERVE_AHEAD));
+            return Ok(None);
+        }
+        buffer.advance(FRAME_HEADER_LEN);
+        let payload = buffer.split_to(len).freeze();
+        Ok(Some(Frame { kind, payload }))
+    }
+
+    /// The type and payload length of the frame at the front of `bytes`,
+    /// checked against its limit, once its header has arrived.
+    fn header(&self, bytes: &[u8]) -> Result<Option<(FrameType, usize)>, FrameError> {
+        let Some(&[kind, l0, l1, l2, l3]) = bytes.first_chunk::<FRAME_HEADER_LEN>() else {
+            return Ok(None);
+        };
+        let kind = FrameType::from_byte(kind).ok_or(FrameError::UnknownType(kind))?;
+        let declared = u32::from_be_bytes([l0, l1, l2, l3]);
         let limit = self.limit(kind);
         if declared > limit {
             return Err(FrameError::TooLarge {
@@ -94,19 +166,12 @@ impl FrameDecoder {
                 limit,
             });
         }
-        let total = FRAME_HEADER_LEN + declared as usize;
-        if buffer.len() < total {
-            buffer.reserve((total - buffer.len()).min(RESERVE_AHEAD));
-            return Ok(None);
-        }
-        buffer.advance(FRAME_HEADER_LEN);
-        let payload = buffer.split_to(declared as usize).freeze();
-        Ok(Some(Frame { kind, payload }))
+        Ok(Some((kind, declared as usize)))
     }
 
     /// Checks what is left when the stream has ended.
-    pub fn finish(&self, buffer: &BytesMut) -> Result<(), FrameError> {
-        match buffer.len() {
+    pub fn finish(&self, input: &Unframed) -> Result<(), FrameError> {
+        match input.len() {
             0 => Ok(()),
             buffered => Err(FrameError::Truncated { buffered }),
         }
@@ -147,7 +212,13 @@ mod tests {
         out
     }
 
-    fn decode_all(decoder: &FrameDecoder, buffer: &mut BytesMut) -> Vec<Frame> {
+    fn unframed(bytes: &[u8]) -> Unframed {
+        let mut input = Unframed::default();
+        input.push(Bytes::copy_from_slice(bytes));
+        input
+    }
+
+    fn decode_all(decoder: &FrameDecoder, buffer: &mut Unframed) -> Vec<Frame> {
         let mut frames = Vec::new();
         while let Some(frame) = decoder.decode(buffer).unwrap() {
             frames.push(frame);
@@ -160,7 +231,7 @@ mod tests {
         let decoder = FrameDecoder::new(LIMIT);
         let whole = frame_bytes(FrameType::Message, b"hello, frame");
         for split in 0..=whole.len() {
-            let mut buffer = BytesMut::from(&whole[..split]);
+            let mut buffer = unframed(&whole[..split]);
             let early = decode_all(&decoder, &mut buffer);
             if split < whole.len() {
                 assert!(
@@ -169,7 +240,7 @@ mod tests {
                 );
                 assert_eq!(buffer.len(), split, "split {split}: nothing consumed early");
             }
-            buffer.extend_from_slice(&whole[split..]);
+            buffer.push(Bytes::copy_from_slice(&whole[split..]));
             let frames = [early, decode_all(&decoder, &mut buffer)].concat();
             assert_eq!(frames.len(), 1, "split {split}");
             assert_eq!(frames[0].payload, &b"hello, frame"[..]);
@@ -180,9 +251,10 @@ mod tests {
     #[test]
     fn several_frames_in_one_buffer_come_out_in_order() {
         let decoder = FrameDecoder::new(LIMIT);
-        let mut buffer = frame_bytes(FrameType::Header, b"h");
-        buffer.extend_from_slice(&frame_bytes(FrameType::Message, b"m"));
-        buffer.extend_from_slice(&frame_bytes(FrameType::Status, b""));
+        let mut bytes = frame_bytes(FrameType::Header, b"h");
+        bytes.extend_from_slice(&frame_bytes(FrameType::Message, b"m"));
+        bytes.extend_from_slice(&frame_bytes(FrameType::Status, b""));
+        let mut buffer = unframed(&bytes);
         let kinds: Vec<_> = decode_all(&decoder, &mut buffer)
             .iter()
             .map(|f| f.kind)
@@ -197,13 +269,13 @@ mod tests {
     fn the_size_limit_is_inclusive() {
         let decoder = FrameDecoder::new(LIMIT);
         let at_limit = vec![7u8; LIMIT as usize];
-        let mut buffer = frame_bytes(FrameType::Message, &at_limit);
+        let mut buffer = unframed(&frame_bytes(FrameType::Message, &at_limit));
         assert_eq!(
             decoder.decode(&mut buffer).unwrap().unwrap().payload.len(),
             LIMIT as usize
         );
 
-        let mut over = frame_bytes(FrameType::Message, &[7u8; LIMIT as usize + 1]);
+        let mut over = unframed(&frame_bytes(FrameType::Message, &[7u8; LIMIT as usize + 1]));
         let err = decoder.decode(&mut over).unwrap_err();
         assert_eq!(
             err,
@@ -218,7 +290,10 @@ mod tests {
     #[test]
     fn an_oversized_declaration_is_refused_before_any_payload_arrives() {
         let decoder = FrameDecoder::new(LIMIT);
-        let mut buffer = BytesMut::from(&[0x02, 0xff, 0xff, 0xff, 0xff][..]);
+        // The header split over two chunks, so the decoder assembles it.
+        let mut buffer = unframed(&[0x02, 0xff, 0xff]);
+        assert_eq!(decoder.decode(&mut buffer), Ok(None));
+        buffer.push(Bytes::from_static(&[0xff, 0xff]));
         let err = decoder.decode(&mut buffer).unwrap_err();
         assert!(matches!(
             err,
@@ -228,7 +303,7 @@ mod tests {
             }
         ));
         assert!(
-            buffer.capacity() < 1024,
+            buffer.assembling_capacity() < 1024,
             "nothing was reserved for the payload"
         );
     }
@@ -236,25 +311,29 @@ mod tests {
     #[test]
     fn a_large_declared_frame_reserves_little_until_its_bytes_arrive() {
         let decoder = FrameDecoder::new(u32::MAX);
-        let mut buffer = BytesMut::new();
-        put_frame_header(&mut buffer, FrameType::Message, 4 * 1024 * 1024);
+        let mut header = BytesMut::new();
+        put_frame_header(&mut header, FrameType::Message, 4 * 1024 * 1024);
+        let mut buffer = unframed(&header);
+        assert_eq!(decoder.decode(&mut buffer), Ok(None));
+        buffer.push(Bytes::from_static(b"x"));
         assert_eq!(decoder.decode(&mut buffer), Ok(None));
         assert!(
-            buffer.capacity() <= FRAME_HEADER_LEN + RESERVE_AHEAD,
-            "5 bytes reserved {} bytes",
-            buffer.capacity()
+            buffer.assembling_capacity() <= buffer.len() + RESERVE_AHEAD,
+            "6 bytes reserved {} bytes",
+            buffer.assembling_capacity()
         );
     }
 
     #[test]
     fn control_frames_have_their_own_limit() {
         let decoder = FrameDecoder::new(u32::MAX);
-        let mut buffer = BytesMut::new();
+        let mut header = BytesMut::new();
         put_frame_header(
-            &mut buffer,
+            &mut header,
             FrameType::Header,
             MAX_CONTROL_FRAME as usize + 1,
         );
+        let mut buffer = unframed(&header);
         assert!(matches!(
             decoder.decode(&mut buffer),
             Err(FrameError::TooLarge {
@@ -267,7 +346,7 @@ mod tests {
     #[test]
     fn an_empty_message_is_a_frame() {
         let decoder = FrameDecoder::new(LIMIT);
-        let mut buffer = frame_bytes(FrameType::Message, b"");
+        let mut buffer = unframed(&frame_bytes(FrameType::Message, b""));
         let frame = decoder.decode(&mut buffer).unwrap().unwrap();
         assert_eq!((frame.kind, frame.payload.len()), (FrameType::Message, 0));
     }
@@ -275,7 +354,7 @@ mod tests {
     #[test]
     fn an_unknown_frame_type_is_an_error_naming_it() {
         let decoder = FrameDecoder::new(LIMIT);
-        let mut buffer = BytesMut::from(&[0x09, 0, 0, 0, 0][..]);
+        let mut buffer = unframed(&[0x09, 0, 0, 0, 0]);
         let err = decoder.decode(&mut buffer).unwrap_err();
         assert_eq!(err, FrameError::UnknownType(0x09));
         assert_eq!(err.to_string(), "unknown frame type 0x09");
@@ -284,13 +363,13 @@ mod tests {
     #[test]
     fn a_stream_ending_inside_a_frame_is_truncated() {
         let decoder = FrameDecoder::new(LIMIT);
-        let mut buffer = BytesMut::from(&frame_bytes(FrameType::Message, b"abc")[..6]);
+        let mut buffer = unframed(&frame_bytes(FrameType::Message, b"abc")[..6]);
         assert_eq!(decoder.decode(&mut buffer), Ok(None));
         assert_eq!(
             decoder.finish(&buffer),
             Err(FrameError::Truncated { buffered: 6 })
         );
-        assert_eq!(decoder.finish(&BytesMut::new()), Ok(()));
+        assert_eq!(decoder.finish(&Unframed::default()), Ok(()));
     }
 
     #[test]
@@ -302,10 +381,44 @@ mod tests {
             ..Default::default()
         };
         put_message_frame(&mut out, FrameType::Status, &status);
-        let frame = FrameDecoder::new(LIMIT).decode(&mut out).unwrap().unwrap();
+        let frame = FrameDecoder::new(LIMIT)
+            .decode(&mut unframed(&out))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             <crate::rpc::proto::Status as prost::Message>::decode(frame.payload).unwrap(),
             status
         );
+    }
+
+    #[test]
+    fn whole_frames_in_a_chunk_are_views_of_it() {
+        let decoder = FrameDecoder::new(LIMIT);
+        let mut bytes = frame_bytes(FrameType::Message, b"first");
+        bytes.extend_from_slice(&frame_bytes(FrameType::Message, b"second"));
+        let chunk = bytes.freeze();
+        let received = chunk.as_ptr_range();
+        let mut buffer = Unframed::default();
+        buffer.push(chunk.clone());
+        for frame in decode_all(&decoder, &mut buffer) {
+            assert!(received.contains(&frame.payload.as_ptr()), "not copied");
+        }
+        assert_eq!(buffer.assembling_capacity(), 0, "nothing assembled");
+    }
+
+    #[test]
+    fn a_frame_spanning_chunks_is_assembled_and_the_rest_follows() {
+        let decoder = FrameDecoder::new(LIMIT);
+        let mut bytes = frame_bytes(FrameType::Message, &[1; 100]);
+        bytes.extend_from_slice(&frame_bytes(FrameType::Status, b"ok"));
+        let mut buffer = Unframed::default();
+        for piece in bytes.chunks(30) {
+            buffer.push(Bytes::copy_from_slice(piece));
+        }
+        let frames = decode_all(&decoder, &mut buffer);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].payload, vec![1; 100]);
+        assert_eq!(frames[1].payload, &b"ok"[..]);
+        assert!(buffer.is_empty());
     }
 }

@@ -1,9 +1,9 @@
 //! Frames over quinn streams: the codec fed from a `RecvStream`.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::StreamCode;
-use super::codec::{Frame, FrameDecoder, FrameType};
+use super::codec::{Frame, FrameDecoder, FrameType, Unframed};
 use super::status::CallError;
 
 /// Reads whole frames from a stream.
@@ -11,7 +11,7 @@ use super::status::CallError;
 pub(crate) struct FrameReader {
     recv: quinn::RecvStream,
     decoder: FrameDecoder,
-    buffer: BytesMut,
+    buffer: Unframed,
 }
 
 impl FrameReader {
@@ -19,7 +19,7 @@ impl FrameReader {
         Self {
             recv,
             decoder: FrameDecoder::new(max_message),
-            buffer: BytesMut::new(),
+            buffer: Unframed::default(),
         }
     }
 
@@ -30,8 +30,7 @@ impl FrameReader {
                 return Ok(Some(frame));
             }
             match self.recv.read_chunk(usize::MAX, true).await? {
-                Some(chunk) if self.buffer.is_empty() => self.buffer = BytesMut::from(chunk.bytes),
-                Some(chunk) => self.buffer.extend_from_slice(&chunk.bytes),
+                Some(chunk) => self.buffer.push(chunk.bytes),
                 None => {
                     self.decoder.finish(&self.buffer)?;
                     return Ok(None);

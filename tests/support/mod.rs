@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use peerd::connection::TransportConfig;
-use peerd::rpc::codec::{FrameDecoder, FrameType, put_message_frame};
+use peerd::rpc::codec::{FrameDecoder, FrameType, Unframed, put_message_frame};
 use peerd::rpc::proto::RequestHeader;
 use peerd::rpc::{ResponseSink, RpcConfig};
 use peerd::service::node::proto::{EchoRequest, EchoResponse};
@@ -162,7 +162,8 @@ pub fn header(method: &str) -> BytesMut {
 
 /// The status frame in a callee's answer.
 pub fn status_of(answer: &[u8]) -> Option<Status> {
-    let mut buffer = BytesMut::from(answer);
+    let mut buffer = Unframed::default();
+    buffer.push(Bytes::copy_from_slice(answer));
     let decoder = FrameDecoder::new(1 << 20);
     while let Ok(Some(frame)) = decoder.decode(&mut buffer) {
         if frame.kind == FrameType::Status {

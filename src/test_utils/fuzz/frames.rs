@@ -1,9 +1,9 @@
 //! Fuzzing the frame decoder: any bytes, split anywhere, under any limit.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::rpc::codec::{
-    FRAME_HEADER_LEN, Frame, FrameDecoder, FrameError, RESERVE_AHEAD, put_frame,
+    FRAME_HEADER_LEN, Frame, FrameDecoder, FrameError, RESERVE_AHEAD, Unframed, put_frame,
 };
 
 /// Limits worth trying: none, tiny, around a frame header, the default.
@@ -37,10 +37,10 @@ fn decode_in_chunks(
     stream: &[u8],
     chunk: usize,
 ) -> (Vec<Frame>, Result<(), FrameError>) {
-    let mut buffer = BytesMut::new();
+    let mut buffer = Unframed::default();
     let mut frames = Vec::new();
     for (i, piece) in stream.chunks(chunk).enumerate() {
-        buffer.extend_from_slice(piece);
+        buffer.push(Bytes::copy_from_slice(piece));
         loop {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => frames.push(frame),
@@ -50,9 +50,9 @@ fn decode_in_chunks(
         }
         let arrived = (i + 1) * chunk;
         assert!(
-            buffer.capacity() <= 2 * (arrived + FRAME_HEADER_LEN + RESERVE_AHEAD),
+            buffer.assembling_capacity() <= 2 * (arrived + FRAME_HEADER_LEN + RESERVE_AHEAD),
             "{} bytes reserved after {arrived} arrived",
-            buffer.capacity()
+            buffer.assembling_capacity()
         );
     }
     (frames, decoder.finish(&buffer))
