@@ -194,7 +194,7 @@ pub fn put_message_frame(out: &mut BytesMut, kind: FrameType, message: &impl pro
         .expect("reserved exactly the encoded length");
 }
 
-fn put_frame_header(out: &mut BytesMut, kind: FrameType, len: usize) {
+pub(crate) fn put_frame_header(out: &mut BytesMut, kind: FrameType, len: usize) {
     let len = u32::try_from(len).expect("frames are limited to u32 lengths by the sender's checks");
     out.put_u8(kind as u8);
     out.put_u32(len);

@@ -1,9 +1,11 @@
-//! Frames over quinn streams: the codec fed from a `RecvStream`.
+//! Frames over quinn streams: the codec fed from a `RecvStream`, and
+//! encoded frames written to a `SendStream`.
 
 use bytes::Bytes;
 
 use super::StreamCode;
 use super::codec::{Frame, FrameDecoder, FrameType, Unframed};
+use super::outgoing::OutFrames;
 use super::status::CallError;
 
 /// Reads whole frames from a stream.
@@ -55,5 +57,16 @@ impl FrameReader {
     /// Tells the peer we will read no more.
     pub fn stop(&mut self, code: StreamCode) {
         let _ = self.recv.stop(code.var_int());
+    }
+}
+
+/// Writes `frames`, large payloads included, without copying them.
+pub(crate) async fn write_frames(
+    send: &mut quinn::SendStream,
+    frames: OutFrames,
+) -> Result<(), quinn::WriteError> {
+    match frames.into_single() {
+        Ok(chunk) => send.write_chunk(chunk).await,
+        Err(frames) => send.write_all_chunks(&mut frames.into_chunks()).await,
     }
 }

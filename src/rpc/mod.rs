@@ -8,6 +8,7 @@ pub mod codec;
 mod config;
 mod context;
 mod io;
+mod outgoing;
 mod server;
 pub(crate) mod service;
 mod status;

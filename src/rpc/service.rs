@@ -6,24 +6,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::codec::{FRAME_HEADER_LEN, FrameType, put_message_frame};
+use super::codec::FrameType;
 use super::io::FrameReader;
+use super::outgoing::OutFrames;
 use super::status::CallError;
 use super::{CallContext, RequestStream, ResponseSink, Status};
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Room left after a unary response frame for the OK status frame, so the
-/// whole answer goes out in one write.
-pub(crate) const STATUS_FRAME_ROOM: usize = FRAME_HEADER_LEN + 8;
-
 /// Takes the request payload; returns the encoded response frame.
-type UnaryFn = dyn Fn(CallContext, Bytes) -> BoxFuture<Result<BytesMut, Status>> + Send + Sync;
+type UnaryFn = dyn Fn(CallContext, Bytes) -> BoxFuture<Result<OutFrames, Status>> + Send + Sync;
 /// Takes the request frames and a queue for response frames.
-type StreamingFn = dyn Fn(CallContext, FrameReader, mpsc::Sender<Bytes>) -> BoxFuture<Result<(), Status>>
+type StreamingFn = dyn Fn(CallContext, FrameReader, mpsc::Sender<OutFrames>) -> BoxFuture<Result<(), Status>>
     + Send
     + Sync;
 
@@ -65,11 +62,9 @@ impl Service {
             Box::pin(async move {
                 let request = Req::decode(payload).map_err(CallError::BadRequest)?;
                 let response = handler(context, request).await?;
-                let mut frame = BytesMut::with_capacity(
-                    FRAME_HEADER_LEN + response.encoded_len() + STATUS_FRAME_ROOM,
-                );
-                put_message_frame(&mut frame, FrameType::Message, &response);
-                Ok(frame)
+                let mut frames = OutFrames::new();
+                frames.put_message(FrameType::Message, &response);
+                Ok(frames)
             })
         };
         self.methods

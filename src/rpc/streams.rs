@@ -3,12 +3,12 @@
 
 use std::marker::PhantomData;
 
-use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::Status;
-use super::codec::{FrameType, put_message_frame};
+use super::codec::FrameType;
 use super::io::FrameReader;
+use super::outgoing::OutFrames;
 use super::status::CallError;
 
 /// Incoming messages of type `T` on a call.
@@ -56,12 +56,12 @@ impl<T: prost::Message + Default> RequestStream<T> {
 /// Outgoing messages of type `T` from a handler.
 #[derive(Debug)]
 pub struct ResponseSink<T> {
-    frames: mpsc::Sender<Bytes>,
+    frames: mpsc::Sender<OutFrames>,
     _type: PhantomData<fn(T)>,
 }
 
 impl<T: prost::Message> ResponseSink<T> {
-    pub(crate) fn new(frames: mpsc::Sender<Bytes>) -> Self {
+    pub(crate) fn new(frames: mpsc::Sender<OutFrames>) -> Self {
         Self {
             frames,
             _type: PhantomData,
@@ -71,10 +71,10 @@ impl<T: prost::Message> ResponseSink<T> {
     /// Queues one message; waits while the stream is full. Fails once the
     /// caller has gone away.
     pub async fn send(&mut self, message: &T) -> Result<(), Status> {
-        let mut frame = BytesMut::new();
-        put_message_frame(&mut frame, FrameType::Message, message);
+        let mut frame = OutFrames::new();
+        frame.put_message(FrameType::Message, message);
         self.frames
-            .send(frame.freeze())
+            .send(frame)
             .await
             .map_err(|_| Status::cancelled("the caller is gone"))
     }

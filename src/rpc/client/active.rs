@@ -8,7 +8,8 @@ use bytes::Bytes;
 
 use crate::connection::StreamGuard;
 use crate::rpc::codec::FrameType;
-use crate::rpc::io::FrameReader;
+use crate::rpc::io::{FrameReader, write_frames};
+use crate::rpc::outgoing::OutFrames;
 use crate::rpc::proto;
 use crate::rpc::status::CallError;
 use crate::rpc::{Status, StreamCode};
@@ -50,12 +51,12 @@ impl ActiveCall {
         }
     }
 
-    pub async fn send(&mut self, frames: Bytes) -> Result<(), CallError> {
-        Ok(self.send.write_chunk(frames).await?)
+    pub async fn send(&mut self, frames: OutFrames) -> Result<(), CallError> {
+        Ok(write_frames(&mut self.send, frames).await?)
     }
 
     /// Sends the last frames and the end of the request in one write.
-    pub async fn send_final(&mut self, frames: Bytes) -> Result<(), CallError> {
+    pub async fn send_final(&mut self, frames: OutFrames) -> Result<(), CallError> {
         self.send(frames).await?;
         self.finish_sending()
     }

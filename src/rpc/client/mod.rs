@@ -10,11 +10,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::codec::{FrameType, put_message_frame};
+use super::codec::FrameType;
 use super::context::deadline_after;
+use super::outgoing::OutFrames;
 use super::proto::RequestHeader;
 use super::status::CallError;
 use super::{Code, RpcConfig, Status};
@@ -150,8 +151,8 @@ impl RpcClient {
         let mut retried = false;
         loop {
             let mut frames = request_header(method, options, deadline);
-            put_message_frame(&mut frames, FrameType::Message, request);
-            match self.unary_once(node, frames.freeze(), options).await {
+            frames.put_message(FrameType::Message, request);
+            match self.unary_once(node, frames, options).await {
                 // The callee never saw the call: a drained duplicate closed, or
                 // the callee restarted. A fresh or primary connection carries it.
                 Err(e) if e.is_unseen() && !retried => retried = true,
@@ -164,7 +165,7 @@ impl RpcClient {
     async fn unary_once(
         &self,
         node: NodeId,
-        frames: Bytes,
+        frames: OutFrames,
         options: &CallOptions,
     ) -> Result<Result<Bytes, Status>, CallError> {
         let mut call = self.open(node, options).await?;
@@ -187,17 +188,10 @@ impl RpcClient {
     {
         let deadline = self.deadline(options);
         let mut frames = request_header(method, options, deadline);
-        put_message_frame(&mut frames, FrameType::Message, request);
+        frames.put_message(FrameType::Message, request);
         let request_done = true;
-        self.start_streaming(
-            node,
-            method,
-            options,
-            deadline,
-            frames.freeze(),
-            request_done,
-        )
-        .await
+        self.start_streaming(node, method, options, deadline, frames, request_done)
+            .await
     }
 
     /// Calls a client-streaming method: send requests, then await
@@ -227,7 +221,7 @@ impl RpcClient {
         Resp: prost::Message + Default,
     {
         let deadline = self.deadline(options);
-        let header = request_header(method, options, deadline).freeze();
+        let header = request_header(method, options, deadline);
         let request_done = false;
         self.start_streaming(node, method, options, deadline, header, request_done)
             .await
@@ -241,7 +235,7 @@ impl RpcClient {
         method: &str,
         options: &CallOptions,
         deadline: Instant,
-        first_frames: Bytes,
+        first_frames: OutFrames,
         request_done: bool,
     ) -> Result<StreamingCall<Req, Resp>, Status> {
         let opening = async {
@@ -331,7 +325,7 @@ impl RpcClient {
     }
 }
 
-fn request_header(method: &str, options: &CallOptions, deadline: Instant) -> BytesMut {
+fn request_header(method: &str, options: &CallOptions, deadline: Instant) -> OutFrames {
     let remaining = deadline.saturating_duration_since(Instant::now());
     let header = RequestHeader {
         method: method.to_owned(),
@@ -339,8 +333,8 @@ fn request_header(method: &str, options: &CallOptions, deadline: Instant) -> Byt
         timeout_micros: (remaining.as_micros() as u64).max(1),
         metadata: options.metadata.clone(),
     };
-    let mut frames = BytesMut::new();
-    put_message_frame(&mut frames, FrameType::Header, &header);
+    let mut frames = OutFrames::new();
+    frames.put_message(FrameType::Header, &header);
     frames
 }
 

@@ -2,12 +2,12 @@
 
 use std::marker::PhantomData;
 
-use bytes::BytesMut;
 use tokio::time::Instant;
 
 use super::active::{ActiveCall, Incoming};
 use crate::metrics::CallRecord;
-use crate::rpc::codec::{FrameType, put_message_frame};
+use crate::rpc::codec::FrameType;
+use crate::rpc::outgoing::OutFrames;
 use crate::rpc::status::CallError;
 use crate::rpc::{Code, Status};
 
@@ -52,9 +52,9 @@ impl<Req, Resp> StreamingCall<Req, Resp> {
 
 impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Resp> {
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
-        let mut frame = BytesMut::new();
-        put_message_frame(&mut frame, FrameType::Message, message);
-        let sent = bounded(self.deadline, self.call.send(frame.freeze())).await;
+        let mut frame = OutFrames::new();
+        frame.put_message(FrameType::Message, message);
+        let sent = bounded(self.deadline, self.call.send(frame)).await;
         self.settle(sent)
     }
 

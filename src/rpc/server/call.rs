@@ -4,16 +4,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use crate::connection::IncomingStream;
 use crate::metrics::CallRecord;
-use crate::rpc::codec::{FrameType, put_message_frame};
+use crate::rpc::codec::FrameType;
 use crate::rpc::context::deadline_after;
-use crate::rpc::io::FrameReader;
+use crate::rpc::io::{FrameReader, write_frames};
+use crate::rpc::outgoing::OutFrames;
 use crate::rpc::proto::RequestHeader;
 use crate::rpc::service::Method;
 use crate::rpc::status::CallError;
@@ -150,8 +151,8 @@ async fn run(
         Method::Unary(handler) => {
             let request = read_single(&mut reader).await?;
             let mut answer = handler(context, request).await?;
-            put_message_frame(&mut answer, FrameType::Status, &Status::ok().to_proto());
-            write_and_finish(send, answer.freeze()).await
+            answer.put_message(FrameType::Status, &Status::ok().to_proto());
+            write_and_finish(send, answer).await
         }
         Method::Streaming(handler) => {
             let (frames, queue) = mpsc::channel(RESPONSE_QUEUE);
@@ -179,25 +180,25 @@ async fn read_single(reader: &mut FrameReader) -> Result<Bytes, Status> {
 }
 
 async fn forward(
-    mut queue: mpsc::Receiver<Bytes>,
+    mut queue: mpsc::Receiver<OutFrames>,
     send: &mut quinn::SendStream,
 ) -> Result<(), Status> {
-    while let Some(frame) = queue.recv().await {
-        send.write_chunk(frame).await.map_err(CallError::from)?;
+    while let Some(frames) = queue.recv().await {
+        write_frames(send, frames).await.map_err(CallError::from)?;
     }
     Ok(())
 }
 
-async fn write_and_finish(send: &mut quinn::SendStream, frames: Bytes) -> Result<(), Status> {
-    send.write_chunk(frames).await.map_err(CallError::from)?;
+async fn write_and_finish(send: &mut quinn::SendStream, frames: OutFrames) -> Result<(), Status> {
+    write_frames(send, frames).await.map_err(CallError::from)?;
     send.finish().map_err(CallError::from)?;
     Ok(())
 }
 
-fn status_frame(status: &Status) -> Bytes {
-    let mut frame = BytesMut::new();
-    put_message_frame(&mut frame, FrameType::Status, &status.to_proto());
-    frame.freeze()
+fn status_frame(status: &Status) -> OutFrames {
+    let mut frame = OutFrames::new();
+    frame.put_message(FrameType::Status, &status.to_proto());
+    frame
 }
 
 /// Ends the call with `status` and returns its code. Failure to send means

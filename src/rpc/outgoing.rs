@@ -1,0 +1,160 @@
+//! Frames on their way to a stream, encoded without copying large payloads:
+//! a `bytes` field of a message (prost hands it over as `Bytes`) is kept by
+//! reference and written to quinn as its own chunk.
+
+use bytes::buf::UninitSlice;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::codec::{FRAME_HEADER_LEN, FrameType, put_frame_header};
+
+/// Payloads at least this long are passed on by reference; shorter ones are
+/// copied next to their frame header, which is cheaper than another chunk.
+pub const BY_REFERENCE_MIN: usize = 4096;
+
+/// Encoded frames, in order: chunks already cut, then the bytes being
+/// written.
+#[derive(Debug, Default)]
+pub struct OutFrames {
+    chunks: Vec<Bytes>,
+    tail: BytesMut,
+}
+
+impl OutFrames {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one frame whose payload is `message`.
+    pub fn put_message(&mut self, kind: FrameType, message: &impl prost::Message) {
+        let len = message.encoded_len();
+        // A message with a large payload needs room for its other fields only.
+        let copied = if len < BY_REFERENCE_MIN { len } else { 64 };
+        self.tail.reserve(FRAME_HEADER_LEN + copied);
+        put_frame_header(&mut self.tail, kind, len);
+        message.encode(self).expect("an OutFrames grows as needed");
+    }
+
+    /// The frames as chunks for quinn, in order.
+    pub fn into_chunks(mut self) -> Vec<Bytes> {
+        self.cut_tail();
+        self.chunks
+    }
+
+    /// The frames as one chunk, if nothing was kept by reference: the
+    /// common case, which needs no list.
+    pub fn into_single(self) -> Result<Bytes, Self> {
+        match self.chunks.is_empty() {
+            true => Ok(self.tail.freeze()),
+            false => Err(self),
+        }
+    }
+
+    fn cut_tail(&mut self) {
+        if !self.tail.is_empty() {
+            self.chunks.push(self.tail.split().freeze());
+        }
+    }
+}
+
+// SAFETY: every method that touches uninitialised memory delegates to the
+// `BytesMut` tail, which upholds `BufMut`'s contract; `put` only adds
+// whole, initialised `Bytes` to the list.
+unsafe impl BufMut for OutFrames {
+    fn remaining_mut(&self) -> usize {
+        self.tail.remaining_mut()
+    }
+
+    unsafe fn advance_mut(&mut self, count: usize) {
+        // SAFETY: the caller initialised `count` bytes of `chunk_mut()`,
+        // which is the tail's.
+        unsafe { self.tail.advance_mut(count) }
+    }
+
+    fn chunk_mut(&mut self) -> &mut UninitSlice {
+        self.tail.chunk_mut()
+    }
+
+    fn put<T: Buf>(&mut self, mut src: T)
+    where
+        Self: Sized,
+    {
+        if src.remaining() < BY_REFERENCE_MIN {
+            return self.tail.put(src);
+        }
+        self.cut_tail();
+        // Zero-copy for `Bytes`, prost's type for large `bytes` fields.
+        let payload = src.copy_to_bytes(src.remaining());
+        self.chunks.push(payload);
+    }
+
+    fn put_slice(&mut self, src: &[u8]) {
+        self.tail.put_slice(src);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::codec::{FrameDecoder, Unframed};
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Blob {
+        #[prost(uint32, tag = "1")]
+        id: u32,
+        #[prost(bytes = "bytes", tag = "2")]
+        payload: Bytes,
+        #[prost(string, tag = "3")]
+        note: String,
+    }
+
+    fn blob(len: usize) -> Blob {
+        Blob {
+            id: 7,
+            payload: Bytes::from(vec![0xab; len]),
+            note: "after the payload".into(),
+        }
+    }
+
+    fn decoded(chunks: Vec<Bytes>) -> Vec<Blob> {
+        let decoder = FrameDecoder::new(u32::MAX);
+        let mut input = Unframed::default();
+        chunks.into_iter().for_each(|chunk| input.push(chunk));
+        let mut messages = Vec::new();
+        while let Some(frame) = decoder.decode(&mut input).unwrap() {
+            messages.push(prost::Message::decode(frame.payload).unwrap());
+        }
+        assert!(input.is_empty());
+        messages
+    }
+
+    #[test]
+    fn a_large_payload_is_passed_by_reference() {
+        let message = blob(64 * 1024);
+        let mut frames = OutFrames::new();
+        frames.put_message(FrameType::Message, &message);
+        frames.put_message(FrameType::Message, &blob(10));
+        let chunks = frames.into_chunks();
+        assert_eq!(chunks.len(), 3, "header, payload, the rest");
+        assert_eq!(chunks[1].as_ptr(), message.payload.as_ptr(), "not copied");
+        assert_eq!(decoded(chunks), [message, blob(10)]);
+    }
+
+    #[test]
+    fn small_frames_stay_one_chunk() {
+        let mut frames = OutFrames::new();
+        frames.put_message(FrameType::Message, &blob(BY_REFERENCE_MIN - 1));
+        frames.put_message(FrameType::Message, &blob(0));
+        let single = frames.into_single().expect("nothing by reference");
+        assert_eq!(decoded(vec![single]), [blob(BY_REFERENCE_MIN - 1), blob(0)]);
+    }
+
+    #[test]
+    fn the_encoding_is_the_same_as_a_copied_one() {
+        let message = blob(BY_REFERENCE_MIN);
+        let mut copied = BytesMut::new();
+        crate::rpc::codec::put_message_frame(&mut copied, FrameType::Message, &message);
+        let mut frames = OutFrames::new();
+        frames.put_message(FrameType::Message, &message);
+        assert_eq!(frames.into_chunks().concat(), copied.to_vec());
+    }
+}
