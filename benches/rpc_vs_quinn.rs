@@ -1,6 +1,7 @@
 //! peerd's RPC path and raw quinn streams doing the same work, side by side in
 //! one run. Each group ends with a table of both throughputs and their ratio
-//! (peerd / quinn); docs/performance.md records a run and what limits it.
+//! (peerd / quinn), and the CPU time (both threads) one iteration cost each;
+//! docs/performance.md records runs and what limits them.
 //!
 //! `cargo bench --bench rpc_vs_quinn` measures; `cargo test --benches` runs
 //! every bench once as a smoke test.
@@ -14,6 +15,7 @@ use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
 use peerd::service::node::proto::EchoRequest;
+use support::cpu::CpuClock;
 use support::fixture::Fixture;
 use support::tally::{Side, Tally, Unit};
 use support::{Tickets, payload, raw, rpc, time_workers};
@@ -94,24 +96,26 @@ fn bench_echo(
     let target = fixture.server.node;
     group.bench_function(BenchmarkId::new(Side::Quinn.name(), work.name), |b| {
         b.iter_custom(|calls| {
+            let cpu = CpuClock::start();
             let tickets = Tickets::new(calls);
             let workers = (0..work.in_flight).map(|i| {
                 let connection = fixture.raw_echo[i % work.connections].clone();
                 raw::echo_worker(connection, payload.clone(), tickets.clone())
             });
             let elapsed = fixture.block_on(time_workers(workers));
-            tally.note(work.name, Side::Quinn, calls, elapsed)
+            tally.note(work.name, Side::Quinn, calls, elapsed, cpu)
         })
     });
     group.bench_function(BenchmarkId::new(Side::Peerd.name(), work.name), |b| {
         b.iter_custom(|calls| {
+            let cpu = CpuClock::start();
             let tickets = Tickets::new(calls);
             let workers = (0..work.in_flight).map(|i| {
                 let client = fixture.nodes[i % work.connections].client().clone();
                 rpc::echo_worker(client, target, payload.clone(), tickets.clone())
             });
             let elapsed = fixture.block_on(time_workers(workers));
-            tally.note(work.name, Side::Peerd, calls, elapsed)
+            tally.note(work.name, Side::Peerd, calls, elapsed, cpu)
         })
     });
 }
@@ -131,19 +135,21 @@ fn bulk(c: &mut Criterion) {
         .throughput(Throughput::BytesDecimal(bytes));
     group.bench_function(BenchmarkId::new(Side::Quinn.name(), work), |b| {
         b.iter_custom(|calls| {
+            let cpu = CpuClock::start();
             let elapsed = fixture.block_on(timed(calls, async || {
                 raw::bulk(&raw_bulk, BULK_COUNT, BULK_SIZE).await;
             }));
-            tally.note(work, Side::Quinn, calls, elapsed)
+            tally.note(work, Side::Quinn, calls, elapsed, cpu)
         })
     });
     let client = fixture.nodes[0].client();
     group.bench_function(BenchmarkId::new(Side::Peerd.name(), work), |b| {
         b.iter_custom(|calls| {
+            let cpu = CpuClock::start();
             let elapsed = fixture.block_on(timed(calls, async || {
                 rpc::bulk(client, server.node, BULK_COUNT, BULK_SIZE).await;
             }));
-            tally.note(work, Side::Peerd, calls, elapsed)
+            tally.note(work, Side::Peerd, calls, elapsed, cpu)
         })
     });
     group.finish();
@@ -162,6 +168,7 @@ fn dial_and_call(c: &mut Criterion) {
     let dialer = &fixture.dialers[0];
     group.bench_function(BenchmarkId::new(Side::Quinn.name(), work), |b| {
         b.iter_custom(|dials| {
+            let cpu = CpuClock::start();
             let elapsed = fixture.block_on(sum_timed(dials, async || {
                 let start = Instant::now();
                 let connection = dialer.connect(server.raw, server.raw_echo).await;
@@ -170,7 +177,7 @@ fn dial_and_call(c: &mut Criterion) {
                 connection.close(0u32.into(), b"");
                 elapsed
             }));
-            tally.note(work, Side::Quinn, dials, elapsed)
+            tally.note(work, Side::Quinn, dials, elapsed, cpu)
         })
     });
     let node = &fixture.nodes[0];
@@ -180,6 +187,7 @@ fn dial_and_call(c: &mut Criterion) {
     };
     group.bench_function(BenchmarkId::new(Side::Peerd.name(), work), |b| {
         b.iter_custom(|dials| {
+            let cpu = CpuClock::start();
             let elapsed = fixture.block_on(sum_timed(dials, async || {
                 // The next call finds no connection and dials.
                 node.manager().disconnect(server.node);
@@ -187,7 +195,7 @@ fn dial_and_call(c: &mut Criterion) {
                 rpc::echo(node.client(), server.node, &request).await;
                 start.elapsed()
             }));
-            tally.note(work, Side::Peerd, dials, elapsed)
+            tally.note(work, Side::Peerd, dials, elapsed, cpu)
         })
     });
     group.finish();

@@ -228,3 +228,14 @@ async fn a_caller_that_stops_reading_makes_us_buffer_only_its_windows() {
     );
     drop(stalled);
 }
+
+#[tokio::test]
+async fn the_udp_socket_gets_the_configured_kernel_buffer() {
+    let socket = std::net::UdpSocket::bind(support::localhost(1)).unwrap();
+    let small = 64 * 1024;
+    peerd::connection::set_buffers(&socket, small).unwrap();
+    let reported = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
+    // Linux reports twice what it grants; a system maximum below 64 KiB is
+    // not one a node runs on.
+    assert_eq!(reported, 2 * small, "granted {reported} for {small}");
+}

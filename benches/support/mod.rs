@@ -2,6 +2,7 @@
 //! fixture, both ways of doing each work (peerd RPC and raw quinn), and the
 //! tally that prints the peerd / quinn ratio of each pair.
 
+pub mod cpu;
 pub mod fixture;
 pub mod raw;
 pub mod rpc;

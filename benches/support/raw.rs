@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use peerd::connection::TransportConfig;
+use peerd::connection::{TransportConfig, set_buffers};
 use peerd::tls::{ExpectedPeer, TlsConfigs};
 use peerd::{Identity, NodeId};
 use quinn::{Endpoint, VarInt};
@@ -30,12 +30,20 @@ fn transport() -> Arc<quinn::TransportConfig> {
     TransportConfig::default().quinn()
 }
 
+/// An endpoint on a socket with peerd's default kernel buffer sizes.
+fn endpoint(server: Option<quinn::ServerConfig>) -> Endpoint {
+    let socket = std::net::UdpSocket::bind(LOCALHOST).unwrap();
+    set_buffers(&socket, TransportConfig::default().socket_buffer).unwrap();
+    let runtime = quinn::default_runtime().unwrap();
+    Endpoint::new(quinn::EndpointConfig::default(), server, socket, runtime).unwrap()
+}
+
 /// Starts a server endpoint doing `work` on the current runtime.
 pub fn serve(identity: &Identity, work: Work) -> Endpoint {
     let tls = TlsConfigs::new(identity).unwrap();
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(tls.server().unwrap()));
     config.transport_config(transport());
-    let endpoint = Endpoint::server(config, LOCALHOST).unwrap();
+    let endpoint = endpoint(Some(config));
     tokio::spawn(accept_loop(endpoint.clone(), work));
     endpoint
 }
@@ -108,7 +116,7 @@ impl Dialer {
     /// Binds on the current runtime.
     pub fn new() -> Self {
         Self {
-            endpoint: Endpoint::client(LOCALHOST).unwrap(),
+            endpoint: endpoint(None),
             tls: TlsConfigs::new(&Identity::generate()).unwrap(),
             transport: transport(),
         }

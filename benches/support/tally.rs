@@ -1,10 +1,13 @@
 //! Criterion keeps its estimates to itself, so the benches note the wall time
 //! of every sample they measure and, at the end of each group, print the
 //! throughput of both sides of each pair and their ratio, from the samples of
-//! the measurement phase and by criterion's own slope estimate.
+//! the measurement phase and by criterion's own slope estimate, with the CPU
+//! time (all threads) one iteration cost each side.
 
 use std::cell::RefCell;
 use std::time::Duration;
+
+use super::cpu::CpuClock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -34,6 +37,7 @@ struct Sample {
     side: Side,
     iterations: u64,
     elapsed: Duration,
+    cpu: Duration,
 }
 
 pub struct Tally {
@@ -55,26 +59,43 @@ impl Tally {
         }
     }
 
-    /// Notes one sample and hands its time back to criterion.
-    pub fn note(&self, work: &str, side: Side, iterations: u64, elapsed: Duration) -> Duration {
+    /// Notes one sample (its wall time and the process's CPU time over it)
+    /// and hands its wall time back to criterion.
+    pub fn note(
+        &self,
+        work: &str,
+        side: Side,
+        iterations: u64,
+        elapsed: Duration,
+        cpu: CpuClock,
+    ) -> Duration {
         self.samples.borrow_mut().push(Sample {
             work: work.to_owned(),
             side,
             iterations,
             elapsed,
+            cpu: cpu.elapsed(),
         });
         elapsed
     }
 
-    /// Per second, in the group's unit; `None` unless a whole measurement
-    /// phase was seen (not in `cargo test` mode, nor for filtered benches).
-    fn throughput(&self, work: &str, side: Side) -> Option<f64> {
+    /// Per second, in the group's unit, and CPU µs per iteration; `None`
+    /// unless a whole measurement phase was seen (not in `cargo test` mode,
+    /// nor for filtered benches).
+    fn figures(&self, work: &str, side: Side) -> Option<(f64, f64)> {
         let samples = self.samples.borrow();
         let measured: Vec<_> = samples
             .iter()
             .filter(|s| s.work == work && s.side == side)
             .collect();
         let phase = measured.get(measured.len().checked_sub(self.sample_size)?..)?;
+        let iterations: u64 = phase.iter().map(|s| s.iterations).sum();
+        let cpu: Duration = phase.iter().map(|s| s.cpu).sum();
+        let cpu_micros = cpu.as_secs_f64() * 1e6 / iterations as f64;
+        Some((self.throughput(phase), cpu_micros))
+    }
+
+    fn throughput(&self, phase: &[&Sample]) -> f64 {
         // Criterion's slope: least squares of time = slope x iterations.
         let iterations = |s: &&Sample| s.iterations as f64;
         let xy: f64 = phase
@@ -83,10 +104,10 @@ impl Tally {
             .sum();
         let xx: f64 = phase.iter().map(|s| iterations(s).powi(2)).sum();
         let per_second = xx / xy;
-        Some(match self.unit {
+        match self.unit {
             Unit::Calls => per_second,
             Unit::Bytes(bytes) => per_second * bytes as f64 / 1e6,
-        })
+        }
     }
 
     fn works(&self) -> Vec<String> {
@@ -109,8 +130,8 @@ impl Tally {
             .works()
             .into_iter()
             .filter_map(|work| {
-                let quinn = self.throughput(&work, Side::Quinn)?;
-                let peerd = self.throughput(&work, Side::Peerd)?;
+                let quinn = self.figures(&work, Side::Quinn)?;
+                let peerd = self.figures(&work, Side::Peerd)?;
                 Some((work, quinn, peerd))
             })
             .collect();
@@ -119,13 +140,14 @@ impl Tally {
         }
         eprintln!("\n{}: peerd / quinn ({unit})", self.group);
         eprintln!(
-            "  {:<24} {:>12} {:>12} {:>7}",
-            "work", "quinn", "peerd", "ratio"
+            "  {:<16} {:>10} {:>10} {:>6}   {:>10} {:>10} {:>6}",
+            "work", "quinn", "peerd", "ratio", "quinn CPU", "peerd CPU", "ratio"
         );
-        for (work, quinn, peerd) in rows {
+        for (work, (quinn, quinn_cpu), (peerd, peerd_cpu)) in rows {
             eprintln!(
-                "  {work:<24} {quinn:>12.1} {peerd:>12.1} {:>7.3}",
-                peerd / quinn
+                "  {work:<16} {quinn:>10.1} {peerd:>10.1} {:>6.3}   {quinn_cpu:>8.2}µs {peerd_cpu:>8.2}µs {:>6.3}",
+                peerd / quinn,
+                peerd_cpu / quinn_cpu,
             );
         }
         eprintln!();

@@ -14,6 +14,7 @@ impl From<&TransportSettings> for TransportConfig {
             stream_receive_window: settings.stream_receive_window,
             connection_receive_window: settings.connection_receive_window,
             send_window: settings.send_window,
+            socket_buffer: settings.socket_buffer,
             handshake_timeout: settings.handshake_timeout,
             idle_timeout: settings.idle_timeout,
             keep_alive_interval: settings.keep_alive_interval,

@@ -217,6 +217,12 @@ pub(super) static KEYS: &[Key] = &[
         show: |s| bytes(s.transport.send_window),
     },
     Key {
+        name: "transport.socket_buffer",
+        doc: "Kernel buffer of the UDP socket each way, capped by net.core.rmem_max and wmem_max",
+        set: |s, v| convert(v, values::buffer_size).map(|x| s.transport.socket_buffer = x),
+        show: |s| bytes(s.transport.socket_buffer as u64),
+    },
+    Key {
         name: "transport.handshake_timeout",
         doc: "How long a connection handshake may take",
         set: |s, v| convert(v, values::nonzero_duration).map(|x| s.transport.handshake_timeout = x),

@@ -63,6 +63,8 @@ pub struct TransportSettings {
     pub connection_receive_window: u64,
     /// Bytes; at least 1 and at most 2^62 - 1.
     pub send_window: u64,
+    /// Bytes; at least 1.
+    pub socket_buffer: usize,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     /// Always shorter than `idle_timeout`.
@@ -127,6 +129,7 @@ impl Default for TransportSettings {
             stream_receive_window: MIB,
             connection_receive_window: 8 * MIB,
             send_window: 8 * MIB,
+            socket_buffer: 4 * MIB as usize,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             keep_alive_interval: Duration::from_secs(10),

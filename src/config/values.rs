@@ -149,6 +149,14 @@ pub(super) fn window_size(raw: &Raw) -> Result<u64, String> {
     }
 }
 
+/// A socket buffer: non-zero, and within what the kernel's `int` takes.
+pub(super) fn buffer_size(raw: &Raw) -> Result<usize, String> {
+    match byte_size(raw)? {
+        bytes @ 1..=0x3fff_ffff => Ok(bytes as usize),
+        _ => Err(expected("a non-zero byte size below 1GiB", raw)),
+    }
+}
+
 /// The RPC message limit: it travels as a u32 length prefix, and below 1KiB not even headers fit.
 pub(super) fn message_size(raw: &Raw) -> Result<u32, String> {
     byte_size(raw)?
@@ -462,6 +470,9 @@ mod tests {
         assert!(message_size(&text("1023")).is_err());
         assert!(message_size(&text("4GiB")).is_err());
         assert!(message_size(&Raw::Integer(-4)).is_err());
+        assert_eq!(buffer_size(&text("4MiB")), Ok(4 << 20));
+        assert!(buffer_size(&Raw::Integer(0)).is_err());
+        assert!(buffer_size(&text("1GiB")).is_err());
     }
 
     #[test]

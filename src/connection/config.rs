@@ -22,6 +22,10 @@ pub struct TransportConfig {
     pub connection_receive_window: u64,
     /// Bytes we buffer for sending on one connection. Default 8 MiB.
     pub send_window: u64,
+    /// Kernel receive and send buffer of the UDP socket the node binds,
+    /// capped by the system's `net.core.{r,w}mem_max`. Default 4 MiB: the
+    /// Linux default (208 KiB) drops datagrams of a fast sender.
+    pub socket_buffer: usize,
     /// A handshake that takes longer fails. Default 10 s.
     pub handshake_timeout: Duration,
     /// QUIC idle timeout: a silent peer is declared dead after this. Default 30 s.
@@ -45,6 +49,7 @@ impl Default for TransportConfig {
             stream_receive_window: 1024 * 1024,
             connection_receive_window: 8 * 1024 * 1024,
             send_window: 8 * 1024 * 1024,
+            socket_buffer: 4 * 1024 * 1024,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             keep_alive_interval: Duration::from_secs(10),

@@ -27,7 +27,7 @@ mod accept;
 mod driver;
 mod endpoint;
 
-pub use endpoint::bind_udp;
+pub use endpoint::{bind_udp, set_buffers};
 
 /// Receives every bidirectional stream a peer opens, on any connection. It
 /// must not block: it takes ownership of the stream and spawns its own work.
@@ -100,7 +100,7 @@ impl NodeConnectionManager {
         handler: Arc<dyn StreamHandler>,
         cancel: CancellationToken,
     ) -> Result<Self, BindError> {
-        let socket = bind_udp(listen)?;
+        let socket = bind_udp(listen, &config)?;
         Self::with_abstract_socket(identity, socket, config, handler, cancel)
     }
 

@@ -21,6 +21,8 @@ pub use close_code::CloseCode;
 pub use config::TransportConfig;
 pub use error::{BindError, ConnectError};
 pub use events::{ConnectionEvent, EventKind};
-pub use manager::{IncomingStream, ManagerStats, NodeConnectionManager, StreamHandler, bind_udp};
+pub use manager::{
+    IncomingStream, ManagerStats, NodeConnectionManager, StreamHandler, bind_udp, set_buffers,
+};
 pub use node_connection::{Direction, NodeConnection};
 pub use tally::{ConnectionTally, HandshakeOutcome, Traffic};

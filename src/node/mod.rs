@@ -89,7 +89,7 @@ impl NodeBuilder {
     pub fn bind(mut self) -> Result<Node, BindError> {
         let socket = match self.socket.take() {
             Some(socket) => socket,
-            None => crate::connection::bind_udp(self.listen)?,
+            None => crate::connection::bind_udp(self.listen, &self.transport)?,
         };
         let local_addr = socket.local_addr().map_err(|source| BindError::Socket {
             addr: self.listen,

@@ -8,6 +8,9 @@ use super::codec::{Frame, FrameDecoder, FrameType, Unframed};
 use super::outgoing::OutFrames;
 use super::status::CallError;
 
+/// Chunks taken from quinn at most per read.
+const READ_BATCH: usize = 16;
+
 /// Reads whole frames from a stream.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
@@ -31,8 +34,14 @@ impl FrameReader {
             if let Some(frame) = self.decoder.decode(&mut self.buffer)? {
                 return Ok(Some(frame));
             }
-            match self.recv.read_chunk(usize::MAX, true).await? {
-                Some(chunk) => self.buffer.push(chunk.bytes),
+            // Several chunks per call: quinn locks the connection once per read.
+            let mut chunks: [Bytes; READ_BATCH] = Default::default();
+            match self.recv.read_chunks(&mut chunks).await? {
+                Some(count) => {
+                    for chunk in chunks.into_iter().take(count) {
+                        self.buffer.push(chunk);
+                    }
+                }
                 None => {
                     self.decoder.finish(&self.buffer)?;
                     return Ok(None);

@@ -8,13 +8,38 @@ use crate::connection::{BindError, TransportConfig};
 use crate::identity::Identity;
 use crate::tls::TlsConfigs;
 
-/// Binds a UDP socket on `listen`, ready for an endpoint.
-pub fn bind_udp(listen: SocketAddr) -> Result<Arc<dyn quinn::AsyncUdpSocket>, BindError> {
-    let socket = std::net::UdpSocket::bind(listen).map_err(|source| BindError::Socket {
+/// Binds a UDP socket on `listen` with `config`'s buffer sizes, ready for
+/// an endpoint.
+pub fn bind_udp(
+    listen: SocketAddr,
+    config: &TransportConfig,
+) -> Result<Arc<dyn quinn::AsyncUdpSocket>, BindError> {
+    let socket_error = |source| BindError::Socket {
         addr: listen,
         source,
-    })?;
+    };
+    let socket = std::net::UdpSocket::bind(listen).map_err(socket_error)?;
+    set_buffers(&socket, config.socket_buffer).map_err(socket_error)?;
     wrap(socket)
+}
+
+/// Asks for `size` bytes of kernel buffer each way; the kernel grants at
+/// most its configured maximum, which is logged when it falls short.
+pub fn set_buffers(socket: &std::net::UdpSocket, size: usize) -> std::io::Result<()> {
+    let socket = socket2::SockRef::from(socket);
+    socket.set_recv_buffer_size(size)?;
+    socket.set_send_buffer_size(size)?;
+    // Linux reports twice the granted size: half is its own bookkeeping.
+    let reported_per_byte = if cfg!(target_os = "linux") { 2 } else { 1 };
+    let granted = socket.recv_buffer_size()? / reported_per_byte;
+    if granted < size {
+        tracing::info!(
+            requested = size,
+            granted,
+            "UDP receive buffer capped by the system; raise net.core.rmem_max for fast peers"
+        );
+    }
+    Ok(())
 }
 
 /// Hands a bound std socket to quinn's tokio runtime.
