@@ -11,7 +11,6 @@
 //! This module never reads the process environment or the command line itself:
 //! callers pass both in [`Overrides`], which keeps loading deterministic in tests.
 
-mod convert;
 mod error;
 mod file;
 mod keys;
@@ -27,9 +26,7 @@ mod tests;
 use std::path::PathBuf;
 
 pub use error::ConfigError;
-pub use settings::{
-    LogFormat, LogSettings, MetricsSettings, RpcSettings, Settings, TransportSettings,
-};
+pub use settings::{LogFormat, LogSettings, MetricsSettings, Settings};
 pub use source::{Origin, Source};
 pub use units::{UnitError, format_byte_size, format_duration, parse_byte_size, parse_duration};
 

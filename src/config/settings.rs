@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::keys::KEYS;
+use crate::connection::TransportConfig;
+use crate::rpc::RpcConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -22,8 +24,9 @@ pub struct Settings {
     pub services: Vec<String>,
     pub service_ttl: Duration,
     pub log: LogSettings,
-    pub transport: TransportSettings,
-    pub rpc: RpcSettings,
+    /// Validated by the keys: windows fit a QUIC VarInt, keep-alive is below the idle timeout.
+    pub transport: TransportConfig,
+    pub rpc: RpcConfig,
     pub metrics: MetricsSettings,
 }
 
@@ -51,45 +54,10 @@ impl LogFormat {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransportSettings {
-    pub max_connections: usize,
-    pub max_pending_handshakes: usize,
-    pub max_pending_handshakes_per_ip: usize,
-    /// Bidirectional streams a peer may open per connection.
-    pub max_concurrent_streams: u32,
-    /// Bytes; at least 1 and at most 2^62 - 1, so it fits a QUIC VarInt.
-    pub stream_receive_window: u64,
-    /// Bytes; at least 1 and at most 2^62 - 1, so it fits a QUIC VarInt.
-    pub connection_receive_window: u64,
-    /// Bytes; at least 1 and at most 2^62 - 1.
-    pub send_window: u64,
-    /// Bytes; at least 1.
-    pub socket_buffer: usize,
-    pub handshake_timeout: Duration,
-    pub idle_timeout: Duration,
-    /// Always shorter than `idle_timeout`.
-    pub keep_alive_interval: Duration,
-    /// How long an unused connection stays open; zero closes it as soon as it is unused.
-    pub connection_idle_ttl: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RpcSettings {
-    /// Bytes; at least 1KiB.
-    pub max_message_size: u32,
-    pub default_deadline: Duration,
-    pub header_timeout: Duration,
-    pub max_handlers: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
     /// None: metrics are not served.
     pub listen: Option<SocketAddr>,
 }
-
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -103,8 +71,8 @@ impl Default for Settings {
             services: Vec::new(),
             service_ttl: Duration::from_secs(300),
             log: LogSettings::default(),
-            transport: TransportSettings::default(),
-            rpc: RpcSettings::default(),
+            transport: TransportConfig::default(),
+            rpc: RpcConfig::default(),
             metrics: MetricsSettings::default(),
         }
     }
@@ -115,36 +83,6 @@ impl Default for LogSettings {
         LogSettings {
             level: "info".to_owned(),
             format: LogFormat::Text,
-        }
-    }
-}
-
-impl Default for TransportSettings {
-    fn default() -> Self {
-        TransportSettings {
-            max_connections: 1024,
-            max_pending_handshakes: 256,
-            max_pending_handshakes_per_ip: 16,
-            max_concurrent_streams: 128,
-            stream_receive_window: MIB,
-            connection_receive_window: 8 * MIB,
-            send_window: 8 * MIB,
-            socket_buffer: 4 * MIB as usize,
-            handshake_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(30),
-            keep_alive_interval: Duration::from_secs(10),
-            connection_idle_ttl: Duration::from_secs(5 * 60),
-        }
-    }
-}
-
-impl Default for RpcSettings {
-    fn default() -> Self {
-        RpcSettings {
-            max_message_size: 4 * 1024 * 1024,
-            default_deadline: Duration::from_secs(30),
-            header_timeout: Duration::from_secs(10),
-            max_handlers: 4096,
         }
     }
 }

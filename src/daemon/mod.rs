@@ -60,8 +60,8 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let root = CancellationToken::new();
     let node = Node::builder(identity)
         .listen(settings.listen)
-        .transport((&settings.transport).into())
-        .rpc((&settings.rpc).into())
+        .transport(settings.transport.clone())
+        .rpc(settings.rpc.clone())
         .cancel_token(root.child_token())
         .bind()?;
     let context = AdminContext::new(node.clone(), Instant::now(), reach_addrs(node.local_addr()));
