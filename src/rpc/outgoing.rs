@@ -11,6 +11,14 @@ use super::codec::{FRAME_HEADER_LEN, FrameType, put_frame_header};
 /// copied next to their frame header, which is cheaper than another chunk.
 pub const BY_REFERENCE_MIN: usize = 4096;
 
+/// Room reserved for the other fields of a message whose payload is passed
+/// by reference; more only costs a reallocation.
+const FIELDS_BESIDE_PAYLOAD: usize = 64;
+
+/// Room reserved after each message for a small frame that may follow (the
+/// OK status of a unary answer), so the answer is built in one allocation.
+const SMALL_FRAME_AFTER: usize = 8;
+
 /// Encoded frames, in order: chunks already cut, then the bytes being
 /// written.
 #[derive(Debug, Default)]
@@ -28,8 +36,16 @@ impl OutFrames {
     pub fn put_message(&mut self, kind: FrameType, message: &impl prost::Message) {
         let len = message.encoded_len();
         // A message with a large payload needs room for its other fields only.
-        let copied = if len < BY_REFERENCE_MIN { len } else { 64 };
-        self.tail.reserve(FRAME_HEADER_LEN + copied);
+        let copied = if len < BY_REFERENCE_MIN {
+            len
+        } else {
+            FIELDS_BESIDE_PAYLOAD
+        };
+        let needed = FRAME_HEADER_LEN + copied;
+        if self.tail.capacity() - self.tail.len() < needed {
+            self.tail
+                .reserve(needed + FRAME_HEADER_LEN + SMALL_FRAME_AFTER);
+        }
         put_frame_header(&mut self.tail, kind, len);
         message.encode(self).expect("an OutFrames grows as needed");
     }
@@ -146,6 +162,15 @@ mod tests {
         frames.put_message(FrameType::Message, &blob(0));
         let single = frames.into_single().expect("nothing by reference");
         assert_eq!(decoded(vec![single]), [blob(BY_REFERENCE_MIN - 1), blob(0)]);
+    }
+
+    #[test]
+    fn an_answer_and_its_ok_status_share_one_allocation() {
+        let mut frames = OutFrames::new();
+        frames.put_message(FrameType::Message, &blob(1024));
+        let reserved = frames.tail.capacity();
+        frames.put_message(FrameType::Status, &crate::rpc::Status::ok().to_proto());
+        assert_eq!(frames.tail.capacity(), reserved, "no reallocation");
     }
 
     #[test]
