@@ -8,9 +8,10 @@ use std::time::Duration;
 use peerd::connection::TransportConfig;
 use peerd::service::node::proto::{EchoRequest, EchoResponse};
 use peerd::service::node::{ECHO, ping};
-use peerd::{CallOptions, Code, Identity, Node};
+use peerd::{CallOptions, Code, Identity, Node, NodeId, Status};
 use support::SECOND;
 use support::daemon::Daemon;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -29,23 +30,32 @@ fn caller() -> Node {
         .expect("bind")
 }
 
+/// An `Echo` the callee answers after `delay`, running in the background;
+/// the call's own timeout is far beyond that.
+fn spawn_echo(
+    caller: &Node,
+    target: NodeId,
+    delay: Duration,
+) -> JoinHandle<Result<EchoResponse, Status>> {
+    let client = caller.client().clone();
+    tokio::spawn(async move {
+        let request = EchoRequest {
+            payload: b"slow echo".to_vec().into(),
+            delay_millis: u32::try_from(delay.as_millis()).expect("a test delay"),
+        };
+        let options = CallOptions::default().with_timeout(delay + 30 * SECOND);
+        client.unary(target, ECHO, &request, &options).await
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callee_killed_mid_call_fails_it_with_unavailable_within_the_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let mut callee = Daemon::start(dir.path(), &[]);
     let caller = caller();
     caller.addresses().add(callee.id, callee.addr);
-    let (client, target) = (caller.client().clone(), callee.id);
-    let call = tokio::spawn(async move {
-        let request = EchoRequest {
-            payload: b"never answered".to_vec().into(),
-            delay_millis: 60_000,
-        };
-        let options = CallOptions::default().with_timeout(60 * SECOND);
-        client
-            .unary::<_, EchoResponse>(target, ECHO, &request, &options)
-            .await
-    });
+    let target = callee.id;
+    let call = spawn_echo(&caller, target, 60 * SECOND);
     let connected =
         support::eventually(5 * SECOND, || caller.manager().connection(target).is_some()).await;
     assert!(connected);
@@ -100,18 +110,8 @@ async fn a_call_the_callee_saw_is_not_repeated_after_it_restarts() {
     let (id, addr) = (callee.id, callee.addr);
     let caller = caller();
     caller.addresses().add(id, addr);
-    let client = caller.client().clone();
     // Answered after 2 s: only if the restarted callee ran it again.
-    let call = tokio::spawn(async move {
-        let request = EchoRequest {
-            payload: b"at most once".to_vec().into(),
-            delay_millis: 2_000,
-        };
-        let options = CallOptions::default().with_timeout(30 * SECOND);
-        client
-            .unary::<_, EchoResponse>(id, ECHO, &request, &options)
-            .await
-    });
+    let call = spawn_echo(&caller, id, 2 * SECOND);
     let connected =
         support::eventually(5 * SECOND, || caller.manager().connection(id).is_some()).await;
     assert!(connected);
