@@ -8,11 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::identity::NodeId;
 
-/// `timeout` from now, saturating far in the future: a timeout comes from a
-/// peer or a user and must never overflow the clock.
-pub(crate) fn deadline_after(timeout: std::time::Duration) -> Instant {
+/// `timeout` after `now`, saturating far in the future: a timeout comes from
+/// a peer or a user and must never overflow the clock.
+pub(crate) fn deadline_after(now: Instant, timeout: std::time::Duration) -> Instant {
     const FAR_FUTURE: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
-    let now = Instant::now();
     now.checked_add(timeout).unwrap_or(now + FAR_FUTURE)
 }
 
@@ -75,9 +74,9 @@ mod tests {
             .build()
             .unwrap();
         let _enter = rt.enter();
-        let far = deadline_after(Duration::from_micros(u64::MAX));
+        let far = deadline_after(Instant::now(), Duration::from_micros(u64::MAX));
         assert!(far > Instant::now() + Duration::from_secs(86_400 * 365));
-        let near = deadline_after(Duration::from_secs(1));
+        let near = deadline_after(Instant::now(), Duration::from_secs(1));
         assert!(near <= Instant::now() + Duration::from_secs(1));
     }
 }

@@ -9,6 +9,7 @@ mod config;
 mod context;
 mod io;
 mod outgoing;
+mod poll_once;
 mod server;
 pub(crate) mod service;
 mod status;

@@ -32,16 +32,26 @@ impl OutFrames {
         Self::default()
     }
 
+    /// Room for `bytes` of frames (see `room_for`) in one allocation.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            chunks: Vec::new(),
+            tail: BytesMut::with_capacity(bytes),
+        }
+    }
+
+    /// The bytes `put_message` copies for `message`: its frame header and
+    /// the message, or only its other fields if its payload goes by
+    /// reference. An estimate for a message of 4 KiB or more made of smaller
+    /// fields: all of it is copied, and the buffer grows while encoding.
+    pub fn room_for(message: &impl prost::Message) -> usize {
+        FRAME_HEADER_LEN + copied_len(message.encoded_len())
+    }
+
     /// Appends one frame whose payload is `message`.
     pub fn put_message(&mut self, kind: FrameType, message: &impl prost::Message) {
         let len = message.encoded_len();
-        // A message with a large payload needs room for its other fields only.
-        let copied = if len < BY_REFERENCE_MIN {
-            len
-        } else {
-            FIELDS_BESIDE_PAYLOAD
-        };
-        let needed = FRAME_HEADER_LEN + copied;
+        let needed = FRAME_HEADER_LEN + copied_len(len);
         if self.tail.capacity() - self.tail.len() < needed {
             self.tail
                 .reserve(needed + FRAME_HEADER_LEN + SMALL_FRAME_AFTER);
@@ -69,6 +79,16 @@ impl OutFrames {
         if !self.tail.is_empty() {
             self.chunks.push(self.tail.split().freeze());
         }
+    }
+}
+
+/// Of a message `len` bytes long, the bytes copied into the frame buffer: a
+/// message with a large payload needs room for its other fields only.
+fn copied_len(len: usize) -> usize {
+    if len < BY_REFERENCE_MIN {
+        len
+    } else {
+        FIELDS_BESIDE_PAYLOAD
     }
 }
 
@@ -171,6 +191,20 @@ mod tests {
         let reserved = frames.tail.capacity();
         frames.put_message(FrameType::Status, &crate::rpc::Status::ok().to_proto());
         assert_eq!(frames.tail.capacity(), reserved, "no reallocation");
+    }
+
+    #[test]
+    fn frames_given_room_up_front_share_one_allocation() {
+        for len in [0, 1024, BY_REFERENCE_MIN - 100] {
+            let (first, second) = (blob(40), blob(len));
+            let room = OutFrames::room_for(&first) + OutFrames::room_for(&second);
+            let mut frames = OutFrames::with_capacity(room);
+            let buffer = frames.tail.as_ptr();
+            frames.put_message(FrameType::Header, &first);
+            frames.put_message(FrameType::Message, &second);
+            assert_eq!(frames.tail.as_ptr(), buffer, "{len} B: reallocated");
+            assert_eq!(decoded(frames.into_chunks()), [first, second]);
+        }
     }
 
     #[test]

@@ -124,8 +124,9 @@ impl RpcClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let record = self.calls.start_client_call(method);
-        let deadline = self.deadline(options);
+        let started = Instant::now();
+        let record = self.calls.start_client_call(method, started);
+        let deadline = self.deadline(options, started);
         let call = async {
             let payload = self
                 .unary_bytes(node, method, request, options, deadline)
@@ -150,8 +151,7 @@ impl RpcClient {
     ) -> Result<Bytes, Status> {
         let mut retried = false;
         loop {
-            let mut frames = request_header(method, options, deadline);
-            frames.put_message(FrameType::Message, request);
+            let frames = request_frames(method, options, deadline, request);
             match self.unary_once(node, frames, options).await {
                 // The callee never saw the call: a drained duplicate closed, or
                 // the callee restarted. A fresh or primary connection carries it.
@@ -186,9 +186,8 @@ impl RpcClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let deadline = self.deadline(options);
-        let mut frames = request_header(method, options, deadline);
-        frames.put_message(FrameType::Message, request);
+        let deadline = self.deadline(options, Instant::now());
+        let frames = request_frames(method, options, deadline, request);
         let request_done = true;
         self.start_streaming(node, method, options, deadline, frames, request_done)
             .await
@@ -220,8 +219,8 @@ impl RpcClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let deadline = self.deadline(options);
-        let header = request_header(method, options, deadline);
+        let deadline = self.deadline(options, Instant::now());
+        let header = header_frame(method, options, deadline, 0);
         let request_done = false;
         self.start_streaming(node, method, options, deadline, header, request_done)
             .await
@@ -246,7 +245,7 @@ impl RpcClient {
             }
             Ok::<_, CallError>(call)
         };
-        let record = self.calls.start_client_call(method);
+        let record = self.calls.start_client_call(method, Instant::now());
         let failure = match tokio::time::timeout_at(deadline, opening).await {
             Ok(Ok(call)) => return Ok(StreamingCall::new(call, deadline, record)),
             Ok(Err(e)) => Status::from(e),
@@ -259,7 +258,10 @@ impl RpcClient {
     async fn open(&self, node: NodeId, options: &CallOptions) -> Result<ActiveCall, CallError> {
         let connection = self.connection(node, options).await?;
         let (send, recv, guard) = connection.open_stream().await?;
-        let _ = send.set_priority(options.priority);
+        // Each setting takes quinn's connection lock; new streams start at 0.
+        if options.priority != 0 {
+            let _ = send.set_priority(options.priority);
+        }
         Ok(ActiveCall::new(
             send,
             recv,
@@ -320,12 +322,14 @@ impl RpcClient {
         Ok(self.manager.get_or_connect(node, &addrs).await?)
     }
 
-    fn deadline(&self, options: &CallOptions) -> Instant {
-        deadline_after(options.timeout.unwrap_or(self.config.default_deadline))
+    fn deadline(&self, options: &CallOptions, now: Instant) -> Instant {
+        deadline_after(now, options.timeout.unwrap_or(self.config.default_deadline))
     }
 }
 
-fn request_header(method: &str, options: &CallOptions, deadline: Instant) -> OutFrames {
+/// The request header's frame, with room after it for `room` more bytes (the
+/// request's frame), so a call's first frames share one allocation.
+fn header_frame(method: &str, options: &CallOptions, deadline: Instant, room: usize) -> OutFrames {
     let remaining = deadline.saturating_duration_since(Instant::now());
     let header = RequestHeader {
         method: method.to_owned(),
@@ -333,8 +337,20 @@ fn request_header(method: &str, options: &CallOptions, deadline: Instant) -> Out
         timeout_micros: (remaining.as_micros() as u64).max(1),
         metadata: options.metadata.clone(),
     };
-    let mut frames = OutFrames::new();
+    let mut frames = OutFrames::with_capacity(OutFrames::room_for(&header) + room);
     frames.put_message(FrameType::Header, &header);
+    frames
+}
+
+/// The header and request frames of a call that sends one request.
+fn request_frames(
+    method: &str,
+    options: &CallOptions,
+    deadline: Instant,
+    request: &impl prost::Message,
+) -> OutFrames {
+    let mut frames = header_frame(method, options, deadline, OutFrames::room_for(request));
+    frames.put_message(FrameType::Message, request);
     frames
 }
 

@@ -1,20 +1,25 @@
 //! Serving one call on one stream: header, routing, deadline, handler, status.
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Shared;
 use crate::connection::IncomingStream;
+use crate::identity::NodeId;
 use crate::metrics::CallRecord;
 use crate::rpc::codec::FrameType;
 use crate::rpc::context::deadline_after;
 use crate::rpc::io::{FrameReader, write_frames};
 use crate::rpc::outgoing::OutFrames;
+use crate::rpc::poll_once::poll_once;
 use crate::rpc::proto::RequestHeader;
 use crate::rpc::service::Method;
 use crate::rpc::status::CallError;
@@ -33,53 +38,67 @@ enum Ending {
 }
 
 pub(super) async fn serve(shared: Arc<Shared>, stream: IncomingStream) {
-    let mut record = shared.calls.start_server_call();
-    let code = answer(&shared, stream, &mut record).await;
+    let accepted = Instant::now();
+    let mut record = shared.calls.start_server_call(accepted);
+    let code = answer(&shared, stream, accepted, &mut record).await;
     record.end(code);
 }
 
 /// Serves the call and returns the code it ended with.
-async fn answer(shared: &Shared, stream: IncomingStream, record: &mut CallRecord) -> Code {
+async fn answer(
+    shared: &Shared,
+    stream: IncomingStream,
+    accepted: Instant,
+    record: &mut CallRecord,
+) -> Code {
     let IncomingStream {
         connection,
         mut send,
         recv,
         guard: _busy,
     } = stream;
+    let caller = connection.remote_node_id();
     let mut reader = FrameReader::new(recv, shared.config.max_message_size);
-    let header = match read_header(shared, &mut reader).await {
+    let header = match read_header(shared, &mut reader, accepted).await {
         Ok(header) => header,
-        Err(status) => return finish_with(&mut send, &status).await,
+        Err(status) => return finish_with(&mut send, &status, caller).await,
     };
-    tracing::Span::current().record("method", header.method.as_str());
     let Some(route) = shared.router.route(&header.method) else {
         let status = Status::unimplemented(format!("unknown method {:?}", header.method));
-        return finish_with(&mut send, &status).await;
+        return finish_with(&mut send, &status, caller).await;
     };
     record.route(route.index);
+    // Made once the method is known: recording a field later costs more.
+    // `?` formats the id lazily (its Debug is the short form).
+    let span = tracing::debug_span!("call", caller = ?caller, method = header.method.as_str());
     if shared.draining.load(Ordering::Acquire) {
-        return finish_with(&mut send, &Status::unavailable("the node is shutting down")).await;
+        let status = Status::unavailable("the node is shutting down");
+        return finish_with(&mut send, &status, caller)
+            .instrument(span)
+            .await;
     }
-    let deadline = deadline_after(call_timeout(shared, &header));
     let context = CallContext {
-        caller: connection.remote_node_id(),
+        caller,
         caller_address: connection.remote_address(),
+        deadline: deadline_after(accepted, call_timeout(shared, &header)),
         method: header.method,
-        deadline,
         metadata: header.metadata,
         // Not a child of the server's token (that would lock its mutex on
         // every call): the select below turns shutdown into this cancel.
         cancelled: CancellationToken::new(),
     };
     let method = route.method.clone();
-    match run_until_ended(shared, method, context, reader, &mut send).await {
-        Ending::Answered => Code::Ok,
-        Ending::Status(status) => finish_with(&mut send, &status).await,
-        Ending::CallerGone => {
-            tracing::debug!("caller cancelled the call");
-            Code::Cancelled
+    let served = async {
+        match run_until_ended(shared, method, context, reader, &mut send).await {
+            Ending::Answered => Code::Ok,
+            Ending::Status(status) => finish_with(&mut send, &status, caller).await,
+            Ending::CallerGone => {
+                tracing::debug!("caller cancelled the call");
+                Code::Cancelled
+            }
         }
-    }
+    };
+    served.instrument(span).await
 }
 
 /// Runs the handler until it answers, the caller leaves, the deadline
@@ -92,36 +111,53 @@ async fn run_until_ended(
     send: &mut quinn::SendStream,
 ) -> Ending {
     let cancelled = context.cancelled.clone();
-    let caller_stopped = send.stopped();
     let deadline = context.deadline;
-    // The handler is polled first: a call it answers at once never registers
-    // the other waits (each a lock, an allocation or a timer entry), which
-    // are only created when first polled.
-    let ending = tokio::select! {
-        biased;
-        result = run(shared, method, context, reader, send) => match result {
-            Ok(()) => Ending::Answered,
-            Err(status) => Ending::Status(status),
+    let caller_stopped = send.stopped();
+    let mut handler = pin!(run(shared, method, context, reader, send));
+    // A handler that answers at once never needs the other waits (each a
+    // lock, an allocation or a timer entry): they are armed only if it waits.
+    let result = match poll_once(handler.as_mut()).await {
+        Some(result) => result,
+        None => tokio::select! {
+            biased;
+            result = handler => result,
+            stopped = caller_stopped => match stopped {
+                Ok(Some(_)) | Err(_) => {
+                    cancelled.cancel();
+                    return Ending::CallerGone;
+                }
+                Ok(None) => Ok(()),
+            },
+            () = tokio::time::sleep_until(deadline) => {
+                Err(Status::deadline_exceeded("the call's deadline passed in the handler"))
+            }
+            () = shared.cancel.cancelled() => Err(Status::unavailable("the node is shutting down")),
         },
-        stopped = caller_stopped => match stopped {
-            Ok(Some(_)) | Err(_) => Ending::CallerGone,
-            Ok(None) => Ending::Answered,
-        },
-        () = tokio::time::sleep_until(deadline) => {
-            Ending::Status(Status::deadline_exceeded("the call's deadline passed in the handler"))
-        }
-        () = shared.cancel.cancelled() => Ending::Status(Status::unavailable("the node is shutting down")),
     };
     cancelled.cancel();
-    ending
+    match result {
+        Ok(()) => Ending::Answered,
+        Err(status) => Ending::Status(status),
+    }
 }
 
-async fn read_header(shared: &Shared, reader: &mut FrameReader) -> Result<RequestHeader, Status> {
+async fn read_header(
+    shared: &Shared,
+    reader: &mut FrameReader,
+    accepted: Instant,
+) -> Result<RequestHeader, Status> {
     let limit = shared.config.header_timeout;
-    let payload = tokio::time::timeout(limit, reader.next_of(FrameType::Header))
-        .await
-        .map_err(|_| Status::deadline_exceeded(format!("no request header within {limit:?}")))??
-        .ok_or_else(|| CallError::Protocol("the stream ended before the request header".into()))?;
+    let mut read = pin!(reader.next_of(FrameType::Header));
+    // The header usually arrived with the stream: then no timer is armed.
+    let payload = match poll_once(read.as_mut()).await {
+        Some(payload) => payload,
+        None => tokio::time::timeout_at(deadline_after(accepted, limit), read)
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded(format!("no request header within {limit:?}"))
+            })?,
+    }?
+    .ok_or_else(|| CallError::Protocol("the stream ended before the request header".into()))?;
     let header = <RequestHeader as prost::Message>::decode(payload)
         .map_err(|e| CallError::Protocol(format!("malformed request header: {e}")))?;
     Ok(header)
@@ -203,9 +239,9 @@ fn status_frame(status: &Status) -> OutFrames {
 
 /// Ends the call with `status` and returns its code. Failure to send means
 /// the caller is gone: nothing to do.
-async fn finish_with(send: &mut quinn::SendStream, status: &Status) -> Code {
+async fn finish_with(send: &mut quinn::SendStream, status: &Status, caller: NodeId) -> Code {
     if !status.is_ok() {
-        tracing::debug!(%status, "call failed");
+        tracing::debug!(%status, caller = ?caller, "call failed");
     }
     let _ = write_and_finish(send, status_frame(status)).await;
     status.code()

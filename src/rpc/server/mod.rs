@@ -11,7 +11,6 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
 use super::{Router, RpcConfig};
 use crate::connection::{IncomingStream, StreamHandler};
@@ -83,15 +82,8 @@ impl RpcServer {
 
 impl StreamHandler for RpcServer {
     fn handle_stream(&self, stream: IncomingStream) {
-        // `?` records the id lazily (its Debug is the short form): with no
-        // subscriber, tracing's log bridge would otherwise format it per call.
-        let span = tracing::debug_span!(
-            "call",
-            caller = ?stream.connection.remote_node_id(),
-            method = tracing::field::Empty,
-        );
         // Boxed first, so spawning moves a pointer, not the whole call future.
-        let call = Box::pin(call::serve(self.shared.clone(), stream)).instrument(span);
+        let call = Box::pin(call::serve(self.shared.clone(), stream));
         self.shared.tasks.spawn(call);
     }
 }
