@@ -256,7 +256,12 @@ impl RpcClient {
     }
 
     async fn open(&self, node: NodeId, options: &CallOptions) -> Result<ActiveCall, CallError> {
-        let connection = self.connection(node, options).await?;
+        // Usually there is a connection: the slow path (dial, wait for the
+        // node) is boxed, so every call's future stays small.
+        let connection = match self.manager.connection(node) {
+            Some(connection) => connection,
+            None => Box::pin(self.connection(node, options)).await?,
+        };
         let (send, recv, guard) = connection.open_stream().await?;
         // Each setting takes quinn's connection lock; new streams start at 0.
         if options.priority != 0 {
