@@ -2,8 +2,7 @@
 //! it has been idle, and the wait that ends when the idle TTL has passed.
 
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit};
@@ -12,8 +11,14 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub(crate) struct Activity {
     active: AtomicUsize,
-    last_used: Mutex<Instant>,
+    /// When a stream last started or ended, in nanoseconds after `epoch`:
+    /// an atomic, so streams never take a lock.
+    last_used: AtomicU64,
+    epoch: Instant,
     draining: AtomicBool,
+    /// Wakes the idle wait when draining starts or the wait is restarted.
+    /// Streams do not wake it (that would cost a wake-up per call when calls
+    /// come one at a time): it looks again when its sleep ends.
     changed: Notify,
 }
 
@@ -21,7 +26,8 @@ impl Activity {
     pub fn new() -> Arc<Self> {
         Arc::new(Self {
             active: AtomicUsize::new(0),
-            last_used: Mutex::new(Instant::now()),
+            last_used: AtomicU64::new(0),
+            epoch: Instant::now(),
             draining: AtomicBool::new(false),
             changed: Notify::new(),
         })
@@ -30,7 +36,7 @@ impl Activity {
     /// Counts a stream as active until the guard is dropped.
     pub fn begin(self: &Arc<Self>) -> StreamGuard {
         if self.active.fetch_add(1, Ordering::AcqRel) == 0 {
-            self.touch();
+            self.mark_used();
         }
         StreamGuard {
             activity: self.clone(),
@@ -43,7 +49,7 @@ impl Activity {
     }
 
     pub fn last_used(&self) -> Instant {
-        *self.last_used.lock().expect("last_used lock poisoned")
+        self.epoch + Duration::from_nanos(self.last_used.load(Ordering::Acquire))
     }
 
     pub fn is_draining(&self) -> bool {
@@ -57,12 +63,14 @@ impl Activity {
 
     /// Starts the idle wait over, as if a stream had just ended.
     pub fn restart_idle(&self) {
-        self.touch();
+        self.mark_used();
+        self.changed.notify_one();
     }
 
-    fn touch(&self) {
-        *self.last_used.lock().expect("last_used lock poisoned") = Instant::now();
-        self.changed.notify_one();
+    fn mark_used(&self) {
+        // u64 nanoseconds last 584 years.
+        let since_epoch = self.epoch.elapsed().as_nanos() as u64;
+        self.last_used.store(since_epoch, Ordering::Release);
     }
 
     /// Returns once no stream has been active for `ttl` (or `linger` while
@@ -70,15 +78,16 @@ impl Activity {
     pub async fn idle_expired(&self, ttl: Duration, linger: Duration) {
         loop {
             let changed = self.changed.notified();
-            if self.active() > 0 {
-                changed.await;
-                continue;
-            }
-            let idle_since = self.last_used();
             let limit = if self.is_draining() { linger } else { ttl };
+            // While streams are open, look again in `limit`: the last one
+            // to end can expire the connection no sooner than that.
+            let expires = match self.active() {
+                0 => self.last_used() + limit,
+                _ => Instant::now() + limit,
+            };
             tokio::select! {
-                () = tokio::time::sleep_until(idle_since + limit) => {
-                    if self.active() == 0 && self.last_used() == idle_since {
+                () = tokio::time::sleep_until(expires) => {
+                    if self.active() == 0 && self.last_used() + limit <= Instant::now() {
                         return;
                     }
                 }
@@ -106,7 +115,7 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         if self.activity.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.activity.touch();
+            self.activity.mark_used();
         }
     }
 }
