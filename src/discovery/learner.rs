@@ -1,6 +1,6 @@
 //! Learning from connections: every node we connect with, either way, enters
 //! the routing table and the address book, and its `Info` answer teaches the
-//! addresses it listens on.
+//! addresses it listens on (asked again only once that answer is stale).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
 
 use super::Discovery;
+use super::fresh_answers::FreshAnswers;
 use super::routing_table::Contact;
 use super::wire::{fill_unspecified, parse_addrs};
 use crate::connection::{ConnectionEvent, EventKind};
@@ -20,10 +22,17 @@ use crate::service::node as node_service;
 /// `Info` questions in flight at once.
 const CONCURRENT_INFO: usize = 8;
 const INFO_TIMEOUT: Duration = Duration::from_secs(5);
+/// A node that reconnects within this long of its last `Info` answer is not
+/// asked again: listen addresses rarely change, and every question shares
+/// the new connection with the caller's first call.
+const INFO_FRESH_FOR: Duration = Duration::from_secs(600);
+/// Nodes whose answer is remembered, at most.
+const FRESH_ANSWERS_MAX: usize = 4096;
 
 pub async fn learn_from_connections(discovery: Discovery) {
     let mut events = discovery.inner.manager.subscribe();
     let questions = Arc::new(Semaphore::new(CONCURRENT_INFO));
+    let answers = Arc::new(FreshAnswers::new(INFO_FRESH_FOR, FRESH_ANSWERS_MAX));
     loop {
         let event = match events.recv().await {
             Ok(event) => event,
@@ -40,10 +49,16 @@ pub async fn learn_from_connections(discovery: Discovery) {
             &[event.remote_address],
             AddressSource::Connection,
         );
+        if answers.is_fresh(event.node, Instant::now()) {
+            continue;
+        }
         if let Ok(permit) = questions.clone().try_acquire_owned() {
             let discovery_for_task = discovery.clone();
+            let answers = answers.clone();
             discovery.spawn(async move {
-                ask_info(&discovery_for_task, &event).await;
+                if ask_info(&discovery_for_task, &event).await {
+                    answers.record(event.node, Instant::now());
+                }
                 drop(permit);
             });
         }
@@ -69,7 +84,8 @@ fn remember(
         .insert(contact, |old| manager.connection(*old).is_none());
 }
 
-async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) {
+/// Asks the peer for its listen addresses; true if it answered.
+async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) -> bool {
     let options = CallOptions::default().with_timeout(INFO_TIMEOUT);
     match node_service::info(&discovery.inner.client, event.node, &options).await {
         Ok(info) => {
@@ -78,9 +94,11 @@ async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) {
             if !listening.is_empty() {
                 remember(discovery, event, &listening, AddressSource::Info);
             }
+            true
         }
         Err(status) => {
-            tracing::debug!(node = %event.node.short(), %status, "no Info from a new peer")
+            tracing::debug!(node = %event.node.short(), %status, "no Info from a new peer");
+            false
         }
     }
 }

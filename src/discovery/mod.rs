@@ -6,6 +6,7 @@
 
 mod backoff;
 mod distance;
+mod fresh_answers;
 mod handlers;
 mod learner;
 mod lookup;
