@@ -37,6 +37,15 @@ enum Ending {
     CallerGone,
 }
 
+impl From<Result<(), Status>> for Ending {
+    fn from(result: Result<(), Status>) -> Self {
+        match result {
+            Ok(()) => Ending::Answered,
+            Err(status) => Ending::Status(status),
+        }
+    }
+}
+
 pub(super) async fn serve(shared: Arc<Shared>, stream: IncomingStream) {
     let accepted = Instant::now();
     let mut record = shared.calls.start_server_call(accepted);
@@ -68,15 +77,13 @@ async fn answer(
         return finish_with(&mut send, &status, caller).await;
     };
     record.route(route.index);
+    if shared.draining.load(Ordering::Acquire) {
+        let status = Status::unavailable("the node is shutting down");
+        return finish_with(&mut send, &status, caller).await;
+    }
     // Made once the method is known: recording a field later costs more.
     // `?` formats the id lazily (its Debug is the short form).
     let span = tracing::debug_span!("call", caller = ?caller, method = header.method.as_str());
-    if shared.draining.load(Ordering::Acquire) {
-        let status = Status::unavailable("the node is shutting down");
-        return finish_with(&mut send, &status, caller)
-            .instrument(span)
-            .await;
-    }
     let context = CallContext {
         caller,
         caller_address: connection.remote_address(),
@@ -121,29 +128,25 @@ async fn run_until_ended(
     let mut handler = pin!(run(shared, method, context, reader, send));
     // A handler that answers at once never needs the other waits (each a
     // lock, an allocation or a timer entry): they are armed only if it waits.
-    let result = match poll_once(handler.as_mut()).await {
-        Some(result) => result,
+    let ending = match poll_once(handler.as_mut()).await {
+        Some(result) => Ending::from(result),
         None => tokio::select! {
             biased;
-            result = handler => result,
+            result = handler => Ending::from(result),
             stopped = caller_stopped => match stopped {
-                Ok(Some(_)) | Err(_) => {
-                    cancelled.cancel();
-                    return Ending::CallerGone;
-                }
-                Ok(None) => Ok(()),
+                Ok(Some(_)) | Err(_) => Ending::CallerGone,
+                Ok(None) => Ending::Answered,
             },
-            () = tokio::time::sleep_until(deadline) => {
-                Err(Status::deadline_exceeded("the call's deadline passed in the handler"))
+            () = tokio::time::sleep_until(deadline) => Ending::Status(
+                Status::deadline_exceeded("the call's deadline passed in the handler"),
+            ),
+            () = shared.cancel.cancelled() => {
+                Ending::Status(Status::unavailable("the node is shutting down"))
             }
-            () = shared.cancel.cancelled() => Err(Status::unavailable("the node is shutting down")),
         },
     };
     cancelled.cancel();
-    match result {
-        Ok(()) => Ending::Answered,
-        Err(status) => Ending::Status(status),
-    }
+    ending
 }
 
 async fn read_header(
