@@ -48,18 +48,29 @@ fn spawn_echo(
     })
 }
 
+/// An `Echo` from a fresh caller to `callee`, answered after `delay`, once
+/// the callee has had time to acknowledge the request: ready for a fault.
+async fn echo_in_flight(
+    callee: &Daemon,
+    delay: Duration,
+) -> (Node, JoinHandle<Result<EchoResponse, Status>>) {
+    let caller = caller();
+    caller.addresses().add(callee.id, callee.addr);
+    let call = spawn_echo(&caller, callee.id, delay);
+    let connected = support::eventually(5 * SECOND, || {
+        caller.manager().connection(callee.id).is_some()
+    })
+    .await;
+    assert!(connected);
+    tokio::time::sleep(SECOND / 2).await;
+    (caller, call)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callee_killed_mid_call_fails_it_with_unavailable_within_the_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let mut callee = Daemon::start(dir.path(), &[]);
-    let caller = caller();
-    caller.addresses().add(callee.id, callee.addr);
-    let target = callee.id;
-    let call = spawn_echo(&caller, target, 60 * SECOND);
-    let connected =
-        support::eventually(5 * SECOND, || caller.manager().connection(target).is_some()).await;
-    assert!(connected);
-    tokio::time::sleep(SECOND / 2).await;
+    let (_caller, call) = echo_in_flight(&callee, 60 * SECOND).await;
     callee.kill_9();
     let killed = Instant::now();
     let error = call.await.unwrap().expect_err("the callee is gone");
@@ -107,18 +118,10 @@ async fn a_callee_restarted_on_the_same_address_answers_the_next_call() {
 async fn a_call_the_callee_saw_is_not_repeated_after_it_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let mut callee = Daemon::start(dir.path(), &[]);
-    let (id, addr) = (callee.id, callee.addr);
-    let caller = caller();
-    caller.addresses().add(id, addr);
     // Answered after 2 s: only if the restarted callee ran it again.
-    let call = spawn_echo(&caller, id, 2 * SECOND);
-    let connected =
-        support::eventually(5 * SECOND, || caller.manager().connection(id).is_some()).await;
-    assert!(connected);
-    // Long enough for the callee's acknowledgement of the request.
-    tokio::time::sleep(SECOND / 2).await;
+    let (_caller, call) = echo_in_flight(&callee, 2 * SECOND).await;
     callee.kill_9();
-    let _restarted = Daemon::start_at(dir.path(), &addr.to_string(), &[]);
+    let _restarted = Daemon::start_at(dir.path(), &callee.addr.to_string(), &[]);
     let error = call
         .await
         .unwrap()
