@@ -15,15 +15,16 @@ use tracing::Instrument;
 
 use super::pending::PendingHandshakes;
 use super::slot::PeerSlot;
-use super::tally::{ConnectionTally, HandshakeOutcome, Traffic};
+use super::tally::{ConnectionTally, Traffic};
 use super::{
     BindError, CloseCode, ConnectError, ConnectionEvent, Direction, EventKind, NodeConnection,
     StreamGuard, TransportConfig,
 };
 use crate::identity::{Identity, NodeId};
-use crate::tls::{ExpectedPeer, TlsConfigs};
+use crate::tls::TlsConfigs;
 
 mod accept;
+mod dial;
 mod driver;
 mod endpoint;
 
@@ -315,58 +316,6 @@ impl Shared {
         self.peers.remove_if(&node, |_, slot| {
             slot.is_empty() && Arc::strong_count(slot) == 1
         });
-    }
-
-    async fn dial(
-        self: &Arc<Self>,
-        node: NodeId,
-        addr: SocketAddr,
-    ) -> Result<NodeConnection, ConnectError> {
-        if self.cancel.is_cancelled() {
-            return Err(ConnectError::ShuttingDown);
-        }
-        let limit = self.config.max_connections;
-        if self.open.load(Ordering::Acquire) >= limit {
-            return Err(ConnectError::ConnectionLimit(limit));
-        }
-        let expected = ExpectedPeer::new(node);
-        let mut client = quinn::ClientConfig::new(Arc::new(self.tls.client(expected.clone())?));
-        client.transport_config(self.transport.clone());
-        let connecting = self
-            .endpoint
-            .connect_with(client, addr, SERVER_NAME)
-            .map_err(|source| ConnectError::Dial { addr, source })?;
-        let timeout = self.config.handshake_timeout;
-        let started = Instant::now();
-        let outcome = |outcome| {
-            self.tally
-                .handshake(Direction::Outbound, outcome, started.elapsed())
-        };
-        let quic = match tokio::time::timeout(timeout, connecting).await {
-            Err(_) => {
-                outcome(HandshakeOutcome::TimedOut);
-                return Err(ConnectError::HandshakeTimeout {
-                    node,
-                    addr,
-                    timeout,
-                });
-            }
-            Ok(Err(source)) => {
-                outcome(HandshakeOutcome::Failed);
-                return Err(match expected.seen().filter(|seen| *seen != node) {
-                    Some(actual) => ConnectError::WrongNode {
-                        expected: node,
-                        actual,
-                        addr,
-                    },
-                    None => ConnectError::Handshake { node, addr, source },
-                });
-            }
-            Ok(Ok(quic)) => quic,
-        };
-        outcome(HandshakeOutcome::Ok);
-        self.dials.fetch_add(1, Ordering::Relaxed);
-        self.register(quic, node, Direction::Outbound)
     }
 
     /// Puts a fresh connection in the map, starts its driver, and returns the

@@ -1,0 +1,171 @@
+//! Outbound handshakes. One dial runs staggered attempts, each a fresh QUIC
+//! handshake, until one completes or the handshake timeout passes: a lone
+//! handshake whose flights were lost several times backs its probes off
+//! exponentially, and may have taken a stale ACK as an RTT sample of
+//! seconds, so its next probe can come after any sensible deadline.
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{SERVER_NAME, Shared};
+use crate::connection::tally::HandshakeOutcome;
+use crate::connection::{ConnectError, Direction, NodeConnection};
+use crate::identity::NodeId;
+use crate::tls::ExpectedPeer;
+
+/// The wait before the second attempt; each later wait is twice the one
+/// before. quinn probes a silent path first after ~1 s (three times RFC
+/// 9002's initial RTT of 333 ms), so a handshake that works is rarely joined.
+const FIRST_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// When attempts start, counted from the dial's start: 0, 2 s, 6 s, 14 s, …
+fn attempt_starts() -> impl Iterator<Item = Duration> {
+    let step = |&(start, wait): &(Duration, Duration)| Some((start + wait, wait * 2));
+    std::iter::successors(Some((Duration::ZERO, FIRST_RETRY_AFTER)), step).map(|(start, _)| start)
+}
+
+/// One handshake in progress, and the node its certificate named.
+struct Attempt {
+    connecting: quinn::Connecting,
+    peer: Arc<ExpectedPeer>,
+}
+
+/// How the first attempt to end ended.
+type Ended = (
+    Result<quinn::Connection, quinn::ConnectionError>,
+    Arc<ExpectedPeer>,
+);
+
+impl Shared {
+    pub(super) async fn dial(
+        self: &Arc<Self>,
+        node: NodeId,
+        addr: SocketAddr,
+    ) -> Result<NodeConnection, ConnectError> {
+        if self.cancel.is_cancelled() {
+            return Err(ConnectError::ShuttingDown);
+        }
+        let limit = self.config.max_connections;
+        if self.open.load(Ordering::Acquire) >= limit {
+            return Err(ConnectError::ConnectionLimit(limit));
+        }
+        let started = Instant::now();
+        let result = self.handshake(node, addr, started).await;
+        let outcome = match &result {
+            Ok(_) => HandshakeOutcome::Ok,
+            Err(ConnectError::HandshakeTimeout { .. }) => HandshakeOutcome::TimedOut,
+            Err(_) => HandshakeOutcome::Failed,
+        };
+        self.tally
+            .handshake(Direction::Outbound, outcome, started.elapsed());
+        let quic = result?;
+        self.dials.fetch_add(1, Ordering::Relaxed);
+        self.register(quic, node, Direction::Outbound)
+    }
+
+    /// The first attempt to complete wins; dropping the others closes them.
+    async fn handshake(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+        started: Instant,
+    ) -> Result<quinn::Connection, ConnectError> {
+        let timeout = self.config.handshake_timeout;
+        let deadline = started + timeout;
+        let mut starts = attempt_starts()
+            .map(|after| started + after)
+            .take_while(|at| *at < deadline)
+            .enumerate()
+            .peekable();
+        let mut attempts = Vec::new();
+        loop {
+            if let Some((earlier, _)) = starts.next_if(|(_, at)| *at <= Instant::now()) {
+                if earlier > 0 {
+                    let node = node.short();
+                    tracing::debug!(%node, %addr, earlier, "handshake not done: a fresh one joins");
+                }
+                attempts.push(self.attempt(node, addr)?);
+            }
+            let wake = starts.peek().map_or(deadline, |(_, at)| *at);
+            tokio::select! {
+                (result, peer) = first_to_end(&mut attempts) => match result {
+                    Ok(quic) => return Ok(quic),
+                    // An attempt's idle timeout: the others, or a later one, may still get through.
+                    Err(quinn::ConnectionError::TimedOut) if !attempts.is_empty() || starts.peek().is_some() => {}
+                    Err(source) => return Err(handshake_error(node, addr, source, &peer)),
+                },
+                () = tokio::time::sleep_until(wake) => {
+                    if wake >= deadline {
+                        return Err(ConnectError::HandshakeTimeout { node, addr, timeout });
+                    }
+                }
+            }
+        }
+    }
+
+    fn attempt(&self, node: NodeId, addr: SocketAddr) -> Result<Attempt, ConnectError> {
+        let peer = ExpectedPeer::new(node);
+        let mut client = quinn::ClientConfig::new(Arc::new(self.tls.client(peer.clone())?));
+        client.transport_config(self.transport.clone());
+        let connecting = self
+            .endpoint
+            .connect_with(client, addr, SERVER_NAME)
+            .map_err(|source| ConnectError::Dial { addr, source })?;
+        Ok(Attempt { connecting, peer })
+    }
+}
+
+/// Resolves when any attempt ends, and takes it out; pending while none runs.
+async fn first_to_end(attempts: &mut Vec<Attempt>) -> Ended {
+    poll_fn(|cx| {
+        for i in 0..attempts.len() {
+            if let Poll::Ready(result) = std::pin::Pin::new(&mut attempts[i].connecting).poll(cx) {
+                return Poll::Ready((result, attempts.swap_remove(i).peer));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// A certificate naming another node is the clearer error than the TLS
+/// alert it caused.
+fn handshake_error(
+    node: NodeId,
+    addr: SocketAddr,
+    source: quinn::ConnectionError,
+    peer: &ExpectedPeer,
+) -> ConnectError {
+    match peer.seen().filter(|seen| *seen != node) {
+        Some(actual) => ConnectError::WrongNode {
+            expected: node,
+            actual,
+            addr,
+        },
+        None => ConnectError::Handshake { node, addr, source },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_start_at_once_then_after_waits_that_double() {
+        let starts: Vec<u64> = attempt_starts().take(5).map(|s| s.as_secs()).collect();
+        assert_eq!(starts, [0, 2, 6, 14, 30]);
+    }
+
+    #[test]
+    fn a_default_ten_second_dial_makes_three_attempts() {
+        let within = |limit| attempt_starts().take_while(|s| *s < limit).count();
+        assert_eq!(within(Duration::from_secs(10)), 3);
+        assert_eq!(within(Duration::from_secs(1)), 1);
+    }
+}
