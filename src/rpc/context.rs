@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
+use super::cancel::CallCancel;
 use crate::identity::NodeId;
 
 /// `timeout` after `now`, saturating far in the future: a timeout comes from
@@ -22,7 +22,7 @@ pub struct CallContext {
     pub(crate) method: String,
     pub(crate) deadline: Instant,
     pub(crate) metadata: HashMap<String, String>,
-    pub(crate) cancelled: CancellationToken,
+    pub(crate) cancelled: CallCancel,
 }
 
 impl CallContext {

@@ -8,13 +8,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::Shared;
 use crate::connection::IncomingStream;
 use crate::identity::NodeId;
 use crate::metrics::CallRecord;
+use crate::rpc::cancel::CallCancel;
 use crate::rpc::codec::FrameType;
 use crate::rpc::context::deadline_after;
 use crate::rpc::io::{FrameReader, write_frames};
@@ -90,9 +90,9 @@ async fn answer(
         deadline: deadline_after(accepted, call_timeout(shared, &header)),
         method: header.method,
         metadata: header.metadata,
-        // Not a child of the server's token (that would lock its mutex on
-        // every call): the select below turns shutdown into this cancel.
-        cancelled: CancellationToken::new(),
+        // Not tied to the server's token: the select below turns shutdown
+        // into this cancel.
+        cancelled: CallCancel::default(),
     };
     let method = route.method.clone();
     let served = async {
