@@ -55,8 +55,11 @@ impl Shared {
         if self.open.load(Ordering::Acquire) >= limit {
             return Err(ConnectError::ConnectionLimit(limit));
         }
+        // An address or TLS configuration that cannot start a handshake
+        // fails here, before the clock and the tally, as no handshake ran.
+        let first = self.attempt(node, addr)?;
         let started = Instant::now();
-        let result = self.handshake(node, addr, started).await;
+        let result = self.handshake(node, addr, first, started).await;
         let outcome = match &result {
             Ok(_) => HandshakeOutcome::Ok,
             Err(ConnectError::HandshakeTimeout { .. }) => HandshakeOutcome::TimedOut,
@@ -69,30 +72,30 @@ impl Shared {
         self.register(quic, node, Direction::Outbound)
     }
 
-    /// The first attempt to complete wins; dropping the others closes them.
+    /// Runs `first` and the attempts that join it; the first attempt to
+    /// complete wins, and dropping the others closes them.
     async fn handshake(
         &self,
         node: NodeId,
         addr: SocketAddr,
+        first: Attempt,
         started: Instant,
     ) -> Result<quinn::Connection, ConnectError> {
         let timeout = self.config.handshake_timeout;
         let deadline = started + timeout;
         let mut starts = attempt_starts()
+            .skip(1)
             .map(|after| started + after)
             .take_while(|at| *at < deadline)
-            .enumerate()
             .peekable();
-        let mut attempts = Vec::new();
+        let mut attempts = vec![first];
         loop {
-            if let Some((earlier, _)) = starts.next_if(|(_, at)| *at <= Instant::now()) {
-                if earlier > 0 {
-                    let node = node.short();
-                    tracing::debug!(%node, %addr, earlier, "handshake not done: a fresh one joins");
-                }
+            if starts.next_if(|at| *at <= Instant::now()).is_some() {
+                let short = node.short();
+                tracing::debug!(node = %short, %addr, "handshake not done: a fresh one joins");
                 attempts.push(self.attempt(node, addr)?);
             }
-            let wake = starts.peek().map_or(deadline, |(_, at)| *at);
+            let wake = starts.peek().copied().unwrap_or(deadline);
             tokio::select! {
                 (result, peer) = first_to_end(&mut attempts) => match result {
                     Ok(quic) => return Ok(quic),
