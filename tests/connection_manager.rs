@@ -333,6 +333,47 @@ async fn a_silent_node_does_not_delay_dials_to_others() {
 }
 
 #[tokio::test]
+async fn callers_waiting_on_a_failed_dial_share_its_failure() {
+    let timeout = SECOND;
+    let a = TestNode::start(TransportConfig {
+        handshake_timeout: timeout,
+        ..fast_config()
+    });
+    let blackhole = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent = Identity::generate().node_id();
+    let silent_addr = blackhole.local_addr().unwrap();
+
+    let started = tokio::time::Instant::now();
+    let dials: Vec<_> = (0..5)
+        .map(|_| {
+            let manager = a.manager.clone();
+            tokio::spawn(async move { manager.get_or_connect(silent, &[silent_addr]).await })
+        })
+        .collect();
+    for dial in dials {
+        let err = dial.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, ConnectError::HandshakeTimeout { .. }),
+            "{err}"
+        );
+    }
+
+    // Dialing again for each waiter would take five timeouts.
+    let took = started.elapsed();
+    assert!(took < timeout * 2, "five callers took {took:?}");
+    assert!(
+        a.manager
+            .get_or_connect(silent, &[silent_addr])
+            .await
+            .is_err()
+    );
+    assert!(
+        started.elapsed() >= took + timeout,
+        "a later call dials afresh"
+    );
+}
+
+#[tokio::test]
 async fn dialing_ourselves_is_refused() {
     let a = TestNode::start(fast_config());
     let err = a

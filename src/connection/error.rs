@@ -17,7 +17,7 @@ pub enum BindError {
     Tls(#[from] TlsError),
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConnectError {
     #[error("refusing to dial ourselves (node {0})")]
     DialSelf(NodeId),

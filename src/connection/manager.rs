@@ -237,10 +237,24 @@ impl NodeConnectionManager {
         node: NodeId,
         addrs: &[SocketAddr],
     ) -> Result<NodeConnection, ConnectError> {
-        let _dialing = slot.dial_lock.lock().await;
+        let mut turn = slot.dial.join().await;
         if let Some(conn) = slot.primary() {
             return Ok(conn);
         }
+        if let Some(failure) = turn.failure_waited_on() {
+            return Err(failure);
+        }
+        let result = self.await_inbound_or_dial(slot, node, addrs).await;
+        turn.end(result.as_ref().err().cloned());
+        result
+    }
+
+    async fn await_inbound_or_dial(
+        &self,
+        slot: &PeerSlot,
+        node: NodeId,
+        addrs: &[SocketAddr],
+    ) -> Result<NodeConnection, ConnectError> {
         // The node may be dialing us right now from one of these addresses;
         // its connection will do, and a second one would only be drained.
         let deadline = Instant::now() + self.shared.config.handshake_timeout;

@@ -5,13 +5,14 @@ use std::sync::Mutex;
 
 use super::NodeConnection;
 use super::primary::{Candidate, Keep, keep};
+use super::single_flight::DialFlight;
 use crate::identity::NodeId;
 
 #[derive(Debug, Default)]
 pub(crate) struct PeerSlot {
     /// Held across a dial, so concurrent dials to one node make one handshake
     /// while dials to other nodes never wait on it.
-    pub dial_lock: tokio::sync::Mutex<()>,
+    pub dial: DialFlight,
     connections: Mutex<Connections>,
 }
 

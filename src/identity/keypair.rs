@@ -12,7 +12,7 @@ use super::NodeId;
 /// Subject name in node certificates. Peers never check it: the key is the identity.
 const CERTIFICATE_NAME: &str = "peerd";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum IdentityError {
     #[error("not a PKCS#8 private key in PEM form: {0}")]
     Pem(String),

@@ -13,7 +13,7 @@ use super::ALPN;
 use super::verifier::{AnyNode, ExpectedPeer};
 use crate::identity::{Identity, IdentityError};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TlsError {
     #[error(transparent)]
     Identity(#[from] IdentityError),
