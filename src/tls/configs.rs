@@ -7,7 +7,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, ServerConfig, SignatureScheme};
+use rustls::{CipherSuite, ClientConfig, ServerConfig, SignatureScheme};
 
 use super::ALPN;
 use super::verifier::{AnyNode, ExpectedPeer};
@@ -33,7 +33,7 @@ pub struct TlsConfigs {
 impl TlsConfigs {
     pub fn new(identity: &Identity) -> Result<Self, TlsError> {
         // Explicit provider: the library never depends on a process-wide default.
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(provider());
         let signing_key = provider
             .key_provider
             .load_private_key(identity.private_key_der())?;
@@ -66,6 +66,17 @@ impl TlsConfigs {
     }
 }
 
+/// ring's suites with AES-128-GCM first (ring lists AES-256-GCM first): it
+/// is QUIC's mandatory suite and cheaper per byte (10 AES rounds against 14);
+/// a client's order decides, and the others stay for peers that lack it.
+fn provider() -> CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| suite.suite() != CipherSuite::TLS13_AES_128_GCM_SHA256);
+    provider
+}
+
 /// Always presents the node certificate, whatever the peer hints.
 #[derive(Debug)]
 struct SingleCert(Arc<CertifiedKey>);
@@ -88,5 +99,26 @@ impl rustls::server::ResolvesServerCert for SingleCert {
             .signature_schemes()
             .contains(&SignatureScheme::ED25519)
             .then(|| self.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aes_128_gcm_is_preferred_and_no_suite_is_dropped() {
+        let suites: Vec<CipherSuite> = provider().cipher_suites.iter().map(|s| s.suite()).collect();
+        let mut defaults: Vec<CipherSuite> = rustls::crypto::ring::default_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| s.suite())
+            .collect();
+
+        assert_eq!(suites[0], CipherSuite::TLS13_AES_128_GCM_SHA256);
+        let mut sorted = suites.clone();
+        sorted.sort_by_key(|s| u16::from(*s));
+        defaults.sort_by_key(|s| u16::from(*s));
+        assert_eq!(sorted, defaults);
     }
 }
