@@ -153,6 +153,7 @@ async fn a_dial_across_a_4_second_blackhole_completes_on_a_fresh_attempt() {
     dial.await.unwrap().expect("a fresh attempt got through");
     println!("connected {:?} after the dial began", start.elapsed());
     assert_eq!(client.manager().stats().dials, 1);
+    assert!(client.manager().tally().handshake_restarts() >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,6 +237,7 @@ async fn a_scrape_shows_exactly_the_calls_made_with_their_codes() {
     assert_eq!(made.value(open, &[("direction", "outbound")]), Some(1.0));
     let dialed = [("direction", "outbound"), ("result", "ok")];
     assert_eq!(made.value("peerd_connections_total", &dialed), Some(1.0));
+    assert_eq!(made.value("peerd_handshake_restarts_total", &[]), Some(0.0));
     assert_eq!(
         made.value("peerd_peers", &[("state", "connected")]),
         Some(1.0)

@@ -69,6 +69,7 @@ pub struct ConnectionTally {
     /// Indexed by `direction_index`, then by position in `HandshakeOutcome::ALL`.
     handshakes: [[AtomicU64; HandshakeOutcome::ALL.len()]; 2],
     handshake_time: [Histogram; 2],
+    handshake_restarts: AtomicU64,
     closed_sent_bytes: AtomicU64,
     closed_received_bytes: AtomicU64,
     closed_lost_packets: AtomicU64,
@@ -96,6 +97,11 @@ impl ConnectionTally {
         }
     }
 
+    /// A dial started a fresh handshake because its first was not done.
+    pub(crate) fn handshake_restarted(&self) {
+        self.handshake_restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Adds the final counts of a connection just taken out of the map.
     pub(crate) fn closed(&self, traffic: Traffic) {
         self.closed_sent_bytes
@@ -112,6 +118,12 @@ impl ConnectionTally {
 
     pub fn handshake_durations(&self, direction: Direction) -> HistogramSnapshot {
         self.handshake_time[direction_index(direction)].snapshot()
+    }
+
+    /// Fresh handshakes dials started on top of their first: each a sign of
+    /// loss on the path to a node.
+    pub fn handshake_restarts(&self) -> u64 {
+        self.handshake_restarts.load(Ordering::Relaxed)
     }
 
     /// Traffic of every connection that has left the map.

@@ -85,6 +85,11 @@ fn handshakes(out: &mut Exposition, manager: &NodeConnectionManager) {
             out.sample(name, &labels, tally.handshakes(direction, outcome));
         }
     }
+    let name = "peerd_handshake_restarts_total";
+    let help = "Fresh handshakes dials started because theirs was not done \
+                after 2 s, 6 s, 14 s, ...: a sign of loss on the path.";
+    out.family(name, Kind::Counter, help);
+    out.sample(name, &[], tally.handshake_restarts());
     let name = "peerd_handshake_duration_seconds";
     let help = "Time to complete a connection handshake (QUIC and mutual TLS), by direction.";
     out.family(name, Kind::Histogram, help);

@@ -94,6 +94,7 @@ impl Shared {
                 let short = node.short();
                 tracing::debug!(node = %short, %addr, "handshake not done: a fresh one joins");
                 attempts.push(self.attempt(node, addr)?);
+                self.tally.handshake_restarted();
             }
             let wake = starts.peek().copied().unwrap_or(deadline);
             tokio::select! {
