@@ -237,15 +237,15 @@ impl NodeConnectionManager {
         node: NodeId,
         addrs: &[SocketAddr],
     ) -> Result<NodeConnection, ConnectError> {
-        let mut turn = slot.dial.join().await;
+        let turn = slot.dial.join().await;
         if let Some(conn) = slot.primary() {
             return Ok(conn);
         }
-        if let Some(failure) = turn.failure_waited_on() {
+        if let Some(failure) = turn.failure_waited_on(addrs) {
             return Err(failure);
         }
         let result = self.await_inbound_or_dial(slot, node, addrs).await;
-        turn.end(result.as_ref().err().cloned());
+        turn.end(addrs, result.as_ref().map(|_| ()).map_err(Clone::clone));
         result
     }
 
