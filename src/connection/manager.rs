@@ -245,7 +245,7 @@ impl NodeConnectionManager {
             return Err(failure);
         }
         let result = self.await_inbound_or_dial(slot, node, addrs).await;
-        turn.end(addrs, result.as_ref().map(|_| ()).map_err(Clone::clone));
+        turn.end(addrs, result.as_ref().err());
         result
     }
 

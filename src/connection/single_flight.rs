@@ -54,11 +54,12 @@ impl DialTurn<'_> {
         tried_all.then(|| failed.error.clone())
     }
 
-    /// Records how the dial of `addrs` ended, for the callers waiting on it.
-    pub fn end(mut self, addrs: &[SocketAddr], result: Result<(), ConnectError>) {
-        *self.last_failure = result.err().map(|error| FailedDial {
+    /// Records how the dial of `addrs` ended (`None`: it connected), for the
+    /// callers waiting on it.
+    pub fn end(mut self, addrs: &[SocketAddr], failure: Option<&ConnectError>) {
+        *self.last_failure = failure.map(|error| FailedDial {
             addrs: addrs.to_vec(),
-            error,
+            error: error.clone(),
         });
         self.flight.ended.fetch_add(1, Ordering::Release);
     }
@@ -71,8 +72,9 @@ mod tests {
 
     use super::*;
 
-    fn failure() -> Result<(), ConnectError> {
-        Err(ConnectError::ConnectionLimit(7))
+    fn failure() -> Option<&'static ConnectError> {
+        static FAILURE: ConnectError = ConnectError::ConnectionLimit(7);
+        Some(&FAILURE)
     }
 
     fn addrs(ports: &[u16]) -> Vec<SocketAddr> {
@@ -151,7 +153,7 @@ mod tests {
         let turn = flight.join().await;
         let next = waiter(&flight, addrs(&[1]));
         let_waiters_queue().await;
-        turn.end(&addrs(&[1]), Ok(()));
+        turn.end(&addrs(&[1]), None);
 
         assert!(next.await.unwrap().is_none());
     }

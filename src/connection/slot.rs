@@ -10,8 +10,8 @@ use crate::identity::NodeId;
 
 #[derive(Debug, Default)]
 pub(crate) struct PeerSlot {
-    /// Held across a dial, so concurrent dials to one node make one handshake
-    /// while dials to other nodes never wait on it.
+    /// Every dial to the node takes a turn here, so concurrent dials to it
+    /// make one handshake while dials to other nodes never wait on it.
     pub dial: DialFlight,
     connections: Mutex<Connections>,
 }
