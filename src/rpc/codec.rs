@@ -80,8 +80,13 @@ impl Unframed {
             self.chunk = chunk;
             return;
         }
-        let rest = std::mem::take(&mut self.chunk);
-        self.assembling.extend_from_slice(&rest);
+        if self.assembling.is_empty() {
+            // A frame begun in the last chunk continues: one allocation for
+            // both parts, not a growth per part.
+            let begun = std::mem::take(&mut self.chunk);
+            self.assembling.reserve(begun.len() + chunk.len());
+            self.assembling.extend_from_slice(&begun);
+        }
         self.assembling.extend_from_slice(&chunk);
     }
 
@@ -145,9 +150,17 @@ impl FrameDecoder {
             buffer.reserve((total - buffer.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
-        buffer.advance(FRAME_HEADER_LEN);
-        let payload = buffer.split_to(len).freeze();
-        Ok(Some(Frame { kind, payload }))
+        // A buffer holding exactly the frame is handed over whole: splitting
+        // it would make its allocation shared, which allocates again.
+        let mut frame = match buffer.len() == total {
+            true => std::mem::take(buffer),
+            false => buffer.split_to(total),
+        };
+        frame.advance(FRAME_HEADER_LEN);
+        Ok(Some(Frame {
+            kind,
+            payload: frame.freeze(),
+        }))
     }
 
     /// The type and payload length of the frame at the front of `bytes`,

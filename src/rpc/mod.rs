@@ -8,6 +8,7 @@ mod client;
 pub mod codec;
 mod config;
 mod context;
+mod header;
 mod io;
 mod outgoing;
 mod poll_once;

@@ -19,6 +19,24 @@ const FIELDS_BESIDE_PAYLOAD: usize = 64;
 /// OK status of a unary answer), so the answer is built in one allocation.
 const SMALL_FRAME_AFTER: usize = 8;
 
+/// A message `OutFrames` can encode: any prost message, or a borrowed
+/// stand-in with the same bytes (`RequestHeaderRef`).
+pub trait Encode {
+    fn encoded_len(&self) -> usize;
+    /// Appends the message's fields; `put_message` reserved the room.
+    fn encode_raw(&self, out: &mut OutFrames);
+}
+
+impl<M: prost::Message> Encode for M {
+    fn encoded_len(&self) -> usize {
+        prost::Message::encoded_len(self)
+    }
+
+    fn encode_raw(&self, out: &mut OutFrames) {
+        prost::Message::encode_raw(self, out);
+    }
+}
+
 /// Encoded frames, in order: chunks already cut, then the bytes being
 /// written.
 #[derive(Debug, Default)]
@@ -44,12 +62,12 @@ impl OutFrames {
     /// the message, or only its other fields if its payload goes by
     /// reference. An estimate for a message of 4 KiB or more made of smaller
     /// fields: all of it is copied, and the buffer grows while encoding.
-    pub fn room_for(message: &impl prost::Message) -> usize {
+    pub fn room_for(message: &impl Encode) -> usize {
         FRAME_HEADER_LEN + copied_len(message.encoded_len())
     }
 
     /// Appends one frame whose payload is `message`.
-    pub fn put_message(&mut self, kind: FrameType, message: &impl prost::Message) {
+    pub fn put_message(&mut self, kind: FrameType, message: &impl Encode) {
         let len = message.encoded_len();
         let needed = FRAME_HEADER_LEN + copied_len(len);
         if self.tail.capacity() - self.tail.len() < needed {
@@ -57,7 +75,7 @@ impl OutFrames {
                 .reserve(needed + FRAME_HEADER_LEN + SMALL_FRAME_AFTER);
         }
         put_frame_header(&mut self.tail, kind, len);
-        message.encode(self).expect("an OutFrames grows as needed");
+        message.encode_raw(self);
     }
 
     /// The frames as chunks for quinn, in order.

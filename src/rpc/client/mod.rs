@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use super::codec::FrameType;
 use super::context::deadline_after;
+use super::header::RequestHeaderRef;
 use super::outgoing::OutFrames;
-use super::proto::RequestHeader;
 use super::status::CallError;
 use super::{Code, RpcConfig, Status};
 use crate::connection::{NodeConnection, NodeConnectionManager};
@@ -336,11 +336,11 @@ impl RpcClient {
 /// request's frame), so a call's first frames share one allocation.
 fn header_frame(method: &str, options: &CallOptions, deadline: Instant, room: usize) -> OutFrames {
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let header = RequestHeader {
-        method: method.to_owned(),
+    let header = RequestHeaderRef {
+        method,
         // At least 1 µs: 0 would mean "no timeout given".
         timeout_micros: (remaining.as_micros() as u64).max(1),
-        metadata: options.metadata.clone(),
+        metadata: &options.metadata,
     };
     let mut frames = OutFrames::with_capacity(OutFrames::room_for(&header) + room);
     frames.put_message(FrameType::Header, &header);
