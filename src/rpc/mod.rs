@@ -3,12 +3,12 @@
 //! (`server`), typed calls to other nodes (`client`), and gRPC-numbered
 //! statuses (`status`). docs/protocol.md is the wire contract.
 
+mod borrowed;
 mod cancel;
 mod client;
 pub mod codec;
 mod config;
 mod context;
-mod header;
 mod io;
 mod outgoing;
 mod poll_once;

@@ -207,7 +207,7 @@ mod tests {
         let mut frames = OutFrames::new();
         frames.put_message(FrameType::Message, &blob(1024));
         let reserved = frames.tail.capacity();
-        frames.put_message(FrameType::Status, &crate::rpc::Status::ok().to_proto());
+        frames.put_message(FrameType::Status, &crate::rpc::Status::ok());
         assert_eq!(frames.tail.capacity(), reserved, "no reallocation");
     }
 

@@ -13,9 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::borrowed::RequestHeaderRef;
 use super::codec::FrameType;
 use super::context::deadline_after;
-use super::header::RequestHeaderRef;
 use super::outgoing::OutFrames;
 use super::status::CallError;
 use super::{Code, RpcConfig, Status};

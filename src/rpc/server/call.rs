@@ -1,8 +1,8 @@
 //! Serving one call on one stream: header, routing, deadline, handler, status.
 
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -195,7 +195,7 @@ async fn run(
         Method::Unary(handler) => {
             let request = read_single(&mut reader).await?;
             let mut answer = handler(context, request).await?;
-            answer.put_message(FrameType::Status, &Status::ok().to_proto());
+            answer.put_message(FrameType::Status, ok_status());
             write_and_finish(send, answer).await
         }
         Method::Streaming(handler) => {
@@ -204,7 +204,7 @@ async fn run(
                 tokio::join!(handler(context, reader, frames), forward(queue, send));
             written?;
             result?;
-            write_and_finish(send, status_frame(&Status::ok())).await
+            write_and_finish(send, status_frame(ok_status())).await
         }
     }
 }
@@ -241,8 +241,15 @@ async fn write_and_finish(send: &mut quinn::SendStream, frames: OutFrames) -> Re
 
 fn status_frame(status: &Status) -> OutFrames {
     let mut frame = OutFrames::new();
-    frame.put_message(FrameType::Status, &status.to_proto());
+    frame.put_message(FrameType::Status, status);
     frame
+}
+
+/// The status of every call that succeeds, made once: a `Status` holds a
+/// map, whose making reads a thread-local.
+fn ok_status() -> &'static Status {
+    static OK: LazyLock<Status> = LazyLock::new(Status::ok);
+    &OK
 }
 
 /// Ends the call with `status` and returns its code. Failure to send means

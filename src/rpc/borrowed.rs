@@ -1,0 +1,179 @@
+//! The messages of rpc.proto encoded straight from borrowed fields: the bytes
+//! of `proto::RequestHeader` and `proto::Status`, without copying a method,
+//! message or metadata map into a generated struct on every call.
+
+use std::collections::HashMap;
+
+use bytes::BufMut;
+use prost::encoding::{
+    WireType, encode_key, encode_varint, encoded_len_varint, hash_map, key_len, string, uint32,
+    uint64,
+};
+
+use super::Status;
+use super::outgoing::{Encode, OutFrames};
+
+/// Field numbers of `RequestHeader` (proto/peerd/rpc/v1/rpc.proto).
+const METHOD: u32 = 1;
+const TIMEOUT_MICROS: u32 = 2;
+const METADATA: u32 = 3;
+
+/// Field numbers of `Status`.
+const STATUS_CODE: u32 = 1;
+const STATUS_MESSAGE: u32 = 2;
+const STATUS_METADATA: u32 = 3;
+
+/// A `RequestHeader` of borrowed fields, for encoding only.
+pub(super) struct RequestHeaderRef<'a> {
+    pub method: &'a str,
+    pub timeout_micros: u64,
+    pub metadata: &'a HashMap<String, String>,
+}
+
+// Like prost's generated code, fields at their default value are left out.
+impl Encode for RequestHeaderRef<'_> {
+    fn encoded_len(&self) -> usize {
+        str_len(METHOD, self.method)
+            + uint64_len(TIMEOUT_MICROS, self.timeout_micros)
+            + map_len(METADATA, self.metadata)
+    }
+
+    fn encode_raw(&self, out: &mut OutFrames) {
+        put_str(METHOD, self.method, out);
+        put_uint64(TIMEOUT_MICROS, self.timeout_micros, out);
+        put_map(METADATA, self.metadata, out);
+    }
+}
+
+impl Encode for Status {
+    fn encoded_len(&self) -> usize {
+        uint64_len(STATUS_CODE, self.code() as u64)
+            + str_len(STATUS_MESSAGE, self.message())
+            + map_len(STATUS_METADATA, self.metadata())
+    }
+
+    fn encode_raw(&self, out: &mut OutFrames) {
+        let code = self.code() as u32;
+        if code != 0 {
+            uint32::encode(STATUS_CODE, &code, out);
+        }
+        put_str(STATUS_MESSAGE, self.message(), out);
+        put_map(STATUS_METADATA, self.metadata(), out);
+    }
+}
+
+fn str_len(tag: u32, value: &str) -> usize {
+    match value.len() {
+        0 => 0,
+        len => key_len(tag) + encoded_len_varint(len as u64) + len,
+    }
+}
+
+fn put_str(tag: u32, value: &str, out: &mut OutFrames) {
+    if !value.is_empty() {
+        encode_key(tag, WireType::LengthDelimited, out);
+        encode_varint(value.len() as u64, out);
+        out.put_slice(value.as_bytes());
+    }
+}
+
+/// Also the length of a `uint32` field holding the same value.
+fn uint64_len(tag: u32, value: u64) -> usize {
+    match value {
+        0 => 0,
+        value => uint64::encoded_len(tag, &value),
+    }
+}
+
+fn put_uint64(tag: u32, value: u64, out: &mut OutFrames) {
+    if value != 0 {
+        uint64::encode(tag, &value, out);
+    }
+}
+
+fn map_len(tag: u32, map: &HashMap<String, String>) -> usize {
+    hash_map::encoded_len(string::encoded_len, string::encoded_len, tag, map)
+}
+
+fn put_map(tag: u32, map: &HashMap<String, String>, out: &mut OutFrames) {
+    hash_map::encode(
+        string::encode,
+        string::encoded_len,
+        string::encode,
+        string::encoded_len,
+        tag,
+        map,
+        out,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::rpc::Code;
+    use crate::rpc::proto::{self, RequestHeader};
+
+    fn encoded(header: &impl Encode) -> Vec<u8> {
+        let mut out = OutFrames::new();
+        header.encode_raw(&mut out);
+        let bytes = out.into_chunks().concat();
+        assert_eq!(bytes.len(), header.encoded_len(), "encoded_len is exact");
+        bytes
+    }
+
+    #[test]
+    fn the_bytes_are_those_of_the_generated_message() {
+        let metadata = HashMap::from([
+            ("trace".to_owned(), "abc123".to_owned()),
+            ("tenant".to_owned(), String::new()),
+            (String::new(), "empty key".to_owned()),
+        ]);
+        for (method, timeout_micros, metadata) in [
+            ("peerd.node.v1.Node/Echo", 30_000_000, HashMap::new()),
+            ("peerd.node.v1.Node/Echo", 1, metadata.clone()),
+            ("", 0, metadata),
+            ("", 0, HashMap::new()),
+        ] {
+            let borrowed = RequestHeaderRef {
+                method,
+                timeout_micros,
+                metadata: &metadata,
+            };
+            let generated = RequestHeader {
+                method: method.to_owned(),
+                timeout_micros,
+                metadata: metadata.clone(),
+            };
+            let bytes = encoded(&borrowed);
+            assert_eq!(
+                bytes,
+                generated.encode_to_vec(),
+                "{method:?} {timeout_micros}"
+            );
+            assert_eq!(RequestHeader::decode(bytes.as_slice()).unwrap(), generated);
+        }
+    }
+
+    #[test]
+    fn a_status_encodes_as_the_generated_message() {
+        let statuses = [
+            Status::ok(),
+            Status::not_found("no such thing").with_metadata("retry-after", "5"),
+            Status::new(Code::Unauthenticated, ""),
+        ];
+        for status in statuses {
+            let bytes = encoded(&status);
+            let generated = proto::Status {
+                code: status.code() as u32,
+                message: status.message().to_owned(),
+                metadata: status.metadata().clone(),
+            };
+            assert_eq!(bytes, generated.encode_to_vec(), "{status}");
+            let decoded = proto::Status::decode(bytes.as_slice()).unwrap();
+            assert_eq!(Status::from_proto(decoded), status);
+        }
+        assert!(encoded(&Status::ok()).is_empty(), "OK is all defaults");
+    }
+}
