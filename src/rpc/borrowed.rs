@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use bytes::BufMut;
 use prost::encoding::{
-    WireType, encode_key, encode_varint, encoded_len_varint, hash_map, key_len, string, uint32,
-    uint64,
+    WireType, encode_key, encode_varint, encoded_len_varint, hash_map, key_len, string, uint64,
 };
 
 use super::Status;
@@ -53,10 +52,7 @@ impl Encode for Status {
     }
 
     fn encode_raw(&self, out: &mut OutFrames) {
-        let code = self.code() as u32;
-        if code != 0 {
-            uint32::encode(STATUS_CODE, &code, out);
-        }
+        put_uint64(STATUS_CODE, self.code() as u64, out);
         put_str(STATUS_MESSAGE, self.message(), out);
         put_map(STATUS_METADATA, self.metadata(), out);
     }
@@ -77,7 +73,7 @@ fn put_str(tag: u32, value: &str, out: &mut OutFrames) {
     }
 }
 
-/// Also the length of a `uint32` field holding the same value.
+/// Also serves `uint32` fields: both are the value's varint.
 fn uint64_len(tag: u32, value: u64) -> usize {
     match value {
         0 => 0,
@@ -115,16 +111,16 @@ mod tests {
     use crate::rpc::Code;
     use crate::rpc::proto::{self, RequestHeader};
 
-    fn encoded(header: &impl Encode) -> Vec<u8> {
+    fn encoded(message: &impl Encode) -> Vec<u8> {
         let mut out = OutFrames::new();
-        header.encode_raw(&mut out);
+        message.encode_raw(&mut out);
         let bytes = out.into_chunks().concat();
-        assert_eq!(bytes.len(), header.encoded_len(), "encoded_len is exact");
+        assert_eq!(bytes.len(), message.encoded_len(), "encoded_len is exact");
         bytes
     }
 
     #[test]
-    fn the_bytes_are_those_of_the_generated_message() {
+    fn a_request_header_encodes_as_the_generated_message() {
         let metadata = HashMap::from([
             ("trace".to_owned(), "abc123".to_owned()),
             ("tenant".to_owned(), String::new()),

@@ -20,7 +20,7 @@ const FIELDS_BESIDE_PAYLOAD: usize = 64;
 const SMALL_FRAME_AFTER: usize = 8;
 
 /// A message `OutFrames` can encode: any prost message, or a borrowed
-/// stand-in with the same bytes (`RequestHeaderRef`).
+/// stand-in with the same bytes (`super::borrowed`).
 pub trait Encode {
     fn encoded_len(&self) -> usize;
     /// Appends the message's fields; `put_message` reserved the room.
