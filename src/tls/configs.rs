@@ -33,7 +33,7 @@ pub struct TlsConfigs {
 impl TlsConfigs {
     pub fn new(identity: &Identity) -> Result<Self, TlsError> {
         // Explicit provider: the library never depends on a process-wide default.
-        let provider = Arc::new(provider());
+        let provider = Arc::new(crypto_provider());
         let signing_key = provider
             .key_provider
             .load_private_key(identity.private_key_der())?;
@@ -66,10 +66,11 @@ impl TlsConfigs {
     }
 }
 
-/// ring's suites with AES-128-GCM first (ring lists AES-256-GCM first): it
-/// is QUIC's mandatory suite and cheaper per byte (10 AES rounds against 14);
-/// a client's order decides, and the others stay for peers that lack it.
-fn provider() -> CryptoProvider {
+/// peerd's crypto provider: ring's, with AES-128-GCM first (ring lists
+/// AES-256-GCM first): it is QUIC's mandatory suite and cheaper per byte (10
+/// AES rounds against 14); a client's order decides, and the others stay for
+/// peers that lack it.
+pub fn crypto_provider() -> CryptoProvider {
     let mut provider = rustls::crypto::ring::default_provider();
     provider
         .cipher_suites
@@ -108,7 +109,11 @@ mod tests {
 
     #[test]
     fn aes_128_gcm_is_preferred_and_no_suite_is_dropped() {
-        let suites: Vec<CipherSuite> = provider().cipher_suites.iter().map(|s| s.suite()).collect();
+        let suites: Vec<CipherSuite> = crypto_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| s.suite())
+            .collect();
         let mut defaults: Vec<CipherSuite> = rustls::crypto::ring::default_provider()
             .cipher_suites
             .iter()

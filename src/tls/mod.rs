@@ -7,7 +7,7 @@ mod configs;
 mod verifier;
 
 pub use certificate::{CertificateError, node_id_from_certificate, node_id_from_peer_identity};
-pub use configs::{TlsConfigs, TlsError};
+pub use configs::{TlsConfigs, TlsError, crypto_provider};
 pub use verifier::ExpectedPeer;
 
 /// The ALPN protocol of peerd's wire protocol, major version 1.

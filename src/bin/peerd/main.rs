@@ -29,8 +29,9 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&settings);
-    // One crypto provider for the whole process, chosen explicitly: ring.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    // One crypto provider for the whole process, chosen explicitly: the
+    // one peerd's own TLS configs use (ring, AES-128-GCM first).
+    let _ = peerd::tls::crypto_provider().install_default();
     match commands::run(
         cli.command,
         settings,
