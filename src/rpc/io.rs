@@ -8,8 +8,9 @@ use super::codec::{Frame, FrameDecoder, FrameType, Unframed};
 use super::outgoing::OutFrames;
 use super::status::CallError;
 
-/// Chunks taken from quinn at most per read.
-const READ_BATCH: usize = 16;
+/// Chunks taken from quinn at most per read. Few: the batch lives in every
+/// pending read's future, and a call's frames rarely come in more chunks.
+const READ_BATCH: usize = 4;
 
 /// Reads whole frames from a stream.
 #[derive(Debug)]
