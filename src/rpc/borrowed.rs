@@ -1,12 +1,15 @@
 //! The messages of rpc.proto encoded straight from borrowed fields: the bytes
 //! of `proto::RequestHeader` and `proto::Status`, without copying a method,
-//! message or metadata map into a generated struct on every call.
+//! message or metadata map into a generated struct on every call; and the
+//! request header decoded with its method left in the received bytes.
 
 use std::collections::HashMap;
 
-use bytes::BufMut;
+use bytes::{Buf, BufMut, Bytes};
+use prost::DecodeError;
 use prost::encoding::{
-    WireType, encode_key, encode_varint, encoded_len_varint, hash_map, key_len, string, uint64,
+    DecodeContext, WireType, decode_key, encode_key, encode_varint, encoded_len_varint, hash_map,
+    key_len, skip_field, string, uint64,
 };
 
 use super::Status;
@@ -56,6 +59,69 @@ impl Encode for Status {
         put_str(STATUS_MESSAGE, self.message(), out);
         put_map(STATUS_METADATA, self.metadata(), out);
     }
+}
+
+/// A received `RequestHeader`. Its method stays in the frame's bytes: the
+/// route is found by them, so no call copies its method into a `String`.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct ReceivedHeader {
+    /// UTF-8, checked when decoded.
+    method: Bytes,
+    pub timeout_micros: u64,
+    pub metadata: HashMap<String, String>,
+}
+
+impl ReceivedHeader {
+    /// Decodes as prost decodes `RequestHeader`: the last value of a field
+    /// wins, map entries add up, and unknown fields are skipped.
+    pub fn decode(mut bytes: Bytes) -> Result<Self, HeaderError> {
+        let mut header = Self::default();
+        while bytes.has_remaining() {
+            let (tag, wire_type) = decode_key(&mut bytes)?;
+            let context = DecodeContext::default();
+            match tag {
+                // `Bytes` from `Bytes` is cut, not copied.
+                METHOD => prost::encoding::bytes::merge(
+                    wire_type,
+                    &mut header.method,
+                    &mut bytes,
+                    context,
+                )?,
+                TIMEOUT_MICROS => {
+                    uint64::merge(wire_type, &mut header.timeout_micros, &mut bytes, context)?
+                }
+                METADATA => hash_map::merge(
+                    string::merge,
+                    string::merge,
+                    &mut header.metadata,
+                    &mut bytes,
+                    context,
+                )?,
+                _ => skip_field(wire_type, tag, &mut bytes, context)?,
+            }
+        }
+        std::str::from_utf8(&header.method).map_err(|_| HeaderError::MethodNotUtf8)?;
+        Ok(header)
+    }
+
+    /// The method's name as received: UTF-8, not yet known to the router.
+    pub fn method_bytes(&self) -> &[u8] {
+        &self.method
+    }
+
+    /// The method's name, for messages.
+    pub fn method_lossy(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.method)
+    }
+}
+
+/// Why a received header could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeaderError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("the method is not UTF-8")]
+    MethodNotUtf8,
 }
 
 fn str_len(tag: u32, value: &str) -> usize {
@@ -149,6 +215,72 @@ mod tests {
                 "{method:?} {timeout_micros}"
             );
             assert_eq!(RequestHeader::decode(bytes.as_slice()).unwrap(), generated);
+        }
+    }
+
+    fn received(header: &RequestHeader) -> ReceivedHeader {
+        ReceivedHeader::decode(header.encode_to_vec().into()).unwrap()
+    }
+
+    #[test]
+    fn a_received_header_decodes_as_the_generated_message() {
+        let metadata = HashMap::from([("trace".to_owned(), "abc123".to_owned())]);
+        for header in [
+            RequestHeader::default(),
+            RequestHeader {
+                method: "peerd.node.v1.Node/Echo".to_owned(),
+                timeout_micros: 30_000_000,
+                metadata,
+            },
+        ] {
+            let decoded = received(&header);
+            assert_eq!(decoded.method_bytes(), header.method.as_bytes());
+            assert_eq!(decoded.timeout_micros, header.timeout_micros);
+            assert_eq!(decoded.metadata, header.metadata);
+        }
+    }
+
+    #[test]
+    fn a_received_header_keeps_the_last_method_and_skips_unknown_fields() {
+        let mut bytes = RequestHeader {
+            method: "first".to_owned(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        // Field 9, a varint, then the method again.
+        bytes.extend([9 << 3, 42]);
+        bytes.extend(
+            RequestHeader {
+                method: "second".to_owned(),
+                timeout_micros: 7,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        );
+        let generated = RequestHeader::decode(bytes.as_slice()).unwrap();
+        let decoded = ReceivedHeader::decode(bytes.into()).unwrap();
+        assert_eq!(decoded.method_bytes(), generated.method.as_bytes());
+        assert_eq!(decoded.method_bytes(), b"second");
+        assert_eq!(decoded.timeout_micros, 7);
+    }
+
+    #[test]
+    fn a_malformed_header_is_refused_like_the_generated_message() {
+        let method_of = |payload: &[u8]| {
+            let mut bytes = vec![METHOD as u8 * 8 + 2, payload.len() as u8];
+            bytes.extend(payload);
+            bytes
+        };
+        let not_utf8 = method_of(&[0xff, 0xfe]);
+        let mut cut_short = method_of(b"peerd.node.v1.Node/Echo");
+        cut_short.truncate(10);
+        let method_as_varint = vec![METHOD as u8 * 8, 1];
+        for bytes in [not_utf8, cut_short, method_as_varint, vec![0x80]] {
+            assert!(RequestHeader::decode(bytes.as_slice()).is_err());
+            assert!(
+                ReceivedHeader::decode(bytes.clone().into()).is_err(),
+                "{bytes:?}"
+            );
         }
     }
 

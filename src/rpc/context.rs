@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
@@ -19,7 +20,7 @@ pub(crate) fn deadline_after(now: Instant, timeout: std::time::Duration) -> Inst
 pub struct CallContext {
     pub(crate) caller: NodeId,
     pub(crate) caller_address: SocketAddr,
-    pub(crate) method: String,
+    pub(crate) method: Arc<str>,
     pub(crate) deadline: Instant,
     pub(crate) metadata: HashMap<String, String>,
     pub(crate) cancelled: CallCancel,

@@ -1,6 +1,7 @@
 //! Serving one call on one stream: header, routing, deadline, handler, status.
 
-use std::pin::pin;
+use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -8,20 +9,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::either::Either;
 use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 use super::Shared;
-use crate::connection::IncomingStream;
+use crate::connection::{IncomingStream, NodeConnection};
 use crate::identity::NodeId;
-use crate::metrics::CallRecord;
+use crate::rpc::borrowed::ReceivedHeader;
 use crate::rpc::cancel::CallCancel;
 use crate::rpc::codec::FrameType;
 use crate::rpc::context::deadline_after;
 use crate::rpc::io::{FrameReader, write_frames};
 use crate::rpc::outgoing::OutFrames;
 use crate::rpc::poll_once::poll_once;
-use crate::rpc::proto::RequestHeader;
-use crate::rpc::service::Method;
+use crate::rpc::service::{BoxFuture, Method, Route};
 use crate::rpc::status::CallError;
 use crate::rpc::{CallContext, Code, Status};
 
@@ -46,132 +48,185 @@ impl From<Result<(), Status>> for Ending {
     }
 }
 
-pub(super) async fn serve(shared: Arc<Shared>, stream: IncomingStream) {
-    let accepted = Instant::now();
-    let mut record = shared.calls.start_server_call(accepted);
-    let code = answer(&shared, stream, accepted, &mut record).await;
-    record.end(code);
-}
+// Every call's future is allocated, so its size is kept down: functions that
+// take large values return an `async move` block (an `async fn` keeps a
+// second copy of each argument in its future), and waits that are seldom
+// needed are boxed apart.
 
-/// Serves the call and returns the code it ended with.
-async fn answer(
-    shared: &Shared,
-    stream: IncomingStream,
-    accepted: Instant,
-    record: &mut CallRecord,
-) -> Code {
-    let IncomingStream {
-        connection,
-        mut send,
-        recv,
-        guard: _busy,
-    } = stream;
-    let caller = connection.remote_node_id();
-    let mut reader = FrameReader::new(recv, shared.config.max_message_size);
-    let header = match read_header(shared, &mut reader, accepted).await {
-        Ok(header) => header,
-        Err(status) => return finish_with(&mut send, &status, caller).await,
-    };
-    let Some(route) = shared.router.route(&header.method) else {
-        let status = Status::unimplemented(format!("unknown method {:?}", header.method));
-        return finish_with(&mut send, &status, caller).await;
-    };
-    record.route(route.index);
-    if shared.draining.load(Ordering::Acquire) {
-        let status = Status::unavailable("the node is shutting down");
-        return finish_with(&mut send, &status, caller).await;
-    }
-    // Made once the method is known: recording a field later costs more.
-    // `?` formats the id lazily (its Debug is the short form).
-    let span = tracing::debug_span!("call", caller = ?caller, method = header.method.as_str());
-    let context = CallContext {
-        caller,
-        caller_address: connection.remote_address(),
-        deadline: deadline_after(accepted, call_timeout(shared, &header)),
-        method: header.method,
-        metadata: header.metadata,
-        // Not tied to the server's token: the select below turns shutdown
-        // into this cancel.
-        cancelled: CallCancel::default(),
-    };
-    let method = route.method.clone();
-    let served = async {
-        match run_until_ended(shared, method, context, reader, &mut send).await {
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of its arguments"
+)]
+pub(super) fn serve(shared: Arc<Shared>, stream: IncomingStream) -> impl Future<Output = ()> {
+    async move {
+        let accepted = Instant::now();
+        let mut record = shared.calls.start_server_call(accepted);
+        let IncomingStream {
+            connection,
+            mut send,
+            recv,
+            guard: _busy,
+        } = stream;
+        let caller = connection.remote_node_id();
+        let cancelled = CallCancel::default();
+        let ending = {
+            let mut reader = FrameReader::new(recv, shared.config.max_message_size);
+            let admitted = read_header(&shared, &mut reader, accepted)
+                .await
+                .and_then(|header| Ok((admit(&shared, &header)?, header)));
+            let (route, header) = match admitted {
+                Ok(admitted) => admitted,
+                Err(status) => return record.end(finish_with(&mut send, &status, caller).await),
+            };
+            record.route(route.index);
+            let caller_stopped = send.stopped();
+            let deadline = deadline_after(accepted, call_timeout(&shared, &header));
+            // Made once the method is known: recording a field later costs
+            // more. `?` formats the id lazily (its Debug is the short form).
+            let span = tracing::debug_span!("call", caller = ?caller, method = &*route.name);
+            // In a box of its own, each of the two allocations stays within
+            // glibc's per-thread cache (1,032 bytes): a larger one costs
+            // about 1,000 instructions more, per call.
+            let mut handler = Box::pin(traced(
+                run(
+                    &shared,
+                    route.method.clone(),
+                    call_context(&connection, route, header, deadline, &cancelled),
+                    reader,
+                    &mut send,
+                ),
+                span,
+            ));
+            until_ended(&shared, handler.as_mut(), caller_stopped, deadline).await
+        };
+        cancelled.cancel();
+        let code = match ending {
             Ending::Answered => Code::Ok,
             Ending::Status(status) => finish_with(&mut send, &status, caller).await,
             Ending::CallerGone => {
-                tracing::debug!("caller cancelled the call");
+                tracing::debug!(caller = ?caller, "caller cancelled the call");
                 Code::Cancelled
             }
-        }
+        };
+        record.end(code);
+    }
+}
+
+/// The route to the header's method, unless the call is refused.
+fn admit<'s>(shared: &'s Shared, header: &ReceivedHeader) -> Result<&'s Route, Status> {
+    let Some(route) = shared.router.route(header.method_bytes()) else {
+        return Err(Status::unimplemented(format!(
+            "unknown method {:?}",
+            header.method_lossy()
+        )));
     };
-    // A disabled span (nothing subscribes at debug level) would only cost
-    // an enter and an exit on every poll.
+    match shared.draining.load(Ordering::Acquire) {
+        true => Err(Status::unavailable("the node is shutting down")),
+        false => Ok(route),
+    }
+}
+
+fn call_context(
+    connection: &NodeConnection,
+    route: &Route,
+    header: ReceivedHeader,
+    deadline: Instant,
+    cancelled: &CallCancel,
+) -> CallContext {
+    CallContext {
+        caller: connection.remote_node_id(),
+        caller_address: connection.remote_address(),
+        deadline,
+        method: route.name.clone(),
+        metadata: header.metadata,
+        // Not tied to the server's token: `until_ended` turns shutdown into
+        // this cancel.
+        cancelled: cancelled.clone(),
+    }
+}
+
+/// `handler` in `span`, unless the span is disabled (nothing subscribes at
+/// debug level): then entering it on every poll would only cost time.
+fn traced<F: Future>(handler: F, span: tracing::Span) -> Either<F, Instrumented<F>> {
     match span.is_disabled() {
-        true => served.await,
-        false => served.instrument(span).await,
+        true => Either::Left(handler),
+        false => Either::Right(handler.instrument(span)),
     }
 }
 
 /// Runs the handler until it answers, the caller leaves, the deadline
 /// passes, or the node shuts down.
-async fn run_until_ended(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of its arguments"
+)]
+fn until_ended<'a>(
+    shared: &'a Shared,
+    mut handler: Pin<&'a mut impl Future<Output = Result<(), Status>>>,
+    caller_stopped: impl Future<Output = Result<Option<quinn::VarInt>, quinn::StoppedError>> + 'a,
+    deadline: Instant,
+) -> impl Future<Output = Ending> + 'a {
+    async move {
+        // A handler that answers at once never needs the other waits (each
+        // a lock, an allocation or a timer entry): they are armed, in their
+        // own box so they do not grow every call's future, only if it waits.
+        match poll_once(handler.as_mut()).await {
+            Some(result) => Ending::from(result),
+            None => Box::pin(wait_for_ending(shared, handler, caller_stopped, deadline)).await,
+        }
+    }
+}
+
+async fn wait_for_ending(
     shared: &Shared,
-    method: Method,
-    context: CallContext,
-    reader: FrameReader,
-    send: &mut quinn::SendStream,
+    handler: Pin<&mut impl Future<Output = Result<(), Status>>>,
+    caller_stopped: impl Future<Output = Result<Option<quinn::VarInt>, quinn::StoppedError>>,
+    deadline: Instant,
 ) -> Ending {
-    let cancelled = context.cancelled.clone();
-    let deadline = context.deadline;
-    let caller_stopped = send.stopped();
-    let mut handler = pin!(run(shared, method, context, reader, send));
-    // A handler that answers at once never needs the other waits (each a
-    // lock, an allocation or a timer entry): they are armed only if it waits.
-    let ending = match poll_once(handler.as_mut()).await {
-        Some(result) => Ending::from(result),
-        None => tokio::select! {
-            biased;
-            result = handler => Ending::from(result),
-            stopped = caller_stopped => match stopped {
-                Ok(Some(_)) | Err(_) => Ending::CallerGone,
-                Ok(None) => Ending::Answered,
-            },
-            () = tokio::time::sleep_until(deadline) => Ending::Status(
-                Status::deadline_exceeded("the call's deadline passed in the handler"),
-            ),
-            () = shared.cancel.cancelled() => {
-                Ending::Status(Status::unavailable("the node is shutting down"))
-            }
+    tokio::select! {
+        biased;
+        result = handler => Ending::from(result),
+        stopped = caller_stopped => match stopped {
+            Ok(Some(_)) | Err(_) => Ending::CallerGone,
+            Ok(None) => Ending::Answered,
         },
-    };
-    cancelled.cancel();
-    ending
+        () = tokio::time::sleep_until(deadline) => Ending::Status(
+            Status::deadline_exceeded("the call's deadline passed in the handler"),
+        ),
+        () = shared.cancel.cancelled() => {
+            Ending::Status(Status::unavailable("the node is shutting down"))
+        }
+    }
 }
 
 async fn read_header(
     shared: &Shared,
     reader: &mut FrameReader,
     accepted: Instant,
-) -> Result<RequestHeader, Status> {
+) -> Result<ReceivedHeader, Status> {
     let limit = shared.config.header_timeout;
     let mut read = pin!(reader.next_of(FrameType::Header));
     // The header usually arrived with the stream: then no timer is armed.
-    let payload = match poll_once(read.as_mut()).await {
-        Some(payload) => payload,
-        None => tokio::time::timeout_at(deadline_after(accepted, limit), read)
-            .await
-            .map_err(|_| {
-                Status::deadline_exceeded(format!("no request header within {limit:?}"))
-            })?,
-    }?
-    .ok_or_else(|| CallError::Protocol("the stream ended before the request header".into()))?;
-    let header = <RequestHeader as prost::Message>::decode(payload)
+    // (`if let`, not `match`: the first poll's result is gone before the
+    // wait, so the future holds no room for it.)
+    let frame = if let Some(frame) = poll_once(read.as_mut()).await {
+        frame
+    } else {
+        Box::pin(tokio::time::timeout_at(
+            deadline_after(accepted, limit),
+            read,
+        ))
+        .await
+        .map_err(|_| Status::deadline_exceeded(format!("no request header within {limit:?}")))?
+    };
+    let payload = frame?
+        .ok_or_else(|| CallError::Protocol("the stream ended before the request header".into()))?;
+    let header = ReceivedHeader::decode(payload)
         .map_err(|e| CallError::Protocol(format!("malformed request header: {e}")))?;
     Ok(header)
 }
 
-fn call_timeout(shared: &Shared, header: &RequestHeader) -> Duration {
+fn call_timeout(shared: &Shared, header: &ReceivedHeader) -> Duration {
     match header.timeout_micros {
         0 => shared.config.default_deadline,
         micros => Duration::from_micros(micros),
@@ -179,34 +234,51 @@ fn call_timeout(shared: &Shared, header: &RequestHeader) -> Duration {
 }
 
 /// Waits for a handler slot, runs the handler, and writes its answer.
-async fn run(
-    shared: &Shared,
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps a second copy of its arguments"
+)]
+fn run<'a>(
+    shared: &'a Shared,
     method: Method,
     context: CallContext,
     mut reader: FrameReader,
-    send: &mut quinn::SendStream,
-) -> Result<(), Status> {
-    let _slot = shared
-        .handler_slots
-        .acquire()
-        .await
-        .map_err(|_| Status::unavailable("the node is shutting down"))?;
-    match method {
-        Method::Unary(handler) => {
-            let request = read_single(&mut reader).await?;
-            let mut answer = handler(context, request).await?;
-            answer.put_message(FrameType::Status, ok_status());
-            write_and_finish(send, answer).await
-        }
-        Method::Streaming(handler) => {
-            let (frames, queue) = mpsc::channel(RESPONSE_QUEUE);
-            let (result, written) =
-                tokio::join!(handler(context, reader, frames), forward(queue, send));
-            written?;
-            result?;
-            write_and_finish(send, status_frame(ok_status())).await
+    send: &'a mut quinn::SendStream,
+) -> impl Future<Output = Result<(), Status>> + 'a {
+    async move {
+        let _slot = shared
+            .handler_slots
+            .acquire()
+            .await
+            .map_err(|_| Status::unavailable("the node is shutting down"))?;
+        match method {
+            Method::Unary(handler) => {
+                let request = read_single(&mut reader).await?;
+                let mut answer = handler(context, request).await?;
+                answer.put_message(FrameType::Status, ok_status());
+                write_and_finish(send, answer).await
+            }
+            Method::Streaming(handler) => {
+                let (frames, queue) = mpsc::channel(RESPONSE_QUEUE);
+                let handling = handler(context, reader, frames);
+                // Boxed: its forwarding future would make every unary call's
+                // future larger too.
+                Box::pin(stream(handling, queue, send)).await
+            }
         }
     }
+}
+
+/// Runs a streaming handler, forwarding what it queues as it goes.
+async fn stream(
+    handling: BoxFuture<Result<(), Status>>,
+    queue: mpsc::Receiver<OutFrames>,
+    send: &mut quinn::SendStream,
+) -> Result<(), Status> {
+    let (result, written) = tokio::join!(handling, forward(queue, send));
+    written?;
+    result?;
+    write_and_finish(send, status_frame(ok_status())).await
 }
 
 async fn read_single(reader: &mut FrameReader) -> Result<Bytes, Status> {
@@ -258,6 +330,27 @@ async fn finish_with(send: &mut quinn::SendStream, status: &Status, caller: Node
     if !status.is_ok() {
         tracing::debug!(%status, caller = ?caller, "call failed");
     }
-    let _ = write_and_finish(send, status_frame(status)).await;
+    // Boxed: calls that fail are few, and the write's future would make
+    // every call's future larger.
+    let _ = Box::pin(write_and_finish(send, status_frame(status))).await;
     status.code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<A, B, F: Future>(_: fn(A, B) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// glibc serves allocations up to this size from a per-thread cache;
+    /// every call allocates its future.
+    const GLIBC_TCACHE_MAX: usize = 1032;
+
+    #[test]
+    fn a_calls_future_fits_in_glibcs_per_thread_cache() {
+        let size = future_size(serve);
+        assert!(size <= GLIBC_TCACHE_MAX, "serve's future is {size} bytes");
+    }
 }
