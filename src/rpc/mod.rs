@@ -3,7 +3,7 @@
 //! (`server`), typed calls to other nodes (`client`), and gRPC-numbered
 //! statuses (`status`). docs/protocol.md is the wire contract.
 
-pub(crate) mod borrowed;
+mod borrowed;
 mod cancel;
 mod client;
 pub mod codec;
