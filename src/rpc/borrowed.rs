@@ -63,7 +63,7 @@ impl Encode for Status {
 
 /// A received `RequestHeader`. Its method stays in the frame's bytes: the
 /// route is found by them, so no call copies its method into a `String`.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub(crate) struct ReceivedHeader {
     /// UTF-8, checked when decoded.
     method: Bytes,

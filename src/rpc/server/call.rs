@@ -344,8 +344,9 @@ mod tests {
         std::mem::size_of::<F>()
     }
 
-    /// glibc serves allocations up to this size from a per-thread cache;
-    /// every call allocates its future.
+    /// glibc serves allocations up to this size from a per-thread cache
+    /// while it holds a freed block of the size (at 64 calls in flight it
+    /// often does not, docs/performance.md); every call allocates its future.
     const GLIBC_TCACHE_MAX: usize = 1032;
 
     #[test]
