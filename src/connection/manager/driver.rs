@@ -30,7 +30,19 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
     let idle = idle_wait();
     tokio::pin!(cancelled, idle);
     loop {
+        // The next stream first: a batch of streams is taken without polling
+        // the other waits once per stream. They are polled whenever no stream
+        // is ready, and the stream slots and tokio's task budget keep a
+        // flood of streams from holding that off.
         tokio::select! {
+            biased;
+            accepted = next_stream(conn, &slots) => match accepted {
+                Ok((send, recv, slot)) => {
+                    let guard = conn.begin_stream().holding(slot);
+                    shared.handler.handle_stream(IncomingStream { connection: conn.clone(), send, recv, guard });
+                }
+                Err(e) => return e.to_string(),
+            },
             () = &mut cancelled => {
                 conn.close(CloseCode::ShuttingDown);
                 return "shutting down".into();
@@ -45,13 +57,6 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
                 conn.close(code);
                 return format!("{code:?}").to_lowercase();
             }
-            accepted = next_stream(conn, &slots) => match accepted {
-                Ok((send, recv, slot)) => {
-                    let guard = conn.begin_stream().holding(slot);
-                    shared.handler.handle_stream(IncomingStream { connection: conn.clone(), send, recv, guard });
-                }
-                Err(e) => return e.to_string(),
-            },
         }
     }
 }
