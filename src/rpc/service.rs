@@ -144,8 +144,9 @@ pub struct Router {
     /// lookup cannot change the table, so SipHash's resistance to chosen
     /// keys buys nothing here and cost ~200 instructions per call.
     methods: HashMap<Box<[u8]>, Route, FxBuildHasher>,
-    /// Full method names in the order routed; a route's index is its position.
-    names: Vec<String>,
+    /// Full method names in the order routed (a route's index is its
+    /// position), the same allocations the routes hold.
+    names: Vec<Arc<str>>,
     services: Vec<String>,
 }
 
@@ -170,10 +171,10 @@ impl Router {
     /// programming error, found at start-up.
     pub fn with_service(mut self, service: Service) -> Self {
         for (method, handler) in service.methods {
-            let full_name = format!("{}/{}", service.name, method);
+            let full_name: Arc<str> = format!("{}/{}", service.name, method).into();
             let route = Route {
                 index: self.names.len(),
-                name: full_name.as_str().into(),
+                name: full_name.clone(),
                 method: handler,
             };
             let previous = self.methods.insert(full_name.as_bytes().into(), route);
@@ -192,7 +193,7 @@ impl Router {
     }
 
     /// Full names of the methods routed, in the order they were added.
-    pub fn method_names(&self) -> &[String] {
+    pub fn method_names(&self) -> &[Arc<str>] {
         &self.names
     }
 

@@ -91,7 +91,7 @@ pub(super) fn serve(shared: Arc<Shared>, stream: IncomingStream) -> impl Future<
                 run(
                     &shared,
                     route.method.clone(),
-                    call_context(&connection, route, header, deadline, &cancelled),
+                    call_context(caller, &connection, route, header, deadline, &cancelled),
                     reader,
                     &mut send,
                 ),
@@ -127,6 +127,7 @@ fn admit<'s>(shared: &'s Shared, header: &ReceivedHeader) -> Result<&'s Route, S
 }
 
 fn call_context(
+    caller: NodeId,
     connection: &NodeConnection,
     route: &Route,
     header: ReceivedHeader,
@@ -134,7 +135,7 @@ fn call_context(
     cancelled: &CallCancel,
 ) -> CallContext {
     CallContext {
-        caller: connection.remote_node_id(),
+        caller,
         caller_address: connection.remote_address(),
         deadline,
         method: route.name.clone(),
