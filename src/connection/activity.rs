@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use super::served_streams::ServedStream;
 
 #[derive(Debug)]
 pub(crate) struct Activity {
@@ -102,11 +104,11 @@ impl Activity {
 #[derive(Debug)]
 pub struct StreamGuard {
     activity: Arc<Activity>,
-    _slot: Option<OwnedSemaphorePermit>,
+    _slot: Option<ServedStream>,
 }
 
 impl StreamGuard {
-    pub(crate) fn holding(mut self, slot: OwnedSemaphorePermit) -> Self {
+    pub(crate) fn holding(mut self, slot: ServedStream) -> Self {
         self._slot = Some(slot);
         self
     }

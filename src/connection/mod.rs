@@ -13,6 +13,7 @@ mod manager;
 mod node_connection;
 mod pending;
 mod primary;
+mod served_streams;
 mod single_flight;
 mod slot;
 mod tally;

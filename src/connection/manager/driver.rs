@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
 use super::{IncomingStream, Shared};
+use crate::connection::served_streams::{ServedStream, ServedStreams};
 use crate::connection::{CloseCode, NodeConnection};
 
 pub(super) async fn drive(shared: Arc<Shared>, conn: NodeConnection) {
@@ -19,7 +18,7 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
     // QUIC's stream limit frees a stream's credit as soon as both sides have
     // closed it, which can be before its handler has noticed: these slots
     // make "streams being served" exact, whatever the peer does.
-    let slots = Arc::new(Semaphore::new(config.max_concurrent_streams as usize));
+    let mut slots = ServedStreams::new(config.max_concurrent_streams as usize);
     // Both waits live across streams: recreating them for every accepted
     // stream cost a registration each, on the call path.
     let cancelled = shared.cancel.cancelled();
@@ -36,7 +35,7 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
         // flood of streams from holding that off.
         tokio::select! {
             biased;
-            accepted = next_stream(conn, &slots) => match accepted {
+            accepted = next_stream(conn, &mut slots) => match accepted {
                 Ok((send, recv, slot)) => {
                     let guard = conn.begin_stream().holding(slot);
                     shared.handler.handle_stream(IncomingStream { connection: conn.clone(), send, recv, guard });
@@ -66,13 +65,9 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
 /// peer's stream limit.
 async fn next_stream(
     conn: &NodeConnection,
-    slots: &Arc<Semaphore>,
-) -> Result<(quinn::SendStream, quinn::RecvStream, OwnedSemaphorePermit), quinn::ConnectionError> {
-    let slot = slots
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the semaphore is never closed");
+    slots: &mut ServedStreams,
+) -> Result<(quinn::SendStream, quinn::RecvStream, ServedStream), quinn::ConnectionError> {
+    let slot = slots.take().await;
     let (send, recv) = conn.quic().accept_bi().await?;
     Ok((send, recv, slot))
 }
