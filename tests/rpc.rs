@@ -336,6 +336,26 @@ async fn malformed_frames_get_a_clear_status_and_the_connection_keeps_working() 
 }
 
 #[tokio::test]
+async fn a_unary_request_that_is_not_exactly_one_message_is_refused() {
+    let (a, b) = pair();
+    let no_message = header_frame("test.v1.Test/Echo");
+    let mut two_messages = header_frame("test.v1.Test/Echo");
+    put_frame(&mut two_messages, FrameType::Message, &[]);
+    put_frame(&mut two_messages, FrameType::Message, &[]);
+    let mut a_status = header_frame("test.v1.Test/Echo");
+    put_frame(&mut a_status, FrameType::Status, &[]);
+    for (request, reason) in [
+        (no_message, "the request has no message"),
+        (two_messages, "exactly one message"),
+        (a_status, "expected a Message frame, got a Status frame"),
+    ] {
+        let status = raw_call(&a, &b, &request).await;
+        assert_eq!(status.code(), Code::Internal, "{status}");
+        assert!(status.message().contains(reason), "{status}");
+    }
+}
+
+#[tokio::test]
 async fn a_huge_timeout_from_the_caller_is_harmless() {
     let (a, b) = pair();
     let header = peerd::rpc::proto::RequestHeader {

@@ -220,7 +220,7 @@ async fn pinned_supervisor(discovery: Discovery, peer: PeerAddr) {
 struct WeakDiscovery(Weak<Inner>);
 
 impl AddressResolver for WeakDiscovery {
-    fn resolve(&self, node: NodeId) -> crate::rpc::service::BoxFuture<Vec<SocketAddr>> {
+    fn resolve(&self, node: NodeId) -> crate::rpc::service::BoxFuture<'static, Vec<SocketAddr>> {
         let inner = self.0.upgrade();
         Box::pin(async move {
             match inner {

@@ -1,6 +1,10 @@
 //! Frames over quinn streams: the codec fed from a `RecvStream`, and
 //! encoded frames written to a `SendStream`.
 
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::task::{Context, Poll, ready};
+
 use bytes::Bytes;
 
 use super::StreamCode;
@@ -30,14 +34,59 @@ impl FrameReader {
     }
 
     /// The next frame, or `None` at a clean end of stream.
-    pub async fn next(&mut self) -> Result<Option<Frame>, CallError> {
+    pub fn next(&mut self) -> impl Future<Output = Result<Option<Frame>, CallError>> + '_ {
+        poll_fn(|cx| self.poll_next(cx))
+    }
+
+    /// The payload of the next frame, which must be of type `kind`; `None`
+    /// at a clean end of stream.
+    pub fn next_of(
+        &mut self,
+        kind: FrameType,
+    ) -> impl Future<Output = Result<Option<Bytes>, CallError>> + '_ {
+        poll_fn(move |cx| {
+            let frame = ready!(self.poll_next(cx))?;
+            Poll::Ready(frame.map(|frame| payload_of(frame, kind)).transpose())
+        })
+    }
+
+    /// The payload of exactly one message frame, then the end of the stream.
+    pub fn single_message(&mut self) -> impl Future<Output = Result<Bytes, CallError>> + '_ {
+        let mut message = None;
+        poll_fn(move |cx| {
+            loop {
+                let frame = ready!(self.poll_next(cx))?;
+                match (message.take(), frame) {
+                    (None, Some(frame)) => message = Some(payload_of(frame, FrameType::Message)?),
+                    (None, None) => {
+                        return Poll::Ready(Err(CallError::Protocol(
+                            "the request has no message".into(),
+                        )));
+                    }
+                    (Some(payload), None) => return Poll::Ready(Ok(payload)),
+                    (Some(_), Some(_)) => {
+                        return Poll::Ready(Err(CallError::Protocol(
+                            "a unary request carries exactly one message".into(),
+                        )));
+                    }
+                }
+            }
+        })
+    }
+
+    // Poll functions, not async ones: reading is on every call's path, and
+    // each nested async state machine costs its own bookkeeping per poll.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, CallError>> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buffer)? {
-                return Ok(Some(frame));
+                return Poll::Ready(Ok(Some(frame)));
             }
-            // Several chunks per call: quinn locks the connection once per read.
+            // Several chunks per read: quinn locks the connection once per
+            // read. A read that waits leaves the waker with quinn, so its
+            // future need not outlive this poll.
             let mut chunks: [Bytes; READ_BATCH] = Default::default();
-            match self.recv.read_chunks(&mut chunks).await? {
+            let read = pin!(self.recv.read_chunks(&mut chunks)).poll(cx);
+            match ready!(read)? {
                 Some(count) => {
                     for chunk in chunks.into_iter().take(count) {
                         self.buffer.push(chunk);
@@ -45,28 +94,25 @@ impl FrameReader {
                 }
                 None => {
                     self.decoder.finish(&self.buffer)?;
-                    return Ok(None);
+                    return Poll::Ready(Ok(None));
                 }
             }
-        }
-    }
-
-    /// The payload of the next frame, which must be of type `kind`; `None`
-    /// at a clean end of stream.
-    pub async fn next_of(&mut self, kind: FrameType) -> Result<Option<Bytes>, CallError> {
-        match self.next().await? {
-            Some(frame) if frame.kind == kind => Ok(Some(frame.payload)),
-            Some(frame) => Err(CallError::Protocol(format!(
-                "expected a {kind:?} frame, got a {:?} frame",
-                frame.kind
-            ))),
-            None => Ok(None),
         }
     }
 
     /// Tells the peer we will read no more.
     pub fn stop(&mut self, code: StreamCode) {
         let _ = self.recv.stop(code.var_int());
+    }
+}
+
+fn payload_of(frame: Frame, kind: FrameType) -> Result<Bytes, CallError> {
+    match frame.kind == kind {
+        true => Ok(frame.payload),
+        false => Err(CallError::Protocol(format!(
+            "expected a {kind:?} frame, got a {:?} frame",
+            frame.kind
+        ))),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -13,22 +14,51 @@ use tokio::sync::mpsc;
 use super::codec::FrameType;
 use super::io::FrameReader;
 use super::outgoing::OutFrames;
+use super::server::UnaryCall;
 use super::status::CallError;
 use super::{CallContext, RequestStream, ResponseSink, Status};
 
-pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Takes the request payload; returns the encoded response frame.
-type UnaryFn = dyn Fn(CallContext, Bytes) -> BoxFuture<Result<OutFrames, Status>> + Send + Sync;
+/// Serves a whole unary call in one future: a trait, not a closure, so the
+/// future can borrow the handler instead of holding a clone of it.
+pub(crate) trait UnaryMethod: Send + Sync {
+    fn serve<'a>(&'a self, call: UnaryCall<'a>) -> BoxFuture<'a, Result<(), Status>>;
+}
+
 /// Takes the request frames and a queue for response frames.
-type StreamingFn = dyn Fn(CallContext, FrameReader, mpsc::Sender<OutFrames>) -> BoxFuture<Result<(), Status>>
+pub(crate) type StreamingFn = dyn Fn(CallContext, FrameReader, mpsc::Sender<OutFrames>) -> BoxFuture<'static, Result<(), Status>>
     + Send
     + Sync;
 
 #[derive(Clone)]
 pub(crate) enum Method {
-    Unary(Arc<UnaryFn>),
+    Unary(Arc<dyn UnaryMethod>),
     Streaming(Arc<StreamingFn>),
+}
+
+/// A unary handler between prost messages.
+struct ProstUnary<Req, Resp, F> {
+    handler: F,
+    messages: PhantomData<fn(Req) -> Resp>,
+}
+
+impl<Req, Resp, F, Fut> UnaryMethod for ProstUnary<Req, Resp, F>
+where
+    Req: prost::Message + Default + 'static,
+    Resp: prost::Message + 'static,
+    F: Fn(CallContext, Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
+{
+    fn serve<'a>(&'a self, call: UnaryCall<'a>) -> BoxFuture<'a, Result<(), Status>> {
+        Box::pin(call.answer(async |context, payload: Bytes| {
+            let request = Req::decode(payload).map_err(CallError::BadRequest)?;
+            let response = (self.handler)(context, request).await?;
+            let mut frames = OutFrames::new();
+            frames.put_message(FrameType::Message, &response);
+            Ok(frames)
+        }))
+    }
 }
 
 /// A named service, e.g. `peerd.node.v1.Node`, and its methods.
@@ -57,19 +87,12 @@ impl Service {
         F: Fn(CallContext, Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
     {
-        let handler = Arc::new(handler);
-        let erased = move |context, payload: Bytes| -> BoxFuture<_> {
-            let handler = handler.clone();
-            Box::pin(async move {
-                let request = Req::decode(payload).map_err(CallError::BadRequest)?;
-                let response = handler(context, request).await?;
-                let mut frames = OutFrames::new();
-                frames.put_message(FrameType::Message, &response);
-                Ok(frames)
-            })
+        let unary = ProstUnary {
+            handler,
+            messages: PhantomData,
         };
         self.methods
-            .push((method.into(), Method::Unary(Arc::new(erased))));
+            .push((method.into(), Method::Unary(Arc::new(unary))));
         self
     }
 
@@ -127,7 +150,7 @@ impl Service {
         F: Fn(CallContext, RequestStream<Req>, ResponseSink<Resp>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        let erased = move |context, reader, frames| -> BoxFuture<_> {
+        let erased = move |context, reader, frames| -> BoxFuture<'static, _> {
             let requests = RequestStream::for_requests(reader);
             Box::pin(handler(context, requests, ResponseSink::new(frames)))
         };

@@ -42,14 +42,8 @@ impl<T: prost::Message + Default> RequestStream<T> {
 
     /// Exactly one message followed by the end of the stream.
     pub(crate) async fn single(mut self) -> Result<T, Status> {
-        let message = self
-            .message_or_error()
-            .await?
-            .ok_or_else(|| CallError::Protocol("the request has no message".into()))?;
-        match self.reader.next().await? {
-            None => Ok(message),
-            Some(_) => Err(CallError::Protocol("expected one request message".into()).into()),
-        }
+        let payload = self.reader.single_message().await?;
+        Ok(T::decode(payload).map_err(self.decode_error)?)
     }
 }
 

@@ -30,7 +30,7 @@ use waiting::WaitingCalls;
 /// Finds addresses of nodes the address book does not know (discovery's
 /// iterative lookup, for a `Node`).
 pub trait AddressResolver: Send + Sync + 'static {
-    fn resolve(&self, node: NodeId) -> super::service::BoxFuture<Vec<SocketAddr>>;
+    fn resolve(&self, node: NodeId) -> super::service::BoxFuture<'static, Vec<SocketAddr>>;
 }
 
 /// Per-call settings.

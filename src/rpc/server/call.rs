@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{SemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::either::Either;
 use tracing::Instrument;
@@ -23,7 +23,7 @@ use crate::rpc::context::deadline_after;
 use crate::rpc::io::{FrameReader, write_frames};
 use crate::rpc::outgoing::OutFrames;
 use crate::rpc::poll_once::poll_once;
-use crate::rpc::service::{BoxFuture, Method, Route};
+use crate::rpc::service::{BoxFuture, Method, Route, StreamingFn};
 use crate::rpc::status::CallError;
 use crate::rpc::{CallContext, Code, Status};
 
@@ -84,20 +84,23 @@ pub(super) fn serve(shared: Arc<Shared>, stream: IncomingStream) -> impl Future<
             // Made once the method is known: recording a field later costs
             // more. `?` formats the id lazily (its Debug is the short form).
             let span = tracing::debug_span!("call", caller = ?caller, method = &*route.name);
-            // Boxed: held in the call's future, its storage would be kept
-            // through the header's wait too, adding its ~860 bytes to every
-            // call's future.
-            let mut handler = Box::pin(traced(
-                run(
-                    &shared,
-                    route.method.clone(),
-                    call_context(caller, &connection, route, header, deadline, &cancelled),
+            let context = call_context(caller, &connection, route, header, deadline, &cancelled);
+            // Boxed by the method: held in the call's future, its storage
+            // would be kept through the header's wait too, adding hundreds of
+            // bytes to every call's future.
+            let handler = match &route.method {
+                Method::Unary(method) => method.serve(UnaryCall {
+                    shared: &shared,
+                    context,
                     reader,
-                    &mut send,
-                ),
-                span,
-            ));
-            until_ended(&shared, handler.as_mut(), caller_stopped, deadline).await
+                    send: &mut send,
+                }),
+                Method::Streaming(method) => Box::pin(serve_streaming(
+                    &shared, &**method, context, reader, &mut send,
+                )),
+            };
+            let mut handler = traced(handler, span);
+            until_ended(&shared, Pin::new(&mut handler), caller_stopped, deadline).await
         };
         cancelled.cancel();
         let code = match ending {
@@ -234,45 +237,71 @@ fn call_timeout(shared: &Shared, header: &ReceivedHeader) -> Duration {
     }
 }
 
-/// Waits for a handler slot, runs the handler, and writes its answer.
-#[expect(
-    clippy::manual_async_fn,
-    reason = "an async fn keeps a second copy of its arguments"
-)]
-fn run<'a>(
+/// A unary call, routed and admitted, for its method to answer.
+pub(crate) struct UnaryCall<'a> {
     shared: &'a Shared,
-    method: Method,
     context: CallContext,
-    mut reader: FrameReader,
+    reader: FrameReader,
     send: &'a mut quinn::SendStream,
-) -> impl Future<Output = Result<(), Status>> + 'a {
-    async move {
-        let _slot = shared
-            .handler_slots
-            .acquire()
-            .await
-            .map_err(|_| Status::unavailable("the node is shutting down"))?;
-        match method {
-            Method::Unary(handler) => {
-                let request = read_single(&mut reader).await?;
-                let mut answer = handler(context, request).await?;
-                answer.put_message(FrameType::Status, ok_status());
-                write_and_finish(send, answer).await
-            }
-            Method::Streaming(handler) => {
-                let (frames, queue) = mpsc::channel(RESPONSE_QUEUE);
-                let handling = handler(context, reader, frames);
-                // Boxed: its forwarding future would make every unary call's
-                // future larger too.
-                Box::pin(stream(handling, queue, send)).await
-            }
+}
+
+impl UnaryCall<'_> {
+    /// Waits for a handler slot, reads the request, and writes the response
+    /// frames `respond` makes of it, then the OK status.
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn keeps a second copy of its arguments"
+    )]
+    pub(crate) fn answer(
+        self,
+        respond: impl AsyncFnOnce(CallContext, Bytes) -> Result<OutFrames, Status>,
+    ) -> impl Future<Output = Result<(), Status>> {
+        async move {
+            let UnaryCall {
+                shared,
+                context,
+                mut reader,
+                send,
+            } = self;
+            let _slot = handler_slot(shared).await?;
+            let request = reader.single_message().await?;
+            let mut answer = respond(context, request).await?;
+            answer.put_message(FrameType::Status, ok_status());
+            write_and_finish(send, answer).await
         }
     }
 }
 
+/// Waits for a handler slot, then runs a streaming handler.
+async fn serve_streaming(
+    shared: &Shared,
+    method: &StreamingFn,
+    context: CallContext,
+    reader: FrameReader,
+    send: &mut quinn::SendStream,
+) -> Result<(), Status> {
+    let _slot = handler_slot(shared).await?;
+    let (frames, queue) = mpsc::channel(RESPONSE_QUEUE);
+    stream(method(context, reader, frames), queue, send).await
+}
+
+/// A slot among the node's `max_handlers`, first come first served.
+async fn handler_slot(shared: &Shared) -> Result<SemaphorePermit<'_>, Status> {
+    // Free slots mean nobody waits (released slots go to waiters first), so
+    // taking one directly keeps the order and skips the queue's future.
+    if let Ok(slot) = shared.handler_slots.try_acquire() {
+        return Ok(slot);
+    }
+    shared
+        .handler_slots
+        .acquire()
+        .await
+        .map_err(|_| Status::unavailable("the node is shutting down"))
+}
+
 /// Runs a streaming handler, forwarding what it queues as it goes.
 async fn stream(
-    handling: BoxFuture<Result<(), Status>>,
+    handling: BoxFuture<'_, Result<(), Status>>,
     queue: mpsc::Receiver<OutFrames>,
     send: &mut quinn::SendStream,
 ) -> Result<(), Status> {
@@ -280,20 +309,6 @@ async fn stream(
     written?;
     result?;
     write_and_finish(send, status_frame(ok_status())).await
-}
-
-async fn read_single(reader: &mut FrameReader) -> Result<Bytes, Status> {
-    let request = reader
-        .next_of(FrameType::Message)
-        .await?
-        .ok_or_else(|| CallError::Protocol("the request has no message".into()))?;
-    match reader.next().await? {
-        None => Ok(request),
-        Some(_) => Err(CallError::Protocol(
-            "a unary call carries exactly one request message".into(),
-        )
-        .into()),
-    }
 }
 
 async fn forward(

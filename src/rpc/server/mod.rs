@@ -4,6 +4,8 @@
 
 mod call;
 
+pub(crate) use call::UnaryCall;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
