@@ -309,6 +309,20 @@ async fn malformed_frames_get_a_clear_status_and_the_connection_keeps_working() 
         "{status}"
     );
 
+    let mut method_not_utf8 = BytesMut::new();
+    // Field 1 (method), length-delimited, two bytes that are not UTF-8.
+    put_frame(
+        &mut method_not_utf8,
+        FrameType::Header,
+        &[0x0a, 2, 0xff, 0xfe],
+    );
+    let status = raw_call(&a, &b, &method_not_utf8).await;
+    assert_eq!(status.code(), Code::Internal);
+    assert!(
+        status.message().contains("the method is not UTF-8"),
+        "{status}"
+    );
+
     let mut bad_request = header_frame("test.v1.Test/Echo");
     put_frame(&mut bad_request, FrameType::Message, &[0x0a, 0x05, 1]);
     let status = raw_call(&a, &b, &bad_request).await;

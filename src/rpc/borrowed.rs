@@ -65,7 +65,8 @@ impl Encode for Status {
 /// route is found by them, so no call copies its method into a `String`.
 #[derive(Debug, Default)]
 pub(crate) struct ReceivedHeader {
-    /// UTF-8, checked when decoded.
+    /// Checked as UTF-8 only if no route matches it: only a routed name,
+    /// which is UTF-8, can.
     method: Bytes,
     pub timeout_micros: u64,
     pub metadata: HashMap<String, String>,
@@ -100,18 +101,17 @@ impl ReceivedHeader {
                 _ => skip_field(wire_type, tag, &mut bytes, context)?,
             }
         }
-        std::str::from_utf8(&header.method).map_err(|_| HeaderError::MethodNotUtf8)?;
         Ok(header)
     }
 
-    /// The method's name as received: UTF-8, not yet known to the router.
+    /// The method's name as received, for the router.
     pub fn method_bytes(&self) -> &[u8] {
         &self.method
     }
 
-    /// The method's name, for messages.
-    pub fn method_lossy(&self) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(&self.method)
+    /// The method's name, refused as prost would refuse it if not UTF-8.
+    pub fn method(&self) -> Result<&str, HeaderError> {
+        std::str::from_utf8(&self.method).map_err(|_| HeaderError::MethodNotUtf8)
     }
 }
 
@@ -271,17 +271,20 @@ mod tests {
             bytes.extend(payload);
             bytes
         };
-        let not_utf8 = method_of(&[0xff, 0xfe]);
         let mut cut_short = method_of(b"peerd.node.v1.Node/Echo");
         cut_short.truncate(10);
         let method_as_varint = vec![METHOD as u8 * 8, 1];
-        for bytes in [not_utf8, cut_short, method_as_varint, vec![0x80]] {
+        for bytes in [cut_short, method_as_varint, vec![0x80]] {
             assert!(RequestHeader::decode(bytes.as_slice()).is_err());
             assert!(
                 ReceivedHeader::decode(bytes.clone().into()).is_err(),
                 "{bytes:?}"
             );
         }
+        let not_utf8 = method_of(&[0xff, 0xfe]);
+        assert!(RequestHeader::decode(not_utf8.as_slice()).is_err());
+        let header = ReceivedHeader::decode(not_utf8.into()).unwrap();
+        assert!(matches!(header.method(), Err(HeaderError::MethodNotUtf8)));
     }
 
     #[test]

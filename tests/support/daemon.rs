@@ -147,6 +147,20 @@ impl Daemon {
     pub fn stderr_lines(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
     }
+
+    /// Whether the daemon logs a line for which `matches` holds within
+    /// `within` (lines read while waiting are consumed).
+    pub fn logs_within(&self, within: Duration, matches: impl Fn(&str) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if matches(&line) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
 }
 
 impl Drop for Daemon {

@@ -118,10 +118,10 @@ pub(super) fn serve(shared: Arc<Shared>, stream: IncomingStream) -> impl Future<
 /// The route to the header's method, unless the call is refused.
 fn admit<'s>(shared: &'s Shared, header: &ReceivedHeader) -> Result<&'s Route, Status> {
     let Some(route) = shared.router.route(header.method_bytes()) else {
-        return Err(Status::unimplemented(format!(
-            "unknown method {:?}",
-            header.method_lossy()
-        )));
+        return Err(match header.method() {
+            Ok(method) => Status::unimplemented(format!("unknown method {method:?}")),
+            Err(e) => CallError::Protocol(format!("malformed request header: {e}")).into(),
+        });
     };
     match shared.draining.load(Ordering::Acquire) {
         true => Err(Status::unavailable("the node is shutting down")),
