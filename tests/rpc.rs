@@ -15,6 +15,7 @@ use peerd::rpc::codec::{FrameDecoder, FrameType, Unframed, put_frame};
 use peerd::rpc::{RequestStream, ResponseSink, RpcConfig};
 use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
 use peerd::service::node::{self as node_service};
+use peerd::connection::TransportConfig;
 use peerd::{CallContext, CallOptions, Code, Identity, Node, Service, Status};
 use tokio::sync::{Notify, mpsc};
 
@@ -220,6 +221,33 @@ async fn the_built_in_node_service_answers() {
         .await
         .unwrap();
     assert_eq!(echo.payload.len(), 1000);
+}
+
+#[tokio::test]
+async fn a_call_longer_than_the_idle_ttl_keeps_its_connection_open() {
+    let ttl = Duration::from_millis(300);
+    let a = start(Arc::default(), RpcConfig::default());
+    let b = Node::builder(Identity::generate())
+        .listen(LOCALHOST)
+        .transport(TransportConfig {
+            connection_idle_ttl: ttl,
+            ..TransportConfig::default()
+        })
+        .bind()
+        .expect("bind");
+    a.addresses().add(b.id(), b.local_addr());
+    let slow_echo = EchoRequest {
+        payload: Bytes::from_static(b"slow"),
+        delay_millis: (ttl * 4).as_millis() as u32,
+    };
+    let echo: EchoResponse = within(
+        5 * SECOND,
+        a.client()
+            .unary(b.id(), node_service::ECHO, &slow_echo, &CallOptions::default()),
+    )
+    .await
+    .expect("the callee kept the connection while its handler ran");
+    assert_eq!(echo.payload, slow_echo.payload);
 }
 
 #[tokio::test]

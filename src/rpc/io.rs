@@ -22,6 +22,9 @@ pub(crate) struct FrameReader {
     recv: quinn::RecvStream,
     decoder: FrameDecoder,
     buffer: Unframed,
+    /// Where quinn puts one read's chunks. Kept between reads, so a read
+    /// neither makes nor drops a batch of empty `Bytes`.
+    chunks: [Bytes; READ_BATCH],
 }
 
 impl FrameReader {
@@ -30,6 +33,7 @@ impl FrameReader {
             recv,
             decoder: FrameDecoder::new(max_message),
             buffer: Unframed::default(),
+            chunks: Default::default(),
         }
     }
 
@@ -84,12 +88,11 @@ impl FrameReader {
             // Several chunks per read: quinn locks the connection once per
             // read. A read that waits leaves the waker with quinn, so its
             // future need not outlive this poll.
-            let mut chunks: [Bytes; READ_BATCH] = Default::default();
-            let read = pin!(self.recv.read_chunks(&mut chunks)).poll(cx);
+            let read = pin!(self.recv.read_chunks(&mut self.chunks)).poll(cx);
             match ready!(read)? {
                 Some(count) => {
-                    for chunk in chunks.into_iter().take(count) {
-                        self.buffer.push(chunk);
+                    for chunk in &mut self.chunks[..count] {
+                        self.buffer.push(std::mem::take(chunk));
                     }
                 }
                 None => {
@@ -117,12 +120,41 @@ fn payload_of(frame: Frame, kind: FrameType) -> Result<Bytes, CallError> {
 }
 
 /// Writes `frames`, large payloads included, without copying them.
-pub(crate) async fn write_frames(
+pub(crate) fn write_frames(
     send: &mut quinn::SendStream,
     frames: OutFrames,
-) -> Result<(), quinn::WriteError> {
-    match frames.into_single() {
-        Ok(chunk) => send.write_chunk(chunk).await,
-        Err(frames) => send.write_all_chunks(&mut frames.into_chunks()).await,
+) -> impl Future<Output = Result<(), quinn::WriteError>> + '_ {
+    let mut chunks = match frames.into_single() {
+        Ok(chunk) => Chunks::One([chunk]),
+        Err(frames) => Chunks::Many(frames.into_chunks()),
+    };
+    // A poll function over quinn's cancel-safe `write_chunks`: its nested
+    // async writers made every call's future hundreds of bytes larger.
+    poll_fn(move |cx| {
+        loop {
+            let unwritten = chunks.unwritten();
+            if unwritten.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(pin!(send.write_chunks(unwritten)).poll(cx))?;
+        }
+    })
+}
+
+/// Chunks being written; quinn empties each one it takes whole and advances
+/// the one it takes in part.
+enum Chunks {
+    One([Bytes; 1]),
+    Many(Vec<Bytes>),
+}
+
+impl Chunks {
+    fn unwritten(&mut self) -> &mut [Bytes] {
+        let all = match self {
+            Chunks::One(chunk) => &mut chunk[..],
+            Chunks::Many(chunks) => &mut chunks[..],
+        };
+        let written = all.iter().take_while(|chunk| chunk.is_empty()).count();
+        &mut all[written..]
     }
 }

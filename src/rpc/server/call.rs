@@ -57,26 +57,26 @@ impl From<Result<(), Status>> for Ending {
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of its arguments"
 )]
-pub(super) fn serve(shared: Arc<Shared>, stream: IncomingStream) -> impl Future<Output = ()> {
+pub(super) fn serve(shared: Arc<Shared>, mut stream: IncomingStream) -> impl Future<Output = ()> {
+    // The stream's parts are used where they were captured: moved into
+    // locals, they would take room in the future a second time.
     async move {
+        // Named, so the future captures the guard (it captures only the
+        // fields it uses) and the stream counts as busy until the call ends.
+        let _busy = &stream.guard;
         let accepted = Instant::now();
         let mut record = shared.calls.start_server_call(accepted);
-        let IncomingStream {
-            connection,
-            mut send,
-            recv,
-            guard: _busy,
-        } = stream;
-        let caller = connection.remote_node_id();
+        let caller = stream.connection.remote_node_id();
+        let send = &mut stream.send;
         let cancelled = CallCancel::default();
         let ending = {
-            let mut reader = FrameReader::new(recv, shared.config.max_message_size);
+            let mut reader = FrameReader::new(stream.recv, shared.config.max_message_size);
             let admitted = read_header(&shared, &mut reader, accepted)
                 .await
                 .and_then(|header| Ok((admit(&shared, &header)?, header)));
             let (route, header) = match admitted {
                 Ok(admitted) => admitted,
-                Err(status) => return record.end(finish_with(&mut send, &status, caller).await),
+                Err(status) => return record.end(finish_with(send, &status, caller).await),
             };
             record.route(route.index);
             let caller_stopped = send.stopped();
@@ -84,7 +84,14 @@ pub(super) fn serve(shared: Arc<Shared>, stream: IncomingStream) -> impl Future<
             // Made once the method is known: recording a field later costs
             // more. `?` formats the id lazily (its Debug is the short form).
             let span = tracing::debug_span!("call", caller = ?caller, method = &*route.name);
-            let context = call_context(caller, &connection, route, header, deadline, &cancelled);
+            let context = call_context(
+                caller,
+                &stream.connection,
+                route,
+                header,
+                deadline,
+                &cancelled,
+            );
             // Boxed by the method: held in the call's future, its storage
             // would be kept through the header's wait too, adding hundreds of
             // bytes to every call's future.
@@ -93,11 +100,11 @@ pub(super) fn serve(shared: Arc<Shared>, stream: IncomingStream) -> impl Future<
                     shared: &shared,
                     context,
                     reader,
-                    send: &mut send,
+                    send,
                 }),
-                Method::Streaming(method) => Box::pin(serve_streaming(
-                    &shared, &**method, context, reader, &mut send,
-                )),
+                Method::Streaming(method) => {
+                    Box::pin(serve_streaming(&shared, &**method, context, reader, send))
+                }
             };
             let mut handler = traced(handler, span);
             until_ended(&shared, Pin::new(&mut handler), caller_stopped, deadline).await
@@ -105,7 +112,7 @@ pub(super) fn serve(shared: Arc<Shared>, stream: IncomingStream) -> impl Future<
         cancelled.cancel();
         let code = match ending {
             Ending::Answered => Code::Ok,
-            Ending::Status(status) => finish_with(&mut send, &status, caller).await,
+            Ending::Status(status) => finish_with(send, &status, caller).await,
             Ending::CallerGone => {
                 tracing::debug!(caller = ?caller, "caller cancelled the call");
                 Code::Cancelled
@@ -253,21 +260,17 @@ impl UnaryCall<'_> {
         reason = "an async fn keeps a second copy of its arguments"
     )]
     pub(crate) fn answer(
-        self,
+        mut self,
         respond: impl AsyncFnOnce(CallContext, Bytes) -> Result<OutFrames, Status>,
     ) -> impl Future<Output = Result<(), Status>> {
+        // The call's parts are used where they were captured: moved into
+        // locals, they would take room in the future a second time.
         async move {
-            let UnaryCall {
-                shared,
-                context,
-                mut reader,
-                send,
-            } = self;
-            let _slot = handler_slot(shared).await?;
-            let request = reader.single_message().await?;
-            let mut answer = respond(context, request).await?;
+            let _slot = handler_slot(self.shared).await?;
+            let request = self.reader.single_message().await?;
+            let mut answer = respond(self.context, request).await?;
             answer.put_message(FrameType::Status, ok_status());
-            write_and_finish(send, answer).await
+            write_and_finish(self.send, answer).await
         }
     }
 }
