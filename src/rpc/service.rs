@@ -11,10 +11,9 @@ use bytes::Bytes;
 use rustc_hash::FxBuildHasher;
 use tokio::sync::mpsc;
 
-use super::codec::FrameType;
 use super::io::FrameReader;
 use super::outgoing::OutFrames;
-use super::server::UnaryCall;
+use super::server::{UnaryCall, response_frames};
 use super::status::CallError;
 use super::{CallContext, RequestStream, ResponseSink, Status};
 
@@ -54,9 +53,7 @@ where
         Box::pin(call.answer(async |context, payload: Bytes| {
             let request = Req::decode(payload).map_err(CallError::BadRequest)?;
             let response = (self.handler)(context, request).await?;
-            let mut frames = OutFrames::new();
-            frames.put_message(FrameType::Message, &response);
-            Ok(frames)
+            Ok(response_frames(&response))
         }))
     }
 }

@@ -21,7 +21,7 @@ use crate::rpc::cancel::CallCancel;
 use crate::rpc::codec::FrameType;
 use crate::rpc::context::deadline_after;
 use crate::rpc::io::{FrameReader, write_frames};
-use crate::rpc::outgoing::OutFrames;
+use crate::rpc::outgoing::{Encode, OutFrames};
 use crate::rpc::poll_once::poll_once;
 use crate::rpc::service::{BoxFuture, Method, Route, StreamingFn};
 use crate::rpc::status::CallError;
@@ -331,9 +331,18 @@ async fn write_and_finish(send: &mut quinn::SendStream, frames: OutFrames) -> Re
 }
 
 fn status_frame(status: &Status) -> OutFrames {
-    let mut frame = OutFrames::new();
+    let mut frame = OutFrames::with_capacity(OutFrames::room_for(status));
     frame.put_message(FrameType::Status, status);
     frame
+}
+
+/// A unary answer's first frame, `response`, with room for the OK status
+/// after it: one allocation, filled exactly.
+pub(crate) fn response_frames(response: &impl Encode) -> OutFrames {
+    let room = OutFrames::room_for(response) + OutFrames::room_for(ok_status());
+    let mut frames = OutFrames::with_capacity(room);
+    frames.put_message(FrameType::Message, response);
+    frames
 }
 
 /// The status of every call that succeeds, made once: a `Status` holds a
@@ -367,6 +376,20 @@ mod tests {
     /// while it holds a freed block of the size (at 64 calls in flight it
     /// often does not, docs/performance.md); every call allocates its future.
     const GLIBC_TCACHE_MAX: usize = 1032;
+
+    #[test]
+    fn a_unary_answer_and_its_ok_status_fill_one_allocation_exactly() {
+        use crate::rpc::outgoing::BY_REFERENCE_MIN;
+        use crate::service::node::proto::EchoResponse;
+        for len in [0, 10, 1024, BY_REFERENCE_MIN - 100] {
+            let response = EchoResponse {
+                payload: vec![7; len].into(),
+            };
+            let mut frames = response_frames(&response);
+            frames.put_message(FrameType::Status, ok_status());
+            assert_eq!(frames.spare_room(), 0, "{len} B");
+        }
+    }
 
     #[test]
     fn a_calls_future_fits_in_glibcs_per_thread_cache() {

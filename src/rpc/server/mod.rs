@@ -4,7 +4,7 @@
 
 mod call;
 
-pub(crate) use call::UnaryCall;
+pub(crate) use call::{UnaryCall, response_frames};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
