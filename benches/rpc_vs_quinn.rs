@@ -94,30 +94,44 @@ fn bench_echo(
 ) {
     let payload = payload(work.payload);
     let target = fixture.server.node;
-    group.bench_function(BenchmarkId::new(Side::Quinn.name(), work.name), |b| {
-        b.iter_custom(|calls| {
-            let cpu = CpuClock::start();
-            let tickets = Tickets::new(calls);
-            let workers = (0..work.in_flight).map(|i| {
-                let connection = fixture.raw_echo[i % work.connections].clone();
-                raw::echo_worker(connection, payload.clone(), tickets.clone())
-            });
-            let elapsed = fixture.block_on(time_workers(workers));
-            tally.note(work.name, Side::Quinn, calls, elapsed, cpu)
-        })
-    });
-    group.bench_function(BenchmarkId::new(Side::Peerd.name(), work.name), |b| {
-        b.iter_custom(|calls| {
-            let cpu = CpuClock::start();
-            let tickets = Tickets::new(calls);
-            let workers = (0..work.in_flight).map(|i| {
-                let client = fixture.nodes[i % work.connections].client().clone();
-                rpc::echo_worker(client, target, payload.clone(), tickets.clone())
-            });
-            let elapsed = fixture.block_on(time_workers(workers));
-            tally.note(work.name, Side::Peerd, calls, elapsed, cpu)
-        })
-    });
+    let quinn = |calls| {
+        let tickets = Tickets::new(calls);
+        let workers = (0..work.in_flight).map(|i| {
+            let connection = fixture.raw_echo[i % work.connections].clone();
+            raw::echo_worker(connection, payload.clone(), tickets.clone())
+        });
+        fixture.block_on(time_workers(workers))
+    };
+    let peerd = |calls| {
+        let tickets = Tickets::new(calls);
+        let workers = (0..work.in_flight).map(|i| {
+            let client = fixture.nodes[i % work.connections].client().clone();
+            rpc::echo_worker(client, target, payload.clone(), tickets.clone())
+        });
+        fixture.block_on(time_workers(workers))
+    };
+    measure_pair(group, tally, work.name, &quinn, &peerd);
+}
+
+/// Has criterion measure both sides of `work` (each run given its number of
+/// iterations returns their wall time), then the tally interleave them.
+fn measure_pair(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    tally: &Tally,
+    work: &str,
+    quinn: &dyn Fn(u64) -> Duration,
+    peerd: &dyn Fn(u64) -> Duration,
+) {
+    for (side, run) in [(Side::Quinn, quinn), (Side::Peerd, peerd)] {
+        group.bench_function(BenchmarkId::new(side.name(), work), |b| {
+            b.iter_custom(|iterations| {
+                let cpu = CpuClock::start();
+                let elapsed = run(iterations);
+                tally.note(work, side, iterations, elapsed, cpu)
+            })
+        });
+    }
+    tally.interleave(work, quinn, peerd);
 }
 
 /// One stream (one server-streaming call for peerd) carrying
@@ -127,31 +141,23 @@ fn bulk(c: &mut Criterion) {
     let server = fixture.server;
     let raw_bulk = fixture.block_on(fixture.dialers[0].connect(server.raw, server.raw_bulk));
     let bytes = u64::from(BULK_COUNT * BULK_SIZE);
-    let work = "64KiB_messages";
     let tally = Tally::new("bulk", Unit::Bytes(bytes), BULK_SAMPLES);
     let mut group = c.benchmark_group("bulk");
     group
         .sample_size(BULK_SAMPLES)
         .throughput(Throughput::BytesDecimal(bytes));
-    group.bench_function(BenchmarkId::new(Side::Quinn.name(), work), |b| {
-        b.iter_custom(|calls| {
-            let cpu = CpuClock::start();
-            let elapsed = fixture.block_on(timed(calls, async || {
-                raw::bulk(&raw_bulk, BULK_COUNT, BULK_SIZE).await;
-            }));
-            tally.note(work, Side::Quinn, calls, elapsed, cpu)
-        })
-    });
     let client = fixture.nodes[0].client();
-    group.bench_function(BenchmarkId::new(Side::Peerd.name(), work), |b| {
-        b.iter_custom(|calls| {
-            let cpu = CpuClock::start();
-            let elapsed = fixture.block_on(timed(calls, async || {
-                rpc::bulk(client, server.node, BULK_COUNT, BULK_SIZE).await;
-            }));
-            tally.note(work, Side::Peerd, calls, elapsed, cpu)
-        })
-    });
+    let quinn = |times| {
+        fixture.block_on(timed(times, async || {
+            raw::bulk(&raw_bulk, BULK_COUNT, BULK_SIZE).await;
+        }))
+    };
+    let peerd = |times| {
+        fixture.block_on(timed(times, async || {
+            rpc::bulk(client, server.node, BULK_COUNT, BULK_SIZE).await;
+        }))
+    };
+    measure_pair(&mut group, &tally, "64KiB_messages", &quinn, &peerd);
     group.finish();
     tally.print();
 }
@@ -162,42 +168,34 @@ fn dial_and_call(c: &mut Criterion) {
     let fixture = Fixture::start(1);
     let server = fixture.server;
     let payload = payload(SMALL);
-    let work = "64B_echo";
     let tally = Tally::new("dial_and_call", Unit::Calls, CALL_SAMPLES);
     let mut group = calls_group(c, "dial_and_call");
     let dialer = &fixture.dialers[0];
-    group.bench_function(BenchmarkId::new(Side::Quinn.name(), work), |b| {
-        b.iter_custom(|dials| {
-            let cpu = CpuClock::start();
-            let elapsed = fixture.block_on(sum_timed(dials, async || {
-                let start = Instant::now();
-                let connection = dialer.connect(server.raw, server.raw_echo).await;
-                raw::echo(&connection, &payload).await;
-                let elapsed = start.elapsed();
-                connection.close(0u32.into(), b"");
-                elapsed
-            }));
-            tally.note(work, Side::Quinn, dials, elapsed, cpu)
-        })
-    });
+    let quinn = |dials| {
+        fixture.block_on(sum_timed(dials, async || {
+            let start = Instant::now();
+            let connection = dialer.connect(server.raw, server.raw_echo).await;
+            raw::echo(&connection, &payload).await;
+            let elapsed = start.elapsed();
+            connection.close(0u32.into(), b"");
+            elapsed
+        }))
+    };
     let node = &fixture.nodes[0];
     let request = EchoRequest {
         payload: payload.clone(),
         delay_millis: 0,
     };
-    group.bench_function(BenchmarkId::new(Side::Peerd.name(), work), |b| {
-        b.iter_custom(|dials| {
-            let cpu = CpuClock::start();
-            let elapsed = fixture.block_on(sum_timed(dials, async || {
-                // The next call finds no connection and dials.
-                node.manager().disconnect(server.node);
-                let start = Instant::now();
-                rpc::echo(node.client(), server.node, &request).await;
-                start.elapsed()
-            }));
-            tally.note(work, Side::Peerd, dials, elapsed, cpu)
-        })
-    });
+    let peerd = |dials| {
+        fixture.block_on(sum_timed(dials, async || {
+            // The next call finds no connection and dials.
+            node.manager().disconnect(server.node);
+            let start = Instant::now();
+            rpc::echo(node.client(), server.node, &request).await;
+            start.elapsed()
+        }))
+    };
+    measure_pair(&mut group, &tally, "64B_echo", &quinn, &peerd);
     group.finish();
     tally.print();
 }

@@ -3,6 +3,11 @@
 //! throughput of both sides of each pair and their ratio, from the samples of
 //! the measurement phase and by criterion's own slope estimate, with the CPU
 //! time (all threads) one iteration cost each side.
+//!
+//! Criterion measures one side after the other, and this VM's speed can
+//! change by half within minutes, so the tally then runs both sides again in
+//! short alternating slots and prints the median ratio of neighbouring slots:
+//! the figure that drift does not move.
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -35,9 +40,34 @@ pub enum Unit {
 struct Sample {
     work: String,
     side: Side,
+    run: Run,
+}
+
+/// One run of a side: its iterations, wall time and CPU time.
+#[derive(Clone, Copy)]
+struct Run {
     iterations: u64,
     elapsed: Duration,
     cpu: Duration,
+}
+
+/// Rounds of interleaved slots per work, each slot one side's run.
+const ROUNDS: usize = 12;
+/// About how long one slot runs.
+const SLOT: Duration = Duration::from_millis(250);
+
+/// The peerd / quinn throughput ratio of each round of interleaved slots,
+/// sorted.
+struct Interleaved {
+    work: String,
+    ratios: Vec<f64>,
+}
+
+impl Interleaved {
+    fn median(&self) -> f64 {
+        let middle = self.ratios.len() / 2;
+        (self.ratios[middle - 1] + self.ratios[middle]) / 2.0
+    }
 }
 
 pub struct Tally {
@@ -47,6 +77,7 @@ pub struct Tally {
     /// bench's routine; the warm-up calls before them are left out.
     sample_size: usize,
     samples: RefCell<Vec<Sample>>,
+    interleaved: RefCell<Vec<Interleaved>>,
 }
 
 impl Tally {
@@ -56,6 +87,7 @@ impl Tally {
             unit,
             sample_size,
             samples: RefCell::new(Vec::new()),
+            interleaved: RefCell::new(Vec::new()),
         }
     }
 
@@ -72,42 +104,76 @@ impl Tally {
         self.samples.borrow_mut().push(Sample {
             work: work.to_owned(),
             side,
-            iterations,
-            elapsed,
-            cpu: cpu.elapsed(),
+            run: Run {
+                iterations,
+                elapsed,
+                cpu: cpu.elapsed(),
+            },
         });
         elapsed
     }
 
-    /// Per second, in the group's unit, and CPU µs per iteration; `None`
-    /// unless a whole measurement phase was seen (not in `cargo test` mode,
-    /// nor for filtered benches).
-    fn figures(&self, work: &str, side: Side) -> Option<(f64, f64)> {
-        let samples = self.samples.borrow();
-        let measured: Vec<_> = samples
-            .iter()
-            .filter(|s| s.work == work && s.side == side)
+    /// Runs `quinn` and `peerd` (each given its number of iterations returns
+    /// their wall time) in alternating slots, `ROUNDS` each, the side going
+    /// first taking turns; only once criterion has measured both sides.
+    pub fn interleave(
+        &self,
+        work: &str,
+        quinn: &dyn Fn(u64) -> Duration,
+        peerd: &dyn Fn(u64) -> Duration,
+    ) {
+        let (Some(quinn_phase), Some(_)) =
+            (self.phase(work, Side::Quinn), self.phase(work, Side::Peerd))
+        else {
+            return;
+        };
+        let per_second = iterations_per_second(&quinn_phase);
+        let iterations = ((per_second * SLOT.as_secs_f64()) as u64).max(1);
+        let mut ratios: Vec<f64> = (0..ROUNDS)
+            .map(|round| {
+                let (quinn, peerd) = match round % 2 {
+                    0 => (quinn(iterations), peerd(iterations)),
+                    _ => {
+                        let peerd = peerd(iterations);
+                        (quinn(iterations), peerd)
+                    }
+                };
+                quinn.as_secs_f64() / peerd.as_secs_f64()
+            })
             .collect();
-        let phase = measured.get(measured.len().checked_sub(self.sample_size)?..)?;
-        let iterations: u64 = phase.iter().map(|s| s.iterations).sum();
-        let cpu: Duration = phase.iter().map(|s| s.cpu).sum();
-        let cpu_micros = cpu.as_secs_f64() * 1e6 / iterations as f64;
-        Some((self.throughput(phase), cpu_micros))
+        ratios.sort_by(f64::total_cmp);
+        self.interleaved.borrow_mut().push(Interleaved {
+            work: work.to_owned(),
+            ratios,
+        });
     }
 
-    fn throughput(&self, phase: &[&Sample]) -> f64 {
-        // Criterion's slope: least squares of time = slope x iterations.
-        let iterations = |s: &&Sample| s.iterations as f64;
-        let xy: f64 = phase
+    /// The samples of criterion's measurement phase of one side of `work`;
+    /// `None` unless a whole phase was seen (not in `cargo test` mode, nor
+    /// for filtered benches).
+    fn phase(&self, work: &str, side: Side) -> Option<Vec<Run>> {
+        let samples = self.samples.borrow();
+        let measured: Vec<Run> = samples
             .iter()
-            .map(|s| iterations(s) * s.elapsed.as_secs_f64())
-            .sum();
-        let xx: f64 = phase.iter().map(|s| iterations(s).powi(2)).sum();
-        let per_second = xx / xy;
-        match self.unit {
+            .filter(|s| s.work == work && s.side == side)
+            .map(|s| s.run)
+            .collect();
+        let start = measured.len().checked_sub(self.sample_size)?;
+        Some(measured[start..].to_vec())
+    }
+
+    /// Per second, in the group's unit, and CPU µs per iteration.
+    fn figures(&self, work: &str, side: Side) -> Option<(f64, f64)> {
+        let phase = self.phase(work, side)?;
+        let iterations: u64 = phase.iter().map(|run| run.iterations).sum();
+        let cpu: Duration = phase.iter().map(|run| run.cpu).sum();
+        let cpu_micros = cpu.as_secs_f64() * 1e6 / iterations as f64;
+        let per_second = iterations_per_second(&phase);
+        let throughput = match self.unit {
             Unit::Calls => per_second,
             Unit::Bytes(bytes) => per_second * bytes as f64 / 1e6,
-        }
+        };
+        Some((throughput, cpu_micros))
     }
 
     fn works(&self) -> Vec<String> {
@@ -140,16 +206,46 @@ impl Tally {
         }
         eprintln!("\n{}: peerd / quinn ({unit})", self.group);
         eprintln!(
-            "  {:<16} {:>10} {:>10} {:>6}   {:>10} {:>10} {:>6}",
-            "work", "quinn", "peerd", "ratio", "quinn CPU", "peerd CPU", "ratio"
+            "  {:<16} {:>10} {:>10} {:>6}   {:>19}   {:>10} {:>10} {:>6}",
+            "work",
+            "quinn",
+            "peerd",
+            "ratio",
+            "interleaved (range)",
+            "quinn CPU",
+            "peerd CPU",
+            "ratio"
         );
+        let interleaved = self.interleaved.borrow();
         for (work, (quinn, quinn_cpu), (peerd, peerd_cpu)) in rows {
+            let paired = match interleaved.iter().find(|i| i.work == work) {
+                Some(i) => format!(
+                    "{:.3} ({:.2}-{:.2})",
+                    i.median(),
+                    i.ratios[0],
+                    i.ratios[i.ratios.len() - 1]
+                ),
+                None => "-".into(),
+            };
             eprintln!(
-                "  {work:<16} {quinn:>10.1} {peerd:>10.1} {:>6.3}   {quinn_cpu:>8.2}µs {peerd_cpu:>8.2}µs {:>6.3}",
+                "  {work:<16} {quinn:>10.1} {peerd:>10.1} {:>6.3}   {paired:>19}   {quinn_cpu:>8.2}µs {peerd_cpu:>8.2}µs {:>6.3}",
                 peerd / quinn,
                 peerd_cpu / quinn_cpu,
             );
         }
         eprintln!();
     }
+}
+
+/// Criterion's slope: least squares of time = slope x iterations.
+fn iterations_per_second(phase: &[Run]) -> f64 {
+    let xy: f64 = phase
+        .iter()
+        .map(|run| run.iterations as f64 * run.elapsed.as_secs_f64())
+        .sum();
+    let xx: f64 = phase
+        .iter()
+        .map(|run| (run.iterations as f64).powi(2))
+        .sum();
+    xx / xy
 }
