@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{eventually, within};
+use peerd::connection::TransportConfig;
 use peerd::rpc::codec::{FrameDecoder, FrameType, Unframed, put_frame};
 use peerd::rpc::{RequestStream, ResponseSink, RpcConfig};
 use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
 use peerd::service::node::{self as node_service};
-use peerd::connection::TransportConfig;
 use peerd::{CallContext, CallOptions, Code, Identity, Node, Service, Status};
 use tokio::sync::{Notify, mpsc};
 
@@ -242,8 +242,12 @@ async fn a_call_longer_than_the_idle_ttl_keeps_its_connection_open() {
     };
     let echo: EchoResponse = within(
         5 * SECOND,
-        a.client()
-            .unary(b.id(), node_service::ECHO, &slow_echo, &CallOptions::default()),
+        a.client().unary(
+            b.id(),
+            node_service::ECHO,
+            &slow_echo,
+            &CallOptions::default(),
+        ),
     )
     .await
     .expect("the callee kept the connection while its handler ran");
