@@ -22,9 +22,6 @@ pub(crate) struct FrameReader {
     recv: quinn::RecvStream,
     decoder: FrameDecoder,
     buffer: Unframed,
-    /// Where quinn puts one read's chunks. Kept between reads, so a read
-    /// neither makes nor drops a batch of empty `Bytes`.
-    chunks: [Bytes; READ_BATCH],
 }
 
 impl FrameReader {
@@ -33,7 +30,6 @@ impl FrameReader {
             recv,
             decoder: FrameDecoder::new(max_message),
             buffer: Unframed::default(),
-            chunks: Default::default(),
         }
     }
 
@@ -88,11 +84,12 @@ impl FrameReader {
             // Several chunks per read: quinn locks the connection once per
             // read. A read that waits leaves the waker with quinn, so its
             // future need not outlive this poll.
-            let read = pin!(self.recv.read_chunks(&mut self.chunks)).poll(cx);
+            let mut chunks: [Bytes; READ_BATCH] = Default::default();
+            let read = pin!(self.recv.read_chunks(&mut chunks)).poll(cx);
             match ready!(read)? {
                 Some(count) => {
-                    for chunk in &mut self.chunks[..count] {
-                        self.buffer.push(std::mem::take(chunk));
+                    for chunk in chunks.into_iter().take(count) {
+                        self.buffer.push(chunk);
                     }
                 }
                 None => {

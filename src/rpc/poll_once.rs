@@ -7,12 +7,15 @@ use std::task::Poll;
 
 /// The output if `future` is ready on its first poll; otherwise `None`, and
 /// `future` has registered this task's waker as any poll does.
-pub(crate) async fn poll_once<F: Future>(mut future: Pin<&mut F>) -> Option<F::Output> {
-    poll_fn(|context| match future.as_mut().poll(context) {
+/// (Not an async fn: that would keep room for the output in every caller's
+/// future.)
+pub(crate) fn poll_once<F: Future>(
+    mut future: Pin<&mut F>,
+) -> impl Future<Output = Option<F::Output>> + '_ {
+    poll_fn(move |context| match future.as_mut().poll(context) {
         Poll::Ready(output) => Poll::Ready(Some(output)),
         Poll::Pending => Poll::Ready(None),
     })
-    .await
 }
 
 #[cfg(test)]
