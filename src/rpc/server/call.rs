@@ -2,11 +2,11 @@
 
 use std::future::Future;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use tokio::sync::{SemaphorePermit, mpsc};
 use tokio::time::Instant;
 use tokio_util::either::Either;
@@ -18,7 +18,7 @@ use crate::connection::{IncomingStream, NodeConnection};
 use crate::identity::NodeId;
 use crate::rpc::borrowed::ReceivedHeader;
 use crate::rpc::cancel::CallCancel;
-use crate::rpc::codec::FrameType;
+use crate::rpc::codec::{FRAME_HEADER_LEN, FrameType};
 use crate::rpc::context::deadline_after;
 use crate::rpc::io::{FrameReader, write_frames};
 use crate::rpc::outgoing::{Encode, OutFrames};
@@ -269,7 +269,7 @@ impl UnaryCall<'_> {
             let _slot = handler_slot(self.shared).await?;
             let request = self.reader.single_message().await?;
             let mut answer = respond(self.context, request).await?;
-            answer.put_message(FrameType::Status, ok_status());
+            answer.put_slice(&OK_STATUS_FRAME);
             write_and_finish(self.send, answer).await
         }
     }
@@ -311,7 +311,9 @@ async fn stream(
     let (result, written) = tokio::join!(handling, forward(queue, send));
     written?;
     result?;
-    write_and_finish(send, status_frame(ok_status())).await
+    let mut ok = OutFrames::with_capacity(OK_STATUS_FRAME.len());
+    ok.put_slice(&OK_STATUS_FRAME);
+    write_and_finish(send, ok).await
 }
 
 async fn forward(
@@ -339,18 +341,15 @@ fn status_frame(status: &Status) -> OutFrames {
 /// A unary answer's first frame, `response`, with room for the OK status
 /// after it: one allocation, filled exactly.
 pub(crate) fn response_frames(response: &impl Encode) -> OutFrames {
-    let room = OutFrames::room_for(response) + OutFrames::room_for(ok_status());
+    let room = OutFrames::room_for(response) + OK_STATUS_FRAME.len();
     let mut frames = OutFrames::with_capacity(room);
     frames.put_message(FrameType::Message, response);
     frames
 }
 
-/// The status of every call that succeeds, made once: a `Status` holds a
-/// map, whose making reads a thread-local.
-fn ok_status() -> &'static Status {
-    static OK: LazyLock<Status> = LazyLock::new(Status::ok);
-    &OK
-}
+/// The frame that ends every call that succeeds. The OK status encodes to
+/// no bytes (each field at its default), so its frame is a bare header.
+const OK_STATUS_FRAME: [u8; FRAME_HEADER_LEN] = [FrameType::Status as u8, 0, 0, 0, 0];
 
 /// Ends the call with `status` and returns its code. Failure to send means
 /// the caller is gone: nothing to do.
@@ -387,9 +386,15 @@ mod tests {
                 payload: vec![7; len].into(),
             };
             let mut frames = response_frames(&response);
-            frames.put_message(FrameType::Status, ok_status());
+            frames.put_slice(&OK_STATUS_FRAME);
             assert_eq!(frames.spare_room(), 0, "{len} B");
         }
+    }
+
+    #[test]
+    fn the_ok_status_frame_is_the_ok_status_encoded() {
+        let encoded = status_frame(&Status::ok()).into_chunks().concat();
+        assert_eq!(encoded, OK_STATUS_FRAME);
     }
 
     #[test]
