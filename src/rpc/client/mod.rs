@@ -126,10 +126,11 @@ impl RpcClient {
     {
         let started = Instant::now();
         let record = self.calls.start_client_call(method, started);
-        let deadline = self.deadline(options, started);
+        let timeout = self.timeout(options);
+        let deadline = deadline_after(started, timeout);
         let call = async {
             let payload = self
-                .unary_bytes(node, method, request, options, deadline)
+                .unary_bytes(node, method, request, options, deadline, timeout)
                 .await?;
             Resp::decode(payload).map_err(|e| Status::from(CallError::BadResponse(e)))
         };
@@ -148,14 +149,19 @@ impl RpcClient {
         request: &impl prost::Message,
         options: &CallOptions,
         deadline: Instant,
+        timeout: Duration,
     ) -> Result<Bytes, Status> {
         let mut retried = false;
+        let mut time_left = timeout;
         loop {
-            let frames = request_frames(method, options, deadline, request);
+            let frames = request_frames(method, options, time_left, request);
             match self.unary_once(node, frames, options).await {
                 // The callee never saw the call: a drained duplicate closed, or
                 // the callee restarted. A fresh or primary connection carries it.
-                Err(e) if e.is_unseen() && !retried => retried = true,
+                Err(e) if e.is_unseen() && !retried => {
+                    retried = true;
+                    time_left = deadline.saturating_duration_since(Instant::now());
+                }
                 Err(e) => return Err(e.into()),
                 Ok(answer) => return answer,
             }
@@ -186,8 +192,9 @@ impl RpcClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let deadline = self.deadline(options, Instant::now());
-        let frames = request_frames(method, options, deadline, request);
+        let timeout = self.timeout(options);
+        let deadline = deadline_after(Instant::now(), timeout);
+        let frames = request_frames(method, options, timeout, request);
         let request_done = true;
         self.start_streaming(node, method, options, deadline, frames, request_done)
             .await
@@ -219,8 +226,9 @@ impl RpcClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let deadline = self.deadline(options, Instant::now());
-        let header = header_frame(method, options, deadline, 0);
+        let timeout = self.timeout(options);
+        let deadline = deadline_after(Instant::now(), timeout);
+        let header = header_frame(method, options, timeout, 0);
         let request_done = false;
         self.start_streaming(node, method, options, deadline, header, request_done)
             .await
@@ -327,19 +335,26 @@ impl RpcClient {
         Ok(self.manager.get_or_connect(node, &addrs).await?)
     }
 
-    fn deadline(&self, options: &CallOptions, now: Instant) -> Instant {
-        deadline_after(now, options.timeout.unwrap_or(self.config.default_deadline))
+    fn timeout(&self, options: &CallOptions) -> Duration {
+        options.timeout.unwrap_or(self.config.default_deadline)
     }
 }
 
 /// The request header's frame, with room after it for `room` more bytes (the
 /// request's frame), so a call's first frames share one allocation.
-fn header_frame(method: &str, options: &CallOptions, deadline: Instant, room: usize) -> OutFrames {
-    let remaining = deadline.saturating_duration_since(Instant::now());
+/// `time_left` is the call's, as the caller read it when the call began (a
+/// clock read fewer per call).
+fn header_frame(
+    method: &str,
+    options: &CallOptions,
+    time_left: Duration,
+    room: usize,
+) -> OutFrames {
+    let micros = u64::try_from(time_left.as_micros()).unwrap_or(u64::MAX);
     let header = RequestHeaderRef {
         method,
         // At least 1 µs: 0 would mean "no timeout given".
-        timeout_micros: (remaining.as_micros() as u64).max(1),
+        timeout_micros: micros.max(1),
         metadata: &options.metadata,
     };
     let mut frames = OutFrames::with_capacity(OutFrames::room_for(&header) + room);
@@ -351,10 +366,10 @@ fn header_frame(method: &str, options: &CallOptions, deadline: Instant, room: us
 fn request_frames(
     method: &str,
     options: &CallOptions,
-    deadline: Instant,
+    time_left: Duration,
     request: &impl prost::Message,
 ) -> OutFrames {
-    let mut frames = header_frame(method, options, deadline, OutFrames::room_for(request));
+    let mut frames = header_frame(method, options, time_left, OutFrames::room_for(request));
     frames.put_message(FrameType::Message, request);
     frames
 }
