@@ -255,6 +255,39 @@ async fn a_call_longer_than_the_idle_ttl_keeps_its_connection_open() {
 }
 
 #[tokio::test]
+async fn a_handler_that_panics_fails_its_call_and_the_node_keeps_serving() {
+    let fragile =
+        Service::new("test.v1.Fragile").unary("Ping", |_, request: PingRequest| async move {
+            assert_ne!(request.nonce, 13, "a bug in the handler");
+            Ok(PingResponse {
+                nonce: request.nonce,
+                unix_micros: 0,
+            })
+        });
+    let a = start(Arc::default(), RpcConfig::default());
+    let b = Node::builder(Identity::generate())
+        .listen(LOCALHOST)
+        .service(fragile)
+        .bind()
+        .expect("bind");
+    a.addresses().add(b.id(), b.local_addr());
+    let ping = async |nonce| {
+        let request = PingRequest { nonce };
+        let options = CallOptions::default().with_timeout(5 * SECOND);
+        a.client()
+            .unary::<_, PingResponse>(b.id(), "test.v1.Fragile/Ping", &request, &options)
+            .await
+    };
+    let failed = ping(13).await.expect_err("the panicking call failed");
+    assert_ne!(failed.code(), Code::DeadlineExceeded, "{failed}");
+    let connection = a.manager().connection(b.id()).unwrap();
+    for nonce in [1, 2] {
+        assert_eq!(ping(nonce).await.unwrap().nonce, nonce);
+    }
+    assert!(a.manager().connection(b.id()).unwrap().same_as(&connection));
+}
+
+#[tokio::test]
 async fn an_unknown_method_is_unimplemented() {
     let (a, b) = pair();
     let err = a

@@ -6,8 +6,12 @@ mod call;
 
 pub(crate) use call::{UnaryCall, response_frames};
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -84,8 +88,24 @@ impl RpcServer {
 
 impl StreamHandler for RpcServer {
     fn handle_stream(&self, stream: IncomingStream) {
-        // Boxed first, so spawning moves a pointer, not the whole call future.
-        let call = Box::pin(call::serve(self.shared.clone(), stream));
-        self.shared.tasks.spawn(call);
+        // Boxed first, so a call that waits moves into its task as a pointer.
+        let mut call = Box::pin(call::serve(self.shared.clone(), stream));
+        // Most calls end in their first poll (the request came with the
+        // stream, the handler answers at once): polled here, on the
+        // connection's task, they need no task of their own, which costs an
+        // aligned allocation, the task list's lock, a schedule and a poll.
+        if poll_inline(call.as_mut()).is_pending() {
+            self.shared.tasks.spawn(call);
+        }
     }
+}
+
+/// Polls a call once on the current task. Its waker does nothing: a call
+/// that waits is spawned, and a new task is polled at once, which registers
+/// the task's own waker wherever the call waits. A handler that panics ends
+/// its call, as it would in a task of its own.
+fn poll_inline(call: Pin<&mut (impl Future<Output = ()> + ?Sized)>) -> Poll<()> {
+    let mut context = Context::from_waker(Waker::noop());
+    std::panic::catch_unwind(AssertUnwindSafe(|| call.poll(&mut context)))
+        .unwrap_or(Poll::Ready(()))
 }
