@@ -287,6 +287,55 @@ async fn a_handler_that_panics_fails_its_call_and_the_node_keeps_serving() {
     assert!(a.manager().connection(b.id()).unwrap().same_as(&connection));
 }
 
+/// Handlers that run long before their first await (CPU work, simulated by
+/// blocking the thread) on one connection still run side by side on a
+/// multi-thread runtime: after the first such call, calls get tasks of
+/// their own instead of their first poll on the connection's task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_whose_first_poll_runs_long_still_run_side_by_side() {
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let busy = Service::new("test.v1.Busy").unary("Work", {
+        let (running, most) = (running.clone(), most.clone());
+        move |_, request: PingRequest| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(50));
+            running.fetch_sub(1, Ordering::SeqCst);
+            async move {
+                Ok(PingResponse {
+                    nonce: request.nonce,
+                    unix_micros: 0,
+                })
+            }
+        }
+    });
+    let a = start(Arc::default(), RpcConfig::default());
+    let b = Node::builder(Identity::generate())
+        .listen(LOCALHOST)
+        .service(busy)
+        .bind()
+        .expect("bind");
+    a.addresses().add(b.id(), b.local_addr());
+    let call = |nonce| {
+        let client = a.client().clone();
+        let b = b.id();
+        async move {
+            let options = CallOptions::default().with_timeout(10 * SECOND);
+            client
+                .unary::<_, PingResponse>(b, "test.v1.Busy/Work", &PingRequest { nonce }, &options)
+                .await
+                .unwrap()
+        }
+    };
+    call(0).await;
+    let calls: Vec<_> = (1..=8).map(|nonce| tokio::spawn(call(nonce))).collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 2, "calls ran one at a time");
+}
+
 #[tokio::test]
 async fn an_unknown_method_is_unimplemented() {
     let (a, b) = pair();

@@ -57,14 +57,17 @@ impl From<Result<(), Status>> for Ending {
     clippy::manual_async_fn,
     reason = "an async fn keeps a second copy of its arguments"
 )]
-pub(super) fn serve(shared: Arc<Shared>, mut stream: IncomingStream) -> impl Future<Output = ()> {
+pub(super) fn serve(
+    shared: Arc<Shared>,
+    mut stream: IncomingStream,
+    accepted: Instant,
+) -> impl Future<Output = ()> {
     // The stream's parts are used where they were captured: moved into
     // locals, they would take room in the future a second time.
     async move {
         // Named, so the future captures the guard (it captures only the
         // fields it uses) and the stream counts as busy until the call ends.
         let _busy = &stream.guard;
-        let accepted = Instant::now();
         let mut record = shared.calls.start_server_call(accepted);
         let caller = stream.connection.remote_node_id();
         let send = &mut stream.send;
@@ -367,7 +370,7 @@ async fn finish_with(send: &mut quinn::SendStream, status: &Status, caller: Node
 mod tests {
     use super::*;
 
-    fn future_size<A, B, F: Future>(_: fn(A, B) -> F) -> usize {
+    fn future_size<A, B, C, F: Future>(_: fn(A, B, C) -> F) -> usize {
         std::mem::size_of::<F>()
     }
 

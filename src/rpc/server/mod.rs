@@ -3,6 +3,7 @@
 //! cancelled with their caller, their deadline, or the node's shutdown.
 
 mod call;
+mod inline;
 
 pub(crate) use call::{UnaryCall, response_frames};
 
@@ -15,12 +16,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Router, RpcConfig};
 use crate::connection::{IncomingStream, StreamHandler};
 use crate::metrics::CallStats;
+use inline::InlinePolls;
 
 #[derive(Clone)]
 pub struct RpcServer {
@@ -35,6 +38,7 @@ struct Shared {
     draining: AtomicBool,
     cancel: CancellationToken,
     tasks: TaskTracker,
+    inline: InlinePolls,
 }
 
 impl RpcServer {
@@ -50,6 +54,7 @@ impl RpcServer {
                 draining: AtomicBool::new(false),
                 cancel,
                 tasks: TaskTracker::new(),
+                inline: InlinePolls::new(),
             }),
         }
     }
@@ -88,15 +93,22 @@ impl RpcServer {
 
 impl StreamHandler for RpcServer {
     fn handle_stream(&self, stream: IncomingStream) {
+        let accepted = Instant::now();
         // Boxed first, so a call that waits moves into its task as a pointer.
-        let mut call = Box::pin(call::serve(self.shared.clone(), stream));
+        let mut call = Box::pin(call::serve(self.shared.clone(), stream, accepted));
         // Most calls end in their first poll (the request came with the
         // stream, the handler answers at once): polled here, on the
         // connection's task, they need no task of their own, which costs an
         // aligned allocation, the task list's lock, a schedule and a poll.
-        if poll_inline(call.as_mut()).is_pending() {
-            self.shared.tasks.spawn(call);
+        let inline = &self.shared.inline;
+        if inline.allowed(accepted) {
+            let polled = poll_inline(call.as_mut());
+            inline.ran(accepted, accepted.elapsed());
+            if polled.is_ready() {
+                return;
+            }
         }
+        self.shared.tasks.spawn(call);
     }
 }
 
