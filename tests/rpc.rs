@@ -289,8 +289,9 @@ async fn a_handler_that_panics_fails_its_call_and_the_node_keeps_serving() {
 
 /// Handlers that run long before their first await (CPU work, simulated by
 /// blocking the thread) on one connection still run side by side on a
-/// multi-thread runtime: after the first such call, calls get tasks of
-/// their own instead of their first poll on the connection's task.
+/// multi-thread runtime: once such first polls outnumber short ones, calls
+/// get tasks of their own instead of their first poll on the connection's
+/// task.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_whose_first_poll_runs_long_still_run_side_by_side() {
     let running = Arc::new(AtomicUsize::new(0));
@@ -300,7 +301,7 @@ async fn calls_whose_first_poll_runs_long_still_run_side_by_side() {
         move |_, request: PingRequest| {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
             most.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
             running.fetch_sub(1, Ordering::SeqCst);
             async move {
                 Ok(PingResponse {
@@ -328,8 +329,7 @@ async fn calls_whose_first_poll_runs_long_still_run_side_by_side() {
                 .unwrap()
         }
     };
-    call(0).await;
-    let calls: Vec<_> = (1..=8).map(|nonce| tokio::spawn(call(nonce))).collect();
+    let calls: Vec<_> = (0..40).map(|nonce| tokio::spawn(call(nonce))).collect();
     for call in calls {
         call.await.unwrap();
     }

@@ -1,16 +1,20 @@
 //! Whether a call may take its first poll on its connection's task. Such a
-//! poll holds back the connection's next streams, so a call that runs long
-//! in it gives every call of the node a task of its own for a while: tasks
-//! a multi-thread runtime can run side by side.
+//! poll holds back the connection's next streams, so when most first polls
+//! run long, every call of the node gets a task of its own for a while:
+//! tasks a multi-thread runtime can run side by side.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Longest first poll that keeps calls on their connection's task.
-const BUDGET: Duration = Duration::from_micros(200);
-/// How long calls get their own tasks after a first poll over the budget.
+/// Longest first poll counted as short.
+const BUDGET: Duration = Duration::from_micros(500);
+/// How far long first polls must outnumber short ones, counted as they
+/// come, before calls are spawned: one long poll alone is as likely the
+/// thread losing its CPU as the handler working.
+const LONG_POLLS_AHEAD: u32 = 16;
+/// How long calls get their own tasks then.
 const PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
@@ -18,6 +22,8 @@ pub(super) struct InlinePolls {
     epoch: Instant,
     /// Nanoseconds after `epoch` until which calls are spawned.
     paused_until: AtomicU64,
+    /// Long polls less short ones, never below zero.
+    long_ahead: AtomicU32,
 }
 
 impl InlinePolls {
@@ -25,6 +31,7 @@ impl InlinePolls {
         Self {
             epoch: Instant::now(),
             paused_until: AtomicU64::new(0),
+            long_ahead: AtomicU32::new(0),
         }
     }
 
@@ -34,7 +41,17 @@ impl InlinePolls {
 
     /// Notes a first poll that began at `started` and lasted `took`.
     pub fn ran(&self, started: Instant, took: Duration) {
-        if took > BUDGET {
+        if took <= BUDGET {
+            // A load first: the common case writes nothing.
+            if self.long_ahead.load(Ordering::Relaxed) > 0 {
+                let _ = self
+                    .long_ahead
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+            return;
+        }
+        if self.long_ahead.fetch_add(1, Ordering::Relaxed) + 1 >= LONG_POLLS_AHEAD {
+            self.long_ahead.store(0, Ordering::Relaxed);
             let until = self.nanos(started + took + PAUSE);
             self.paused_until.fetch_max(until, Ordering::Relaxed);
         }
@@ -50,27 +67,45 @@ impl InlinePolls {
 mod tests {
     use super::*;
 
+    const LONG: Duration = Duration::from_millis(5);
+
+    fn run(polls: &InlinePolls, at: Instant, took: Duration, times: u32) {
+        for _ in 0..times {
+            polls.ran(at, took);
+        }
+    }
+
     #[test]
-    fn short_polls_keep_calls_inline_and_a_long_one_pauses_them_for_a_while() {
+    fn mostly_long_first_polls_pause_inline_polls_for_a_while() {
         let polls = InlinePolls::new();
         let start = polls.epoch + Duration::from_secs(10);
-        assert!(polls.allowed(start));
-        polls.ran(start, BUDGET);
-        assert!(polls.allowed(start + BUDGET));
-        let took = BUDGET * 10;
-        polls.ran(start, took);
-        let ended = start + took;
+        run(&polls, start, LONG, LONG_POLLS_AHEAD - 1);
+        assert!(polls.allowed(start + LONG));
+        polls.ran(start, LONG);
+        let ended = start + LONG;
         assert!(!polls.allowed(ended));
         assert!(!polls.allowed(ended + PAUSE - Duration::from_millis(1)));
         assert!(polls.allowed(ended + PAUSE));
     }
 
     #[test]
-    fn an_earlier_long_poll_does_not_shorten_a_later_pause() {
+    fn long_polls_among_many_short_ones_do_not_pause_them() {
         let polls = InlinePolls::new();
         let start = polls.epoch + Duration::from_secs(10);
-        polls.ran(start + Duration::from_secs(5), BUDGET * 2);
-        polls.ran(start, BUDGET * 2);
-        assert!(!polls.allowed(start + Duration::from_secs(5) + PAUSE));
+        for _ in 0..1000 {
+            polls.ran(start, LONG);
+            run(&polls, start, BUDGET, 3);
+        }
+        assert!(polls.allowed(start + LONG));
+    }
+
+    #[test]
+    fn an_earlier_pause_does_not_shorten_a_later_one() {
+        let polls = InlinePolls::new();
+        let start = polls.epoch + Duration::from_secs(10);
+        let later = start + Duration::from_secs(5);
+        run(&polls, later, LONG, LONG_POLLS_AHEAD);
+        run(&polls, start, LONG, LONG_POLLS_AHEAD);
+        assert!(!polls.allowed(later + PAUSE));
     }
 }
