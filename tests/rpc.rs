@@ -16,7 +16,7 @@ use peerd::rpc::codec::{FrameDecoder, FrameType, Unframed, put_frame};
 use peerd::rpc::{RequestStream, ResponseSink, RpcConfig};
 use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
 use peerd::service::node::{self as node_service};
-use peerd::{CallContext, CallOptions, Code, Identity, Node, Service, Status};
+use peerd::{CallContext, CallOptions, Code, Identity, Node, NodeBuilder, Service, Status};
 use tokio::sync::{Notify, mpsc};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -114,6 +114,25 @@ fn start(probe: Arc<Probe>, rpc: RpcConfig) -> Node {
         .service(test_service(probe))
         .bind()
         .expect("bind")
+}
+
+/// A node bound on loopback from `builder`, its address known to `caller`.
+fn reachable_from(caller: &Node, builder: NodeBuilder) -> Node {
+    let node = builder.listen(LOCALHOST).bind().expect("bind");
+    caller.addresses().add(node.id(), node.local_addr());
+    node
+}
+
+/// A node serving `service` beside the built-in one, known to `caller`.
+fn serving(caller: &Node, service: Service) -> Node {
+    reachable_from(caller, Node::builder(Identity::generate()).service(service))
+}
+
+fn pong(request: PingRequest) -> Result<PingResponse, Status> {
+    Ok(PingResponse {
+        nonce: request.nonce,
+        unix_micros: 0,
+    })
 }
 
 fn pair() -> (Node, Node) {
@@ -227,15 +246,13 @@ async fn the_built_in_node_service_answers() {
 async fn a_call_longer_than_the_idle_ttl_keeps_its_connection_open() {
     let ttl = Duration::from_millis(300);
     let a = start(Arc::default(), RpcConfig::default());
-    let b = Node::builder(Identity::generate())
-        .listen(LOCALHOST)
-        .transport(TransportConfig {
+    let b = reachable_from(
+        &a,
+        Node::builder(Identity::generate()).transport(TransportConfig {
             connection_idle_ttl: ttl,
             ..TransportConfig::default()
-        })
-        .bind()
-        .expect("bind");
-    a.addresses().add(b.id(), b.local_addr());
+        }),
+    );
     let slow_echo = EchoRequest {
         payload: Bytes::from_static(b"slow"),
         delay_millis: (ttl * 4).as_millis() as u32,
@@ -259,18 +276,10 @@ async fn a_handler_that_panics_fails_its_call_and_the_node_keeps_serving() {
     let fragile =
         Service::new("test.v1.Fragile").unary("Ping", |_, request: PingRequest| async move {
             assert_ne!(request.nonce, 13, "a bug in the handler");
-            Ok(PingResponse {
-                nonce: request.nonce,
-                unix_micros: 0,
-            })
+            pong(request)
         });
     let a = start(Arc::default(), RpcConfig::default());
-    let b = Node::builder(Identity::generate())
-        .listen(LOCALHOST)
-        .service(fragile)
-        .bind()
-        .expect("bind");
-    a.addresses().add(b.id(), b.local_addr());
+    let b = serving(&a, fragile);
     let ping = async |nonce| {
         let request = PingRequest { nonce };
         let options = CallOptions::default().with_timeout(5 * SECOND);
@@ -303,21 +312,11 @@ async fn calls_whose_first_poll_runs_long_still_run_side_by_side() {
             most.fetch_max(now, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(20));
             running.fetch_sub(1, Ordering::SeqCst);
-            async move {
-                Ok(PingResponse {
-                    nonce: request.nonce,
-                    unix_micros: 0,
-                })
-            }
+            async move { pong(request) }
         }
     });
     let a = start(Arc::default(), RpcConfig::default());
-    let b = Node::builder(Identity::generate())
-        .listen(LOCALHOST)
-        .service(busy)
-        .bind()
-        .expect("bind");
-    a.addresses().add(b.id(), b.local_addr());
+    let b = serving(&a, busy);
     let call = |nonce| {
         let client = a.client().clone();
         let b = b.id();
