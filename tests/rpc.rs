@@ -11,13 +11,14 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{eventually, within};
-use peerd::connection::TransportConfig;
+use peerd::connection::{IncomingStream, NodeConnectionManager, StreamHandler, TransportConfig};
 use peerd::rpc::codec::{FrameDecoder, FrameType, Unframed, put_frame};
 use peerd::rpc::{RequestStream, ResponseSink, RpcConfig};
 use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
 use peerd::service::node::{self as node_service};
 use peerd::{CallContext, CallOptions, Code, Identity, Node, NodeBuilder, Service, Status};
 use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
 const SECOND: Duration = Duration::from_secs(1);
 const LOCALHOST: SocketAddr = common::LOCALHOST;
@@ -460,6 +461,131 @@ async fn malformed_frames_get_a_clear_status_and_the_connection_keeps_working() 
         .unwrap();
     assert_eq!(echo.payload, "still fine");
     assert!(a.manager().connection(b.id()).unwrap().same_as(&connection));
+}
+
+/// A callee that answers every stream with the same bytes, whatever it was
+/// asked: a peer that breaks the protocol.
+struct ScriptedCallee(Bytes);
+
+impl StreamHandler for ScriptedCallee {
+    fn handle_stream(&self, stream: IncomingStream) {
+        let answer = self.0.clone();
+        tokio::spawn(async move {
+            let IncomingStream {
+                mut send,
+                mut recv,
+                guard,
+                ..
+            } = stream;
+            let _ = recv.read_to_end(1 << 16).await;
+            let _ = send.write_all(&answer).await;
+            let _ = send.finish();
+            let _ = send.stopped().await;
+            drop(guard);
+        });
+    }
+}
+
+/// What a unary call of a node gets from a callee answering `answer`.
+async fn unary_answered_with(answer: &[u8]) -> Result<EchoResponse, Status> {
+    let identity = Identity::generate();
+    let script = Arc::new(ScriptedCallee(Bytes::copy_from_slice(answer)));
+    let cancel = CancellationToken::new();
+    let callee = NodeConnectionManager::bind(
+        &identity,
+        LOCALHOST,
+        TransportConfig::default(),
+        script,
+        cancel.clone(),
+    )
+    .unwrap();
+    let caller = Node::builder(Identity::generate())
+        .listen(LOCALHOST)
+        .bind()
+        .unwrap();
+    let options = CallOptions::default()
+        .with_addr(callee.local_addr().unwrap())
+        .with_timeout(5 * SECOND);
+    let request = EchoRequest::default();
+    let answered = caller
+        .client()
+        .unary(identity.node_id(), "test.v1.Test/Echo", &request, &options)
+        .await;
+    cancel.cancel();
+    answered
+}
+
+fn status_frame(code: Code, message: &str) -> BytesMut {
+    let status = peerd::rpc::proto::Status {
+        code: code as u32,
+        message: message.into(),
+        ..Default::default()
+    };
+    let mut out = BytesMut::new();
+    put_frame(
+        &mut out,
+        FrameType::Status,
+        &prost::Message::encode_to_vec(&status),
+    );
+    out
+}
+
+#[tokio::test]
+async fn a_callee_that_breaks_the_unary_protocol_fails_the_call_with_a_clear_status() {
+    let mut message = BytesMut::new();
+    let response = EchoResponse {
+        payload: "hi".into(),
+    };
+    put_frame(
+        &mut message,
+        FrameType::Message,
+        &prost::Message::encode_to_vec(&response),
+    );
+    let ok = status_frame(Code::Ok, "");
+    let answered = unary_answered_with(&[&message[..], &ok].concat()).await;
+    assert_eq!(
+        answered.unwrap().payload,
+        "hi",
+        "the script speaks the protocol"
+    );
+
+    let broken: [(Vec<u8>, Code, &str); 6] = [
+        (
+            ok.to_vec(),
+            Code::Internal,
+            "OK status without a response message",
+        ),
+        (
+            [&message[..], &message, &ok].concat(),
+            Code::Internal,
+            "answered twice",
+        ),
+        (
+            message.to_vec(),
+            Code::Unavailable,
+            "ended without a status",
+        ),
+        (
+            header_frame("x.v1.X/Y").to_vec(),
+            Code::Internal,
+            "sent a request header",
+        ),
+        (
+            vec![0x09, 0, 0, 0, 0],
+            Code::Internal,
+            "unknown frame type 0x09",
+        ),
+        (
+            [&message[..], &status_frame(Code::NotFound, "gone")].concat(),
+            Code::NotFound,
+            "gone",
+        ),
+    ];
+    for (answer, code, text) in broken {
+        let status = unary_answered_with(&answer).await.expect_err(text);
+        assert_eq!(status.code(), code, "{status}");
+        assert!(status.message().contains(text), "{status}");
+    }
 }
 
 #[tokio::test]

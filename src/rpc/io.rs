@@ -33,11 +33,6 @@ impl FrameReader {
         }
     }
 
-    /// The next frame, or `None` at a clean end of stream.
-    pub fn next(&mut self) -> impl Future<Output = Result<Option<Frame>, CallError>> + '_ {
-        poll_fn(|cx| self.poll_next(cx))
-    }
-
     /// The payload of the next frame, which must be of type `kind`; `None`
     /// at a clean end of stream.
     pub fn next_of(
@@ -59,14 +54,12 @@ impl FrameReader {
                 match (message.take(), frame) {
                     (None, Some(frame)) => message = Some(payload_of(frame, FrameType::Message)?),
                     (None, None) => {
-                        return Poll::Ready(Err(CallError::Protocol(
-                            "the request has no message".into(),
-                        )));
+                        return Poll::Ready(Err(CallError::protocol("the request has no message")));
                     }
                     (Some(payload), None) => return Poll::Ready(Ok(payload)),
                     (Some(_), Some(_)) => {
-                        return Poll::Ready(Err(CallError::Protocol(
-                            "a unary request carries exactly one message".into(),
+                        return Poll::Ready(Err(CallError::protocol(
+                            "a unary request carries exactly one message",
                         )));
                     }
                 }
@@ -74,9 +67,10 @@ impl FrameReader {
         })
     }
 
-    // Poll functions, not async ones: reading is on every call's path, and
-    // each nested async state machine costs its own bookkeeping per poll.
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, CallError>> {
+    /// The next frame, or `None` at a clean end of stream. Poll functions,
+    /// not async ones: reading is on every call's path, and each nested
+    /// async state machine costs its own bookkeeping per poll.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, CallError>> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buffer)? {
                 return Poll::Ready(Ok(Some(frame)));
@@ -109,7 +103,7 @@ impl FrameReader {
 fn payload_of(frame: Frame, kind: FrameType) -> Result<Bytes, CallError> {
     match frame.kind == kind {
         true => Ok(frame.payload),
-        false => Err(CallError::Protocol(format!(
+        false => Err(CallError::protocol(format!(
             "expected a {kind:?} frame, got a {:?} frame",
             frame.kind
         ))),
@@ -121,31 +115,44 @@ pub(crate) fn write_frames(
     send: &mut quinn::SendStream,
     frames: OutFrames,
 ) -> impl Future<Output = Result<(), quinn::WriteError>> + '_ {
-    let mut chunks = match frames.into_single() {
-        Ok(chunk) => Chunks::One([chunk]),
-        Err(frames) => Chunks::Many(frames.into_chunks()),
-    };
-    // A poll function over quinn's cancel-safe `write_chunks`: its nested
-    // async writers made every call's future hundreds of bytes larger.
-    poll_fn(move |cx| {
+    let mut chunks = Chunks::from(frames);
+    poll_fn(move |cx| chunks.poll_write(send, cx))
+}
+
+/// Encoded frames being written; quinn empties each chunk it takes whole
+/// and advances the one it takes in part.
+pub(crate) enum Chunks {
+    One([Bytes; 1]),
+    Many(Vec<Bytes>),
+}
+
+impl From<OutFrames> for Chunks {
+    fn from(frames: OutFrames) -> Self {
+        match frames.into_single() {
+            Ok(chunk) => Chunks::One([chunk]),
+            Err(frames) => Chunks::Many(frames.into_chunks()),
+        }
+    }
+}
+
+impl Chunks {
+    /// Writes what is left to `send`. A poll function over quinn's
+    /// cancel-safe `write_chunks`: its nested async writers made every
+    /// call's future hundreds of bytes larger.
+    pub fn poll_write(
+        &mut self,
+        send: &mut quinn::SendStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), quinn::WriteError>> {
         loop {
-            let unwritten = chunks.unwritten();
+            let unwritten = self.unwritten();
             if unwritten.is_empty() {
                 return Poll::Ready(Ok(()));
             }
             ready!(pin!(send.write_chunks(unwritten)).poll(cx))?;
         }
-    })
-}
+    }
 
-/// Chunks being written; quinn empties each one it takes whole and advances
-/// the one it takes in part.
-enum Chunks {
-    One([Bytes; 1]),
-    Many(Vec<Bytes>),
-}
-
-impl Chunks {
     fn unwritten(&mut self) -> &mut [Bytes] {
         let all = match self {
             Chunks::One(chunk) => &mut chunk[..],

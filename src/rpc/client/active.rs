@@ -1,14 +1,14 @@
 //! One call's stream on the caller's side. Dropping it before the call has
 //! ended cancels the call on the wire, so the callee's handler stops too.
 
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
+use std::future::{Future, poll_fn};
+use std::task::{Context, Poll, Waker, ready};
 
 use bytes::Bytes;
 
 use crate::connection::StreamGuard;
 use crate::rpc::codec::FrameType;
-use crate::rpc::io::{FrameReader, write_frames};
+use crate::rpc::io::{Chunks, FrameReader, write_frames};
 use crate::rpc::outgoing::OutFrames;
 use crate::rpc::proto;
 use crate::rpc::status::CallError;
@@ -67,19 +67,35 @@ impl ActiveCall {
 
     /// The next message or the final status.
     pub async fn receive(&mut self) -> Result<Incoming, CallError> {
-        self.answer.receive().await
+        poll_fn(|cx| self.answer.poll_receive(cx)).await
     }
 
-    /// A unary answer, once the whole request is sent: one message then OK,
-    /// or a non-OK status. A stateless reset (the callee restarted) before
-    /// the callee acknowledged the whole request is `CallError::Undelivered`.
-    pub async fn read_unary_answer(&mut self) -> Result<Result<Bytes, Status>, CallError> {
-        match self.answer.unary().await {
-            Err(e) if e.is_stateless_reset() && !self.request_acknowledged() => {
-                Err(CallError::Undelivered(quinn::ConnectionError::Reset))
+    /// A unary call: sends `frames` and the end of the request, then reads
+    /// the answer, one message then OK, or a non-OK status. A stateless
+    /// reset (the callee restarted) before the callee acknowledged the whole
+    /// request is `CallError::Undelivered`.
+    ///
+    /// One poll function, not nested async ones: each layer would move the
+    /// answer and keep its own state on every call's path.
+    pub fn unary(
+        &mut self,
+        frames: OutFrames,
+    ) -> impl Future<Output = Result<Result<Bytes, Status>, CallError>> + '_ {
+        let mut request = Some(Chunks::from(frames));
+        let mut message = None;
+        poll_fn(move |cx| {
+            if let Some(unwritten) = &mut request {
+                ready!(unwritten.poll_write(&mut self.send, cx))?;
+                self.send.finish()?;
+                request = None;
             }
-            other => other,
-        }
+            Poll::Ready(match ready!(self.answer.poll_unary(cx, &mut message)) {
+                Err(e) if e.is_stateless_reset() && !self.request_acknowledged() => {
+                    Err(CallError::Undelivered(quinn::ConnectionError::Reset))
+                }
+                other => other,
+            })
+        })
     }
 
     /// Whether the callee acknowledged all of the request or stopped it,
@@ -96,34 +112,43 @@ impl ActiveCall {
 }
 
 impl Answer {
-    async fn receive(&mut self) -> Result<Incoming, CallError> {
-        let frame = self.reader.next().await?.ok_or(CallError::NoStatus)?;
-        match frame.kind {
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, CallError>> {
+        let frame = ready!(self.reader.poll_next(cx))?.ok_or(CallError::NoStatus)?;
+        Poll::Ready(match frame.kind {
             FrameType::Message => Ok(Incoming::Message(frame.payload)),
             FrameType::Status => {
                 self.ended = true;
-                let status = <proto::Status as prost::Message>::decode(frame.payload)
-                    .map_err(|e| CallError::Protocol(format!("malformed status: {e}")))?;
-                Ok(Incoming::Status(Status::from_proto(status)))
+                match <proto::Status as prost::Message>::decode(frame.payload) {
+                    Ok(status) => Ok(Incoming::Status(Status::from_proto(status))),
+                    Err(e) => Err(CallError::protocol(format!("malformed status: {e}"))),
+                }
             }
-            FrameType::Header => Err(CallError::Protocol("a callee sent a request header".into())),
-        }
+            FrameType::Header => Err(CallError::protocol("a callee sent a request header")),
+        })
     }
 
-    async fn unary(&mut self) -> Result<Result<Bytes, Status>, CallError> {
-        let message = match self.receive().await? {
-            Incoming::Status(status) if status.is_ok() => {
-                return Err(CallError::Protocol(
-                    "OK status without a response message".into(),
-                ));
-            }
-            Incoming::Status(status) => return Ok(Err(status)),
-            Incoming::Message(message) => message,
-        };
-        match self.receive().await? {
-            Incoming::Status(status) if status.is_ok() => Ok(Ok(message)),
-            Incoming::Status(status) => Ok(Err(status)),
-            Incoming::Message(_) => Err(CallError::Protocol("a unary call answered twice".into())),
+    /// A unary answer; `message` holds the response until the status.
+    fn poll_unary(
+        &mut self,
+        cx: &mut Context<'_>,
+        message: &mut Option<Bytes>,
+    ) -> Poll<Result<Result<Bytes, Status>, CallError>> {
+        loop {
+            let incoming = ready!(self.poll_receive(cx))?;
+            return Poll::Ready(match (message.take(), incoming) {
+                (None, Incoming::Message(response)) => {
+                    *message = Some(response);
+                    continue;
+                }
+                (None, Incoming::Status(status)) if status.is_ok() => {
+                    Err(CallError::protocol("OK status without a response message"))
+                }
+                (Some(response), Incoming::Status(status)) if status.is_ok() => Ok(Ok(response)),
+                (_, Incoming::Status(status)) => Ok(Err(status)),
+                (Some(_), Incoming::Message(_)) => {
+                    Err(CallError::protocol("a unary call answered twice"))
+                }
+            });
         }
     }
 }

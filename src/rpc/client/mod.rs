@@ -155,7 +155,12 @@ impl RpcClient {
         let mut time_left = timeout;
         loop {
             let frames = request_frames(method, options, time_left, request);
-            match self.unary_once(node, frames, options).await {
+            // Not an async fn of its own: one layer fewer on every call's path.
+            let answer = match self.open(node, options).await {
+                Ok(mut call) => call.unary(frames).await,
+                Err(e) => Err(e),
+            };
+            match answer {
                 // The callee never saw the call: a drained duplicate closed, or
                 // the callee restarted. A fresh or primary connection carries it.
                 Err(e) if e.is_unseen() && !retried => {
@@ -166,17 +171,6 @@ impl RpcClient {
                 Ok(answer) => return answer,
             }
         }
-    }
-
-    async fn unary_once(
-        &self,
-        node: NodeId,
-        frames: OutFrames,
-        options: &CallOptions,
-    ) -> Result<Result<Bytes, Status>, CallError> {
-        let mut call = self.open(node, options).await?;
-        call.send_final(frames).await?;
-        call.read_unary_answer().await
     }
 
     /// Calls a server-streaming method: one request, then read responses with

@@ -130,7 +130,7 @@ fn admit<'s>(shared: &'s Shared, header: &ReceivedHeader) -> Result<&'s Route, S
     let Some(route) = shared.router.route(header.method_bytes()) else {
         return Err(match header.method() {
             Ok(method) => Status::unimplemented(format!("unknown method {method:?}")),
-            Err(e) => CallError::Protocol(format!("malformed request header: {e}")).into(),
+            Err(e) => CallError::protocol(format!("malformed request header: {e}")).into(),
         });
     };
     match shared.draining.load(Ordering::Acquire) {
@@ -233,10 +233,10 @@ async fn read_header(
         .await
         .map_err(|_| Status::deadline_exceeded(format!("no request header within {limit:?}")))?
     };
-    let payload = frame?
-        .ok_or_else(|| CallError::Protocol("the stream ended before the request header".into()))?;
+    let payload =
+        frame?.ok_or_else(|| CallError::protocol("the stream ended before the request header"))?;
     let header = ReceivedHeader::decode(payload)
-        .map_err(|e| CallError::Protocol(format!("malformed request header: {e}")))?;
+        .map_err(|e| CallError::protocol(format!("malformed request header: {e}")))?;
     Ok(header)
 }
 

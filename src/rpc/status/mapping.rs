@@ -6,10 +6,11 @@ use crate::rpc::StreamCode;
 use crate::rpc::codec::FrameError;
 
 /// Everything that can end a call short of a status from the callee.
+/// Every call's result carries one, so its rare large variants are boxed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CallError {
     #[error(transparent)]
-    Connect(#[from] ConnectError),
+    Connect(Box<ConnectError>),
     #[error("connection lost: {0}")]
     Connection(#[from] quinn::ConnectionError),
     #[error(transparent)]
@@ -38,6 +39,21 @@ pub(crate) enum CallError {
         node: crate::identity::NodeId,
         limit: usize,
     },
+}
+
+impl CallError {
+    /// A peer broke the protocol. Cold: kept out of the code of the paths
+    /// every call takes.
+    #[cold]
+    pub fn protocol(message: impl Into<String>) -> Self {
+        CallError::Protocol(message.into())
+    }
+}
+
+impl From<ConnectError> for CallError {
+    fn from(error: ConnectError) -> Self {
+        CallError::Connect(Box::new(error))
+    }
 }
 
 impl From<CallError> for Status {
@@ -133,7 +149,7 @@ mod tests {
 
     #[test]
     fn identity_mismatch_is_unauthenticated() {
-        let error = CallError::Connect(ConnectError::WrongNode {
+        let error = CallError::from(ConnectError::WrongNode {
             expected: NodeId::from_bytes([1; 32]),
             actual: NodeId::from_bytes([2; 32]),
             addr: "127.0.0.1:1".parse().unwrap(),

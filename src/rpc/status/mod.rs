@@ -5,6 +5,7 @@ mod mapping;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::LazyLock;
 
 pub(crate) use mapping::CallError;
 
@@ -94,17 +95,30 @@ impl fmt::Display for Code {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     code: Code,
+    /// Boxed, and `None` when empty: a status is moved through every layer
+    /// of every call, and nearly all of them are a bare OK.
+    details: Option<Box<Details>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Details {
     message: String,
     metadata: HashMap<String, String>,
 }
 
+static NO_METADATA: LazyLock<HashMap<String, String>> = LazyLock::new(HashMap::new);
+
 impl Status {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            metadata: HashMap::new(),
-        }
+        Self::with_details(code, message.into(), HashMap::new())
+    }
+
+    fn with_details(code: Code, message: String, metadata: HashMap<String, String>) -> Self {
+        let details = match message.is_empty() && metadata.is_empty() {
+            true => None,
+            false => Some(Box::new(Details { message, metadata })),
+        };
+        Self { code, details }
     }
 
     pub fn ok() -> Self {
@@ -145,7 +159,8 @@ impl Status {
 
     /// Adds a trailer sent with the status.
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.metadata.insert(key.into(), value.into());
+        let details = self.details.get_or_insert_default();
+        details.metadata.insert(key.into(), value.into());
         self
     }
 
@@ -154,11 +169,13 @@ impl Status {
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        self.details.as_ref().map_or("", |details| &details.message)
     }
 
     pub fn metadata(&self) -> &HashMap<String, String> {
-        &self.metadata
+        self.details
+            .as_ref()
+            .map_or(&NO_METADATA, |details| &details.metadata)
     }
 
     pub fn is_ok(&self) -> bool {
@@ -166,20 +183,15 @@ impl Status {
     }
 
     pub(crate) fn from_proto(status: crate::rpc::proto::Status) -> Self {
-        Self {
-            code: Code::from_u32(status.code),
-            message: status.message,
-            metadata: status.metadata,
-        }
+        Self::with_details(Code::from_u32(status.code), status.message, status.metadata)
     }
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.message.is_empty() {
-            write!(f, "{}", self.code)
-        } else {
-            write!(f, "{}: {}", self.code, self.message)
+        match self.message() {
+            "" => write!(f, "{}", self.code),
+            message => write!(f, "{}: {message}", self.code),
         }
     }
 }
@@ -206,5 +218,19 @@ mod tests {
         let status = Status::not_found("no such thing").with_metadata("retry-after", "5");
         assert_eq!(status.to_string(), "NOT_FOUND: no such thing");
         assert_eq!(Status::ok().to_string(), "OK");
+    }
+
+    #[test]
+    fn statuses_with_the_same_parts_are_equal_however_made() {
+        let proto = |message: &str| crate::rpc::proto::Status {
+            code: Code::NotFound as u32,
+            message: message.into(),
+            metadata: HashMap::new(),
+        };
+        assert_eq!(Status::from_proto(proto("")), Status::not_found(""));
+        assert_eq!(Status::from_proto(proto("gone")), Status::not_found("gone"));
+        let status = Status::not_found("").with_metadata("k", "v");
+        assert_eq!(status.metadata().get("k").map(String::as_str), Some("v"));
+        assert_eq!(Status::ok().metadata().len(), 0);
     }
 }
