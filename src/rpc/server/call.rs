@@ -1,7 +1,8 @@
 //! Serving one call on one stream: header, routing, deadline, handler, status.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
+use std::task::{Poll, ready};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use crate::rpc::borrowed::ReceivedHeader;
 use crate::rpc::cancel::CallCancel;
 use crate::rpc::codec::{FRAME_HEADER_LEN, FrameType};
 use crate::rpc::context::deadline_after;
-use crate::rpc::io::{FrameReader, write_frames};
+use crate::rpc::io::{Chunks, FrameReader, write_frames};
 use crate::rpc::outgoing::{Encode, OutFrames};
 use crate::rpc::poll_once::poll_once;
 use crate::rpc::service::{BoxFuture, Method, Route, StreamingFn};
@@ -329,10 +330,18 @@ async fn forward(
     Ok(())
 }
 
-async fn write_and_finish(send: &mut quinn::SendStream, frames: OutFrames) -> Result<(), Status> {
-    write_frames(send, frames).await.map_err(CallError::from)?;
-    send.finish().map_err(CallError::from)?;
-    Ok(())
+/// Writes the last frames and the end of the stream. A poll function: it is
+/// on every unary call's path, where an async one is a layer more to poll.
+fn write_and_finish(
+    send: &mut quinn::SendStream,
+    frames: OutFrames,
+) -> impl Future<Output = Result<(), Status>> + '_ {
+    let mut unwritten = Chunks::from(frames);
+    poll_fn(move |cx| {
+        ready!(unwritten.poll_write(send, cx)).map_err(CallError::from)?;
+        send.finish().map_err(CallError::from)?;
+        Poll::Ready(Ok(()))
+    })
 }
 
 fn status_frame(status: &Status) -> OutFrames {
