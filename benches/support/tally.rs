@@ -51,10 +51,13 @@ struct Run {
     cpu: Duration,
 }
 
-/// Rounds of interleaved slots per work, each slot one side's run.
-const ROUNDS: usize = 12;
+/// Rounds of interleaved slots per work, each slot one side's run. Many
+/// short ones: this VM's speed also swings within a second (a fixed loop
+/// takes 190 to 670 ms), and the closer the two slots of a round, the more
+/// of a swing they share.
+const ROUNDS: usize = 30;
 /// About how long one slot runs.
-const SLOT: Duration = Duration::from_millis(250);
+const SLOT: Duration = Duration::from_millis(100);
 
 /// The peerd / quinn throughput ratio of each round of interleaved slots,
 /// sorted.
