@@ -767,3 +767,54 @@ async fn a_small_unary_call_is_one_datagram_each_way() {
         "{received} datagrams received for {CALLS} calls"
     );
 }
+
+/// Log output kept for the test to read.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn at_debug_level_a_handlers_logs_carry_the_calls_caller_and_method() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _scoped = tracing::subscriber::set_default(subscriber);
+    let service =
+        Service::new("test.v1.Logs").unary("Note", |_, request: PingRequest| async move {
+            tracing::info!("handling the note");
+            pong(request)
+        });
+    let a = start(Arc::default(), RpcConfig::default());
+    let b = serving(&a, service);
+    let request = PingRequest { nonce: 1 };
+    a.client()
+        .unary::<_, PingResponse>(
+            b.id(),
+            "test.v1.Logs/Note",
+            &request,
+            &CallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|line| line.contains("handling the note"))
+        .expect("the handler's event is logged");
+    let span = format!("call{{caller={:?} method=\"test.v1.Logs/Note\"}}", a.id());
+    assert!(line.contains(&span), "{span} not in {line}");
+}

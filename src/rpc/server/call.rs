@@ -2,9 +2,9 @@
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
-use std::task::{Poll, ready};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Poll, ready};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
@@ -85,9 +85,6 @@ pub(super) fn serve(
             record.route(route.index);
             let caller_stopped = send.stopped();
             let deadline = deadline_after(accepted, call_timeout(&shared, &header));
-            // Made once the method is known: recording a field later costs
-            // more. `?` formats the id lazily (its Debug is the short form).
-            let span = tracing::debug_span!("call", caller = ?caller, method = &*route.name);
             let context = call_context(
                 caller,
                 &stream.connection,
@@ -110,17 +107,14 @@ pub(super) fn serve(
                     Box::pin(serve_streaming(&shared, &**method, context, reader, send))
                 }
             };
-            let mut handler = traced(handler, span);
+            let mut handler = traced(handler, caller, route);
             until_ended(&shared, Pin::new(&mut handler), caller_stopped, deadline).await
         };
         cancelled.cancel();
         let code = match ending {
             Ending::Answered => Code::Ok,
             Ending::Status(status) => finish_with(send, &status, caller).await,
-            Ending::CallerGone => {
-                tracing::debug!(caller = ?caller, "caller cancelled the call");
-                Code::Cancelled
-            }
+            Ending::CallerGone => caller_gone(caller),
         };
         record.end(code);
     }
@@ -160,13 +154,28 @@ fn call_context(
     }
 }
 
-/// `handler` in `span`, unless the span is disabled (nothing subscribes at
-/// debug level): then entering it on every poll would only cost time.
-fn traced<F: Future>(handler: F, span: tracing::Span) -> Either<F, Instrumented<F>> {
-    match span.is_disabled() {
-        true => Either::Left(handler),
-        false => Either::Right(handler.instrument(span)),
+/// `handler` in the call's span, if anything subscribes at debug level: if
+/// not, entering a disabled span on every poll would only cost time.
+fn traced<F: Future>(handler: F, caller: NodeId, route: &Route) -> Either<F, Instrumented<F>> {
+    match tracing::enabled!(tracing::Level::DEBUG) {
+        true => Either::Right(handler.instrument(call_span(caller, route))),
+        false => Either::Left(handler),
     }
+}
+
+// Apart from the call's path, like `caller_gone`: inlined, a span's or an
+// event's code sits among the instructions every call runs, and takes room
+// in the instruction cache that they need.
+#[inline(never)]
+fn call_span(caller: NodeId, route: &Route) -> tracing::Span {
+    // `?` formats the id lazily (its Debug is the short form).
+    tracing::debug_span!("call", caller = ?caller, method = &*route.name)
+}
+
+#[cold]
+fn caller_gone(caller: NodeId) -> Code {
+    tracing::debug!(caller = ?caller, "caller cancelled the call");
+    Code::Cancelled
 }
 
 /// Runs the handler until it answers, the caller leaves, the deadline
