@@ -382,13 +382,7 @@ fn header_frame(method: &str) -> BytesMut {
         method: method.into(),
         ..Default::default()
     };
-    let mut out = BytesMut::new();
-    put_frame(
-        &mut out,
-        FrameType::Header,
-        &prost::Message::encode_to_vec(&header),
-    );
-    out
+    frame_of(FrameType::Header, &header)
 }
 
 #[tokio::test]
@@ -470,19 +464,7 @@ struct ScriptedCallee(Bytes);
 impl StreamHandler for ScriptedCallee {
     fn handle_stream(&self, stream: IncomingStream) {
         let answer = self.0.clone();
-        tokio::spawn(async move {
-            let IncomingStream {
-                mut send,
-                mut recv,
-                guard,
-                ..
-            } = stream;
-            let _ = recv.read_to_end(1 << 16).await;
-            let _ = send.write_all(&answer).await;
-            let _ = send.finish();
-            let _ = send.stopped().await;
-            drop(guard);
-        });
+        common::answer_stream(stream, move |_| answer.to_vec());
     }
 }
 
@@ -521,26 +503,22 @@ fn status_frame(code: Code, message: &str) -> BytesMut {
         message: message.into(),
         ..Default::default()
     };
+    frame_of(FrameType::Status, &status)
+}
+
+/// One frame of `kind` carrying `message`.
+fn frame_of(kind: FrameType, message: &impl prost::Message) -> BytesMut {
     let mut out = BytesMut::new();
-    put_frame(
-        &mut out,
-        FrameType::Status,
-        &prost::Message::encode_to_vec(&status),
-    );
+    put_frame(&mut out, kind, &prost::Message::encode_to_vec(message));
     out
 }
 
 #[tokio::test]
 async fn a_callee_that_breaks_the_unary_protocol_fails_the_call_with_a_clear_status() {
-    let mut message = BytesMut::new();
     let response = EchoResponse {
         payload: "hi".into(),
     };
-    put_frame(
-        &mut message,
-        FrameType::Message,
-        &prost::Message::encode_to_vec(&response),
-    );
+    let message = frame_of(FrameType::Message, &response);
     let ok = status_frame(Code::Ok, "");
     let answered = unary_answered_with(&[&message[..], &ok].concat()).await;
     assert_eq!(

@@ -23,21 +23,30 @@ pub struct EchoHandler {
 impl StreamHandler for EchoHandler {
     fn handle_stream(&self, stream: IncomingStream) {
         self.streams.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            let IncomingStream {
-                mut send,
-                mut recv,
-                guard,
-                ..
-            } = stream;
-            if let Ok(data) = recv.read_to_end(1 << 20).await {
-                let _ = send.write_all(&data).await;
-                let _ = send.finish();
-                let _ = send.stopped().await;
-            }
-            drop(guard);
-        });
+        answer_stream(stream, |request| request);
     }
+}
+
+/// Reads the stream to its end and sends back, in a task of its own, what
+/// `answer` makes of what it read.
+pub fn answer_stream(
+    stream: IncomingStream,
+    answer: impl FnOnce(Vec<u8>) -> Vec<u8> + Send + 'static,
+) {
+    tokio::spawn(async move {
+        let IncomingStream {
+            mut send,
+            mut recv,
+            guard,
+            ..
+        } = stream;
+        if let Ok(request) = recv.read_to_end(1 << 20).await {
+            let _ = send.write_all(&answer(request)).await;
+            let _ = send.finish();
+            let _ = send.stopped().await;
+        }
+        drop(guard);
+    });
 }
 
 pub struct TestNode {
