@@ -110,7 +110,16 @@ static NO_METADATA: LazyLock<HashMap<String, String>> = LazyLock::new(HashMap::n
 
 impl Status {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self::with_details(code, message.into(), HashMap::new())
+        let message = message.into();
+        // No map for an empty status: `HashMap::new` seeds a hasher, and
+        // every call that succeeds makes an OK.
+        match message.is_empty() {
+            true => Self {
+                code,
+                details: None,
+            },
+            false => Self::with_details(code, message, HashMap::new()),
+        }
     }
 
     fn with_details(code: Code, message: String, metadata: HashMap<String, String>) -> Self {
