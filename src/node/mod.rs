@@ -118,7 +118,12 @@ impl NodeBuilder {
             self.cancel.child_token(),
         )?;
         let addresses = AddressBook::default();
-        let client = RpcClient::new(manager.clone(), addresses.clone(), self.rpc);
+        let client = RpcClient::new(
+            manager.clone(),
+            addresses.clone(),
+            self.rpc,
+            self.cancel.child_token(),
+        );
         let discovery = Discovery::start(
             discovery_state,
             client.clone(),

@@ -2,16 +2,20 @@
 //! connection the manager has to them (dialing if there is none).
 
 mod active;
+mod deadlines;
 mod streaming;
 mod waiting;
 
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::borrowed::RequestHeaderRef;
 use super::codec::FrameType;
@@ -24,6 +28,7 @@ use crate::identity::NodeId;
 use crate::metrics::CallStats;
 use crate::node::AddressBook;
 use active::ActiveCall;
+use deadlines::{DeadlinePassed, Deadlines};
 pub use streaming::StreamingCall;
 use waiting::WaitingCalls;
 
@@ -87,11 +92,19 @@ pub struct RpcClient {
     config: RpcConfig,
     resolver: Arc<OnceLock<Arc<dyn AddressResolver>>>,
     waiting: WaitingCalls,
+    deadlines: Deadlines,
     calls: Arc<CallStats>,
 }
 
 impl RpcClient {
-    pub fn new(manager: NodeConnectionManager, addresses: AddressBook, config: RpcConfig) -> Self {
+    /// A client whose background work (watching calls' deadlines) stops
+    /// with `cancel`.
+    pub fn new(
+        manager: NodeConnectionManager,
+        addresses: AddressBook,
+        config: RpcConfig,
+        cancel: CancellationToken,
+    ) -> Self {
         Self {
             manager,
             addresses,
@@ -99,6 +112,7 @@ impl RpcClient {
             calls: Arc::new(CallStats::client()),
             resolver: Arc::default(),
             waiting: WaitingCalls::default(),
+            deadlines: Deadlines::start(cancel),
         }
     }
 
@@ -127,16 +141,17 @@ impl RpcClient {
         let started = Instant::now();
         let record = self.calls.start_client_call(method, started);
         let timeout = self.timeout(options);
-        let deadline = deadline_after(started, timeout);
-        let call = async {
+        let deadline_at = deadline_after(started, timeout);
+        let mut deadline = self.deadlines.deadline(deadline_at);
+        let mut call = pin!(async {
             let payload = self
-                .unary_bytes(node, method, request, options, deadline, timeout)
+                .unary_bytes(node, method, request, options, deadline_at, timeout)
                 .await?;
             Resp::decode(payload).map_err(|e| Status::from(CallError::BadResponse(e)))
-        };
-        let result = match tokio::time::timeout_at(deadline, call).await {
+        });
+        let result = match poll_fn(|cx| deadline.poll_within(call.as_mut(), cx)).await {
             Ok(result) => result,
-            Err(_) => Err(deadline_exceeded(method, options, &self.config)),
+            Err(DeadlinePassed) => Err(deadline_exceeded(method, options, &self.config)),
         };
         record.end(result.as_ref().map_or_else(Status::code, |_| Code::Ok));
         result
@@ -248,10 +263,12 @@ impl RpcClient {
             Ok::<_, CallError>(call)
         };
         let record = self.calls.start_client_call(method, Instant::now());
-        let failure = match tokio::time::timeout_at(deadline, opening).await {
+        let mut deadline = self.deadlines.deadline(deadline);
+        let mut opening = pin!(opening);
+        let failure = match poll_fn(|cx| deadline.poll_within(opening.as_mut(), cx)).await {
             Ok(Ok(call)) => return Ok(StreamingCall::new(call, deadline, record)),
             Ok(Err(e)) => Status::from(e),
-            Err(_) => deadline_exceeded(method, options, &self.config),
+            Err(DeadlinePassed) => deadline_exceeded(method, options, &self.config),
         };
         record.end(failure.code());
         Err(failure)
