@@ -131,7 +131,7 @@ async fn a_streaming_call_nobody_answers_ends_at_its_deadline() {
     assert_ended_at_deadline(&status, started.elapsed(), timeout);
 }
 
-/// Many calls that end in time leave the watch as they found it.
+/// Calls that ended in time leave nothing behind that delays a later one.
 #[tokio::test]
 async fn after_many_answered_calls_a_silent_one_still_ends_at_its_deadline() {
     let caller = Node::builder(Identity::generate())

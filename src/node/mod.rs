@@ -118,12 +118,7 @@ impl NodeBuilder {
             self.cancel.child_token(),
         )?;
         let addresses = AddressBook::default();
-        let client = RpcClient::new(
-            manager.clone(),
-            addresses.clone(),
-            self.rpc,
-            self.cancel.child_token(),
-        );
+        let client = RpcClient::new(manager.clone(), addresses.clone(), self.rpc);
         let discovery = Discovery::start(
             discovery_state,
             client.clone(),

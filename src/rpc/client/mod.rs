@@ -2,20 +2,16 @@
 //! connection the manager has to them (dialing if there is none).
 
 mod active;
-mod deadlines;
 mod streaming;
 mod waiting;
 
 use std::collections::HashMap;
-use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::borrowed::RequestHeaderRef;
 use super::codec::FrameType;
@@ -28,7 +24,6 @@ use crate::identity::NodeId;
 use crate::metrics::CallStats;
 use crate::node::AddressBook;
 use active::ActiveCall;
-use deadlines::{DeadlinePassed, Deadlines};
 pub use streaming::StreamingCall;
 use waiting::WaitingCalls;
 
@@ -92,19 +87,11 @@ pub struct RpcClient {
     config: RpcConfig,
     resolver: Arc<OnceLock<Arc<dyn AddressResolver>>>,
     waiting: WaitingCalls,
-    deadlines: Deadlines,
     calls: Arc<CallStats>,
 }
 
 impl RpcClient {
-    /// A client whose background work (watching calls' deadlines) stops
-    /// with `cancel`.
-    pub fn new(
-        manager: NodeConnectionManager,
-        addresses: AddressBook,
-        config: RpcConfig,
-        cancel: CancellationToken,
-    ) -> Self {
+    pub fn new(manager: NodeConnectionManager, addresses: AddressBook, config: RpcConfig) -> Self {
         Self {
             manager,
             addresses,
@@ -112,7 +99,6 @@ impl RpcClient {
             calls: Arc::new(CallStats::client()),
             resolver: Arc::default(),
             waiting: WaitingCalls::default(),
-            deadlines: Deadlines::start(cancel),
         }
     }
 
@@ -141,17 +127,16 @@ impl RpcClient {
         let started = Instant::now();
         let record = self.calls.start_client_call(method, started);
         let timeout = self.timeout(options);
-        let deadline_at = deadline_after(started, timeout);
-        let mut deadline = self.deadlines.deadline(deadline_at);
-        let mut call = pin!(async {
+        let deadline = deadline_after(started, timeout);
+        let call = async {
             let payload = self
-                .unary_bytes(node, method, request, options, deadline_at, timeout)
+                .unary_bytes(node, method, request, options, deadline, timeout)
                 .await?;
             Resp::decode(payload).map_err(|e| Status::from(CallError::BadResponse(e)))
-        });
-        let result = match poll_fn(|cx| deadline.poll_within(call.as_mut(), cx)).await {
+        };
+        let result = match tokio::time::timeout_at(deadline, call).await {
             Ok(result) => result,
-            Err(DeadlinePassed) => Err(deadline_exceeded(method, options, &self.config)),
+            Err(_) => Err(deadline_exceeded(method, options, &self.config)),
         };
         record.end(result.as_ref().map_or_else(Status::code, |_| Code::Ok));
         result
@@ -263,12 +248,10 @@ impl RpcClient {
             Ok::<_, CallError>(call)
         };
         let record = self.calls.start_client_call(method, Instant::now());
-        let mut deadline = self.deadlines.deadline(deadline);
-        let mut opening = pin!(opening);
-        let failure = match poll_fn(|cx| deadline.poll_within(opening.as_mut(), cx)).await {
+        let failure = match tokio::time::timeout_at(deadline, opening).await {
             Ok(Ok(call)) => return Ok(StreamingCall::new(call, deadline, record)),
             Ok(Err(e)) => Status::from(e),
-            Err(DeadlinePassed) => deadline_exceeded(method, options, &self.config),
+            Err(_) => deadline_exceeded(method, options, &self.config),
         };
         record.end(failure.code());
         Err(failure)

@@ -1,11 +1,10 @@
 //! A streaming call in progress, on the caller's side.
 
-use std::future::poll_fn;
 use std::marker::PhantomData;
-use std::pin::pin;
+
+use tokio::time::Instant;
 
 use super::active::{ActiveCall, Incoming};
-use super::deadlines::{Deadline, DeadlinePassed};
 use crate::metrics::CallRecord;
 use crate::rpc::codec::FrameType;
 use crate::rpc::outgoing::OutFrames;
@@ -17,7 +16,7 @@ use crate::rpc::{Code, Status};
 #[derive(Debug)]
 pub struct StreamingCall<Req, Resp> {
     call: ActiveCall,
-    deadline: Deadline,
+    deadline: Instant,
     finished: bool,
     /// Taken when the call ends: its final status or its first error.
     /// Dropped with the call before that, it counts as cancelled.
@@ -26,7 +25,7 @@ pub struct StreamingCall<Req, Resp> {
 }
 
 impl<Req, Resp> StreamingCall<Req, Resp> {
-    pub(super) fn new(call: ActiveCall, deadline: Deadline, record: CallRecord) -> Self {
+    pub(super) fn new(call: ActiveCall, deadline: Instant, record: CallRecord) -> Self {
         Self {
             call,
             deadline,
@@ -55,7 +54,7 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
         let mut frame = OutFrames::new();
         frame.put_message(FrameType::Message, message);
-        let sent = bounded(&mut self.deadline, self.call.send(frame)).await;
+        let sent = bounded(self.deadline, self.call.send(frame)).await;
         self.settle(sent)
     }
 
@@ -70,7 +69,7 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
         if self.finished {
             return Ok(None);
         }
-        let received = bounded(&mut self.deadline, self.call.receive()).await;
+        let received = bounded(self.deadline, self.call.receive()).await;
         match self.settle(received)? {
             Incoming::Message(payload) => {
                 let decoded = Resp::decode(payload).map_err(|e| CallError::BadResponse(e).into());
@@ -104,12 +103,11 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
 }
 
 async fn bounded<T>(
-    deadline: &mut Deadline,
+    deadline: Instant,
     work: impl Future<Output = Result<T, CallError>>,
 ) -> Result<T, Status> {
-    let mut work = pin!(work);
-    match poll_fn(|cx| deadline.poll_within(work.as_mut(), cx)).await {
+    match tokio::time::timeout_at(deadline, work).await {
         Ok(result) => Ok(result?),
-        Err(DeadlinePassed) => Err(Status::deadline_exceeded("the call's deadline passed")),
+        Err(_) => Err(Status::deadline_exceeded("the call's deadline passed")),
     }
 }
