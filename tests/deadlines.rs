@@ -41,8 +41,7 @@ impl Drop for Silent {
     }
 }
 
-/// A caller, and a silent callee it knows the address of.
-fn caller_and_silent_callee() -> (Node, Silent) {
+fn silent_callee() -> Silent {
     let identity = Identity::generate();
     let cancel = CancellationToken::new();
     let manager = NodeConnectionManager::bind(
@@ -53,20 +52,27 @@ fn caller_and_silent_callee() -> (Node, Silent) {
         cancel.clone(),
     )
     .unwrap();
-    let caller = Node::builder(Identity::generate())
+    Silent {
+        id: identity.node_id(),
+        manager,
+        cancel,
+    }
+}
+
+fn node() -> Node {
+    Node::builder(Identity::generate())
         .listen(common::LOCALHOST)
         .bind()
-        .unwrap();
-    let id = identity.node_id();
-    caller.addresses().add(id, manager.local_addr().unwrap());
-    (
-        caller,
-        Silent {
-            id,
-            manager,
-            cancel,
-        },
-    )
+        .unwrap()
+}
+
+/// A caller, and a silent callee it knows the address of.
+fn caller_and_silent_callee() -> (Node, Silent) {
+    let (caller, callee) = (node(), silent_callee());
+    caller
+        .addresses()
+        .add(callee.id, callee.manager.local_addr().unwrap());
+    (caller, callee)
 }
 
 async fn unary_within(caller: &Node, callee: NodeId, timeout: Duration) -> (Status, Duration) {
@@ -96,7 +102,6 @@ async fn a_unary_call_nobody_answers_ends_at_its_deadline() {
     let (status, took) = unary_within(&caller, callee.id, timeout).await;
     assert_ended_at_deadline(&status, took, timeout);
     assert!(status.message().contains(METHOD), "{status}");
-    assert!(callee.manager.local_addr().is_ok());
 }
 
 /// The shorter deadlines start last: each must still end on time, not wait
@@ -154,7 +159,7 @@ async fn after_many_answered_calls_a_silent_one_still_ends_at_its_deadline() {
             .await;
         answered.unwrap();
     }
-    let (_, callee) = caller_and_silent_callee();
+    let callee = silent_callee();
     caller
         .addresses()
         .add(callee.id, callee.manager.local_addr().unwrap());
