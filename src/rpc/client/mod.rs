@@ -136,7 +136,7 @@ impl RpcClient {
         };
         let result = match tokio::time::timeout_at(deadline, call).await {
             Ok(result) => result,
-            Err(_) => Err(deadline_exceeded(method, options, &self.config)),
+            Err(_) => Err(deadline_exceeded(method, timeout)),
         };
         record.end(result.as_ref().map_or_else(Status::code, |_| Code::Ok));
         result
@@ -251,7 +251,7 @@ impl RpcClient {
         let failure = match tokio::time::timeout_at(deadline, opening).await {
             Ok(Ok(call)) => return Ok(StreamingCall::new(call, deadline, record)),
             Ok(Err(e)) => Status::from(e),
-            Err(_) => deadline_exceeded(method, options, &self.config),
+            Err(_) => deadline_exceeded(method, self.timeout(options)),
         };
         record.end(failure.code());
         Err(failure)
@@ -368,7 +368,6 @@ fn request_frames(
     frames
 }
 
-fn deadline_exceeded(method: &str, options: &CallOptions, config: &RpcConfig) -> Status {
-    let timeout = options.timeout.unwrap_or(config.default_deadline);
+fn deadline_exceeded(method: &str, timeout: Duration) -> Status {
     Status::deadline_exceeded(format!("{method} did not complete within {timeout:?}"))
 }

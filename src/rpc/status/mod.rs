@@ -113,13 +113,13 @@ impl Status {
         let message = message.into();
         // No map for an empty status: `HashMap::new` seeds a hasher, and
         // every call that succeeds makes an OK.
-        match message.is_empty() {
-            true => Self {
-                code,
-                details: None,
-            },
-            false => Self::with_details(code, message, HashMap::new()),
-        }
+        let details = (!message.is_empty()).then(|| {
+            Box::new(Details {
+                message,
+                metadata: HashMap::new(),
+            })
+        });
+        Self { code, details }
     }
 
     fn with_details(code: Code, message: String, metadata: HashMap<String, String>) -> Self {
