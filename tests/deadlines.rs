@@ -6,12 +6,12 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use peerd::connection::{IncomingStream, NodeConnectionManager, StreamHandler, TransportConfig};
+use common::TestNode;
+use peerd::connection::{IncomingStream, StreamHandler};
 use peerd::service::node::ECHO;
 use peerd::service::node::proto::{EchoRequest, EchoResponse};
 use peerd::{CallOptions, Code, Identity, Node, NodeId, Status};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 const METHOD: &str = "test.v1.Test/Echo";
 /// How late a deadline may fire on a busy test machine.
@@ -29,34 +29,17 @@ impl StreamHandler for SilentCallee {
     }
 }
 
-struct Silent {
-    id: NodeId,
-    manager: NodeConnectionManager,
-    cancel: CancellationToken,
-}
+/// Cancels the silent callee's tasks with the test.
+struct Silent(TestNode<SilentCallee>);
 
 impl Drop for Silent {
     fn drop(&mut self) {
-        self.cancel.cancel();
+        self.0.cancel.cancel();
     }
 }
 
 fn silent_callee() -> Silent {
-    let identity = Identity::generate();
-    let cancel = CancellationToken::new();
-    let manager = NodeConnectionManager::bind(
-        &identity,
-        common::LOCALHOST,
-        TransportConfig::default(),
-        Arc::new(SilentCallee::default()),
-        cancel.clone(),
-    )
-    .unwrap();
-    Silent {
-        id: identity.node_id(),
-        manager,
-        cancel,
-    }
+    Silent(TestNode::serving(SilentCallee::default()))
 }
 
 fn node() -> Node {
@@ -69,9 +52,7 @@ fn node() -> Node {
 /// A caller, and a silent callee it knows the address of.
 fn caller_and_silent_callee() -> (Node, Silent) {
     let (caller, callee) = (node(), silent_callee());
-    caller
-        .addresses()
-        .add(callee.id, callee.manager.local_addr().unwrap());
+    caller.addresses().add(callee.0.id(), callee.0.addr);
     (caller, callee)
 }
 
@@ -99,7 +80,7 @@ fn assert_ended_at_deadline(status: &Status, took: Duration, timeout: Duration) 
 async fn a_unary_call_nobody_answers_ends_at_its_deadline() {
     let (caller, callee) = caller_and_silent_callee();
     let timeout = Duration::from_millis(300);
-    let (status, took) = unary_within(&caller, callee.id, timeout).await;
+    let (status, took) = unary_within(&caller, callee.0.id(), timeout).await;
     assert_ended_at_deadline(&status, took, timeout);
     assert!(status.message().contains(METHOD), "{status}");
 }
@@ -109,11 +90,11 @@ async fn a_unary_call_nobody_answers_ends_at_its_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_in_flight_each_end_at_their_own_deadline() {
     let (caller, callee) = caller_and_silent_callee();
-    let caller = Arc::new(caller);
+    let (caller, target) = (Arc::new(caller), callee.0.id());
     let timeouts = [1_500, 1_000, 500, 250].map(Duration::from_millis);
     let calls = timeouts.map(|timeout| {
         let caller = caller.clone();
-        tokio::spawn(async move { unary_within(&caller, callee.id, timeout).await })
+        tokio::spawn(async move { unary_within(&caller, target, timeout).await })
     });
     for (call, timeout) in calls.into_iter().zip(timeouts) {
         let (status, took) = call.await.unwrap();
@@ -129,7 +110,12 @@ async fn a_streaming_call_nobody_answers_ends_at_its_deadline() {
     let started = Instant::now();
     let mut call = caller
         .client()
-        .server_streaming::<_, EchoResponse>(callee.id, METHOD, &EchoRequest::default(), &options)
+        .server_streaming::<_, EchoResponse>(
+            callee.0.id(),
+            METHOD,
+            &EchoRequest::default(),
+            &options,
+        )
         .await
         .unwrap();
     let status = common::within(LIMIT, call.message()).await.unwrap_err();
@@ -160,10 +146,8 @@ async fn after_many_answered_calls_a_silent_one_still_ends_at_its_deadline() {
         answered.unwrap();
     }
     let callee = silent_callee();
-    caller
-        .addresses()
-        .add(callee.id, callee.manager.local_addr().unwrap());
+    caller.addresses().add(callee.0.id(), callee.0.addr);
     let timeout = Duration::from_millis(300);
-    let (status, took) = unary_within(&caller, callee.id, timeout).await;
+    let (status, took) = unary_within(&caller, callee.0.id(), timeout).await;
     assert_ended_at_deadline(&status, took, timeout);
 }

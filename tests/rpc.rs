@@ -10,15 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{eventually, within};
-use peerd::connection::{IncomingStream, NodeConnectionManager, StreamHandler, TransportConfig};
+use common::{TestNode, eventually, within};
+use peerd::connection::{IncomingStream, StreamHandler, TransportConfig};
 use peerd::rpc::codec::{FrameDecoder, FrameType, Unframed, put_frame};
 use peerd::rpc::{RequestStream, ResponseSink, RpcConfig};
 use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
 use peerd::service::node::{self as node_service};
 use peerd::{CallContext, CallOptions, Code, Identity, Node, NodeBuilder, Service, Status};
 use tokio::sync::{Notify, mpsc};
-use tokio_util::sync::CancellationToken;
 
 const SECOND: Duration = Duration::from_secs(1);
 const LOCALHOST: SocketAddr = common::LOCALHOST;
@@ -470,30 +469,20 @@ impl StreamHandler for ScriptedCallee {
 
 /// What a unary call of a node gets from a callee answering `answer`.
 async fn unary_answered_with(answer: &[u8]) -> Result<EchoResponse, Status> {
-    let identity = Identity::generate();
-    let script = Arc::new(ScriptedCallee(Bytes::copy_from_slice(answer)));
-    let cancel = CancellationToken::new();
-    let callee = NodeConnectionManager::bind(
-        &identity,
-        LOCALHOST,
-        TransportConfig::default(),
-        script,
-        cancel.clone(),
-    )
-    .unwrap();
+    let callee = TestNode::serving(ScriptedCallee(Bytes::copy_from_slice(answer)));
     let caller = Node::builder(Identity::generate())
         .listen(LOCALHOST)
         .bind()
         .unwrap();
     let options = CallOptions::default()
-        .with_addr(callee.local_addr().unwrap())
+        .with_addr(callee.addr)
         .with_timeout(5 * SECOND);
     let request = EchoRequest::default();
     let answered = caller
         .client()
-        .unary(identity.node_id(), "test.v1.Test/Echo", &request, &options)
+        .unary(callee.id(), "test.v1.Test/Echo", &request, &options)
         .await;
-    cancel.cancel();
+    callee.cancel.cancel();
     answered
 }
 

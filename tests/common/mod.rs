@@ -49,10 +49,11 @@ pub fn answer_stream(
     });
 }
 
-pub struct TestNode {
+/// A connection manager on 127.0.0.1 whose peers' streams go to `handler`.
+pub struct TestNode<H = EchoHandler> {
     pub identity: Identity,
     pub manager: NodeConnectionManager,
-    pub handler: Arc<EchoHandler>,
+    pub handler: Arc<H>,
     pub addr: SocketAddr,
     pub cancel: CancellationToken,
 }
@@ -63,7 +64,22 @@ impl TestNode {
     }
 
     pub fn start_with(identity: Identity, config: TransportConfig) -> Self {
-        let handler = Arc::new(EchoHandler::default());
+        TestNode::bind(identity, config, EchoHandler::default())
+    }
+
+    pub fn streams_served(&self) -> usize {
+        self.handler.streams.load(Ordering::SeqCst)
+    }
+}
+
+impl<H: StreamHandler> TestNode<H> {
+    /// A node with default settings whose streams go to `handler`.
+    pub fn serving(handler: H) -> Self {
+        Self::bind(Identity::generate(), TransportConfig::default(), handler)
+    }
+
+    fn bind(identity: Identity, config: TransportConfig, handler: H) -> Self {
+        let handler = Arc::new(handler);
         let cancel = CancellationToken::new();
         let manager = NodeConnectionManager::bind(
             &identity,
@@ -85,10 +101,6 @@ impl TestNode {
 
     pub fn id(&self) -> NodeId {
         self.identity.node_id()
-    }
-
-    pub fn streams_served(&self) -> usize {
-        self.handler.streams.load(Ordering::SeqCst)
     }
 }
 
