@@ -333,6 +333,50 @@ async fn a_silent_node_does_not_delay_dials_to_others() {
 }
 
 #[tokio::test]
+async fn a_dead_first_address_costs_a_dial_a_moment_not_a_handshake_timeout() {
+    let a = TestNode::start(TransportConfig {
+        handshake_timeout: 10 * SECOND,
+        ..fast_config()
+    });
+    let b = TestNode::start(fast_config());
+    let blackhole = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = blackhole.local_addr().unwrap();
+
+    let conn = within(
+        3 * SECOND,
+        a.manager.get_or_connect(b.id(), &[dead, b.addr]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.remote_node_id(), b.id());
+    assert_eq!(conn.remote_address(), b.addr);
+}
+
+#[tokio::test]
+async fn a_node_with_only_dead_addresses_fails_within_about_one_handshake_timeout() {
+    let timeout = SECOND;
+    let a = TestNode::start(TransportConfig {
+        handshake_timeout: timeout,
+        ..fast_config()
+    });
+    let blackholes: Vec<_> = (0..3)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let dead: Vec<_> = blackholes.iter().map(|s| s.local_addr().unwrap()).collect();
+    let silent = Identity::generate().node_id();
+
+    let started = tokio::time::Instant::now();
+    let err = a.manager.get_or_connect(silent, &dead).await.unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, ConnectError::HandshakeTimeout { .. }),
+        "{err}"
+    );
+    // One address after another would take three timeouts.
+    assert!(took < timeout * 2, "three dead addresses took {took:?}");
+}
+
+#[tokio::test]
 async fn callers_waiting_on_a_failed_dial_share_its_failure() {
     let timeout = SECOND;
     let a = TestNode::start(TransportConfig {

@@ -224,7 +224,7 @@ pub(super) static KEYS: &[Key] = &[
     },
     Key {
         name: "transport.handshake_timeout",
-        doc: "How long a dial may take; fresh handshake attempts join a slow one at 2s, 6s, 14s, ...",
+        doc: "How long a dial to one address may take; fresh handshake attempts join a slow one at 2s, 6s, 14s, ..., and a node's next address joins after 250ms",
         set: |s, v| convert(v, values::nonzero_duration).map(|x| s.transport.handshake_timeout = x),
         show: |s| duration(s.transport.handshake_timeout),
     },

@@ -26,7 +26,8 @@ pub struct TransportConfig {
     /// capped by the system's `net.core.{r,w}mem_max`. Default 4 MiB: the
     /// Linux default (208 KiB) drops datagrams of a fast sender.
     pub socket_buffer: usize,
-    /// A dial whose handshake takes longer fails. Default 10 s. A handshake
+    /// A dial to one address whose handshake takes longer fails. Default
+    /// 10 s. A node's further addresses join 250 ms apart. A handshake
     /// not done after 2 s is joined by a fresh one (then at 6 s, 14 s, …),
     /// so loss early on does not leave it waiting on backed-off probes.
     pub handshake_timeout: Duration,

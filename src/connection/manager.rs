@@ -262,14 +262,7 @@ impl NodeConnectionManager {
         if let Some(conn) = slot.primary() {
             return Ok(conn);
         }
-        let mut last_error = ConnectError::NoAddress(node);
-        for &addr in addrs {
-            match self.shared.dial(node, addr).await {
-                Ok(conn) => return Ok(conn),
-                Err(e) => last_error = e,
-            }
-        }
-        Err(last_error)
+        self.shared.dial_any(node, addrs).await
     }
 
     /// Exempts `node`'s connections from the idle TTL.

@@ -4,11 +4,12 @@
 //! exponentially, and may have taken a stale ACK as an RTT sample of
 //! seconds, so its next probe can come after any sensible deadline.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -29,6 +30,11 @@ fn attempt_starts() -> impl Iterator<Item = Duration> {
     let step = |&(start, wait): &(Duration, Duration)| Some((start + wait, wait * 2));
     std::iter::successors(Some((Duration::ZERO, FIRST_RETRY_AFTER)), step).map(|(start, _)| start)
 }
+
+/// How long a dial to one address runs alone before the next address's
+/// joins it, as in RFC 8305: a dead first address costs this, not a whole
+/// handshake timeout, and a live one usually answers well within it.
+const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(250);
 
 /// One handshake in progress, and the node its certificate named.
 struct Attempt {
@@ -70,6 +76,35 @@ impl Shared {
         let quic = result?;
         self.dials.fetch_add(1, Ordering::Relaxed);
         self.register(quic, node, Direction::Outbound)
+    }
+
+    /// Dials `addrs` in order, the next one joining those still running
+    /// after `NEXT_ADDRESS_AFTER`, or at once when one fails. The first to
+    /// connect wins and the others are dropped, which closes them; if none
+    /// does, the last failure is the error.
+    pub(super) async fn dial_any(
+        self: &Arc<Self>,
+        node: NodeId,
+        addrs: &[SocketAddr],
+    ) -> Result<NodeConnection, ConnectError> {
+        let mut waiting = addrs.iter().copied();
+        let mut running: Vec<Dialing<'_>> = Vec::new();
+        let mut last_error = ConnectError::NoAddress(node);
+        loop {
+            match waiting.next() {
+                Some(addr) => running.push(Box::pin(self.dial(node, addr))),
+                None if running.is_empty() => return Err(last_error),
+                None => {}
+            }
+            let more = waiting.len() > 0;
+            tokio::select! {
+                result = first_to_end(&mut running) => match result {
+                    Ok(conn) => return Ok(conn),
+                    Err(e) => last_error = e,
+                },
+                () = tokio::time::sleep(NEXT_ADDRESS_AFTER), if more => {}
+            }
+        }
     }
 
     /// Runs `first` and the attempts that join it; the first attempt to
@@ -125,12 +160,25 @@ impl Shared {
     }
 }
 
-/// Resolves when any attempt ends, and takes it out; pending while none runs.
-async fn first_to_end(attempts: &mut Vec<Attempt>) -> Ended {
+type Dialing<'a> = Pin<Box<dyn Future<Output = Result<NodeConnection, ConnectError>> + Send + 'a>>;
+
+impl Future for Attempt {
+    type Output = Ended;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Ended> {
+        let result = ready!(Pin::new(&mut self.connecting).poll(cx));
+        Poll::Ready((result, self.peer.clone()))
+    }
+}
+
+/// Resolves when any of `running` ends, and takes it out; pending while
+/// none runs.
+async fn first_to_end<F: Future + Unpin>(running: &mut Vec<F>) -> F::Output {
     poll_fn(|cx| {
-        for i in 0..attempts.len() {
-            if let Poll::Ready(result) = std::pin::Pin::new(&mut attempts[i].connecting).poll(cx) {
-                return Poll::Ready((result, attempts.swap_remove(i).peer));
+        for i in 0..running.len() {
+            if let Poll::Ready(output) = Pin::new(&mut running[i]).poll(cx) {
+                drop(running.swap_remove(i));
+                return Poll::Ready(output);
             }
         }
         Poll::Pending
