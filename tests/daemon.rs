@@ -47,6 +47,28 @@ fn two_daemons_connect_and_ping_each_other_over_one_connection() {
     let info = b.cli_ok(&["call", &a.id.to_string(), "Info"]);
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["node_id"], a.id.to_string());
+    // EchoRequest { payload: "hi" } as protobuf, answered with the same bytes.
+    let echo = b.cli_ok(&[
+        "call",
+        &a.id.to_string(),
+        "peerd.node.v1.Node/Echo",
+        "--hex",
+        "0a026869",
+    ]);
+    let echo: serde_json::Value = serde_json::from_str(&echo).unwrap();
+    assert_eq!(echo["hex"], "0a026869");
+    let missing = b.cli(&[
+        "call",
+        &a.id.to_string(),
+        "nope.v1.Nope/Nothing",
+        "--hex",
+        "",
+    ]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("UNIMPLEMENTED"),
+        "{missing:?}"
+    );
     let status: serde_json::Value = serde_json::from_str(&a.cli_ok(&["status", "--json"])).unwrap();
     assert_eq!(
         (

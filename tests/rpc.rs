@@ -556,6 +556,36 @@ async fn a_callee_that_breaks_the_unary_protocol_fails_the_call_with_a_clear_sta
 }
 
 #[tokio::test]
+async fn a_call_with_an_encoded_request_gets_the_response_bytes_as_sent() {
+    let (a, b) = pair();
+    let options = CallOptions::default().with_timeout(5 * SECOND);
+    let request = EchoRequest {
+        payload: "as bytes".into(),
+        ..Default::default()
+    };
+    let answer = a
+        .client()
+        .unary_encoded(
+            b.id(),
+            "test.v1.Test/Echo",
+            &prost::Message::encode_to_vec(&request),
+            &options,
+        )
+        .await
+        .unwrap();
+    let response: EchoResponse = prost::Message::decode(answer).unwrap();
+    assert_eq!(response.payload, "as bytes");
+
+    // Bytes that are not the method's request reach the handler's decoder.
+    let status = a
+        .client()
+        .unary_encoded(b.id(), "test.v1.Test/Echo", &[0x0a, 0x05], &options)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+}
+
+#[tokio::test]
 async fn a_unary_request_that_is_not_exactly_one_message_is_refused() {
     let (a, b) = pair();
     let no_message = header_frame("test.v1.Test/Echo");

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::builtin_calls;
+use super::calls;
 use super::protocol::Request;
 use super::reports::{
     CallReport, ConnectReport, ConnectionFigures, IdReport, PeerReport, PingReport, RetryReport,
@@ -248,10 +248,9 @@ async fn call(
 ) -> Result<CallReport, String> {
     learn_optional(context, node, addr).await?;
     let options = CallOptions::default().with_timeout(REMOTE_TIMEOUT);
-    let (method, response) =
-        builtin_calls::call(context.node.client(), node, method, body, &options)
-            .await
-            .map_err(|status| status.to_string())?;
+    let (method, response) = calls::call(context.node.client(), node, method, body, &options)
+        .await
+        .map_err(|status| status.to_string())?;
     Ok(CallReport { method, response })
 }
 

@@ -1,7 +1,7 @@
 //! The local admin API: JSON requests over a Unix socket that only the
 //! daemon's own user (and root) may use. The CLI's client subcommands speak it.
 
-mod builtin_calls;
+mod calls;
 mod client;
 mod handlers;
 mod policy;
@@ -9,6 +9,7 @@ mod protocol;
 mod reports;
 mod server;
 
+pub use calls::HEX as CALL_HEX;
 pub use client::{AdminClient, AdminError};
 pub use handlers::AdminContext;
 pub use policy::may_administer;

@@ -88,13 +88,18 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         count: u32,
     },
-    /// Call a method of the built-in service (Ping, Info, Echo) with a JSON request
+    /// Call a built-in method (Ping, Info, Echo) with a JSON request, or any
+    /// method with its request as protobuf bytes in hex (--hex)
     Call {
         /// <node-id> or <node-id>@<host>:<port>
         target: String,
+        /// A built-in method's short name, or any method's full name (pkg.v1.Service/Method)
         method: String,
         /// The request as JSON, e.g. '{"payload": "hi"}'
         body: Option<String>,
+        /// The request as protobuf bytes in hex, e.g. 0a026869; prints the response's bytes the same way
+        #[arg(long, conflicts_with = "body")]
+        hex: Option<String>,
     },
     /// List the services this node announces
     Services {

@@ -86,7 +86,8 @@ async fn client_command(
             target,
             method,
             body,
-        } => call(&admin, &target, method, body).await?,
+            hex,
+        } => call(&admin, &target, method, body, hex).await?,
         Command::Services { json } => {
             let services: Vec<(String, String)> = admin.request_as(&Request::Services).await?;
             output(json, &services, |services| {
@@ -212,11 +213,15 @@ async fn call(
     target: &str,
     method: String,
     body: Option<String>,
+    hex: Option<String>,
 ) -> anyhow::Result<()> {
     let (node, addr) = parse_target(target)?;
-    let body = match body {
-        Some(text) => serde_json::from_str(&text).context("the request body is not valid JSON")?,
-        None => serde_json::Value::Null,
+    let body = match (body, hex) {
+        (_, Some(hex)) => serde_json::json!({ peerd::admin::CALL_HEX: hex }),
+        (Some(text), None) => {
+            serde_json::from_str(&text).context("the request body is not valid JSON")?
+        }
+        (None, None) => serde_json::Value::Null,
     };
     let report: CallReport = admin
         .request_as(&Request::Call {

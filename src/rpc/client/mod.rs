@@ -6,6 +6,7 @@ mod streaming;
 mod waiting;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -113,17 +114,45 @@ impl RpcClient {
     }
 
     /// Calls a unary method: one request, one response.
-    pub async fn unary<Req, Resp>(
+    pub fn unary<Req, Resp>(
         &self,
         node: NodeId,
         method: &str,
         request: &Req,
         options: &CallOptions,
-    ) -> Result<Resp, Status>
+    ) -> impl Future<Output = Result<Resp, Status>> + Send
     where
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
+        // Not an async fn: one layer fewer on every call's path.
+        self.unary_then(node, method, request, options, |payload| {
+            Resp::decode(payload).map_err(|e| Status::from(CallError::BadResponse(e)))
+        })
+    }
+
+    /// Calls a unary method with a request already encoded as protobuf, and
+    /// returns the response's bytes as they came: for gateways and tools
+    /// that do not have the method's types.
+    pub async fn unary_encoded(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &[u8],
+        options: &CallOptions,
+    ) -> Result<Bytes, Status> {
+        self.unary_then(node, method, &Encoded(request), options, Ok)
+            .await
+    }
+
+    async fn unary_then<T>(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &impl prost::Message,
+        options: &CallOptions,
+        answer: impl FnOnce(Bytes) -> Result<T, Status>,
+    ) -> Result<T, Status> {
         let started = Instant::now();
         let record = self.calls.start_client_call(method, started);
         let timeout = self.timeout(options);
@@ -132,7 +161,7 @@ impl RpcClient {
             let payload = self
                 .unary_bytes(node, method, request, options, deadline, timeout)
                 .await?;
-            Resp::decode(payload).map_err(|e| Status::from(CallError::BadResponse(e)))
+            answer(payload)
         };
         let result = match tokio::time::timeout_at(deadline, call).await {
             Ok(result) => result,
@@ -366,6 +395,33 @@ fn request_frames(
     let mut frames = header_frame(method, options, time_left, OutFrames::room_for(request));
     frames.put_message(FrameType::Message, request);
     frames
+}
+
+/// A message already encoded, written as it is.
+#[derive(Debug)]
+struct Encoded<'a>(&'a [u8]);
+
+impl prost::Message for Encoded<'_> {
+    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
+        buf.put_slice(self.0);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        // Only ever encoded: a decode keeps nothing.
+        prost::encoding::skip_field(wire_type, tag, buf, ctx)
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn clear(&mut self) {}
 }
 
 fn deadline_exceeded(method: &str, timeout: Duration) -> Status {

@@ -1,5 +1,6 @@
 //! `peerd call`: the built-in node service's methods with JSON in and out,
-//! so operators can call them without protobuf tooling.
+//! so operators can call them without protobuf tooling, and any method with
+//! its request and response as protobuf bytes in hex.
 
 use serde_json::{Value, json};
 
@@ -25,6 +26,9 @@ pub async fn call(
     body: &Value,
     options: &CallOptions,
 ) -> Result<(String, Value), Status> {
+    if let Some(hex) = body.get(HEX) {
+        return call_encoded(client, target, method, hex, options).await;
+    }
     let short = short_name(method);
     let full = format!("{}/{short}", node::SERVICE);
     let response = match short {
@@ -60,11 +64,63 @@ pub async fn call(
         _ => {
             let known = METHODS.join(", ");
             return Err(Status::unimplemented(format!(
-                "peerd call knows the built-in methods {known}, not {method:?}"
+                "peerd call takes JSON for the built-in methods {known}, not {method:?}; \
+                 give any other method its request as protobuf bytes in hex (--hex)"
             )));
         }
     };
     Ok((full, response))
+}
+
+/// The body's key for a request given as protobuf bytes, and the
+/// response's key for the bytes that came back.
+pub const HEX: &str = "hex";
+
+/// A built-in method may be named short; any other by its full name.
+fn full_name(method: &str) -> String {
+    match method.contains('/') {
+        true => method.to_owned(),
+        false => format!("{}/{method}", node::SERVICE),
+    }
+}
+
+async fn call_encoded(
+    client: &RpcClient,
+    target: NodeId,
+    method: &str,
+    hex: &Value,
+    options: &CallOptions,
+) -> Result<(String, Value), Status> {
+    let request = hex
+        .as_str()
+        .ok_or_else(|| Status::invalid_argument("hex must be a string"))
+        .and_then(from_hex)?;
+    let full = full_name(method);
+    let response = client
+        .unary_encoded(target, &full, &request, options)
+        .await?;
+    Ok((full, json!({ HEX: to_hex(&response) })))
+}
+
+fn from_hex(text: &str) -> Result<Vec<u8>, Status> {
+    let digits: Option<Vec<u8>> = text
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .map(|c| c.to_digit(16).map(|d| d as u8))
+        .collect();
+    match digits {
+        Some(digits) if digits.len() % 2 == 0 => Ok(digits
+            .chunks(2)
+            .map(|pair| pair[0] << 4 | pair[1])
+            .collect()),
+        _ => Err(Status::invalid_argument(format!(
+            "{text:?} is not bytes in hex"
+        ))),
+    }
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn u64_field(body: &Value, name: &str) -> Result<u64, Status> {
@@ -93,6 +149,25 @@ mod tests {
         assert_eq!(short_name("Ping"), "Ping");
         assert_eq!(short_name("peerd.node.v1.Node/Echo"), "Echo");
         assert_eq!(short_name("other.Service/Ping"), "other.Service/Ping");
+    }
+
+    #[test]
+    fn bytes_go_to_hex_and_back_and_broken_hex_is_refused() {
+        let bytes = [0x0a, 0x02, b'h', b'i', 0xff, 0x00];
+        assert_eq!(to_hex(&bytes), "0a026869ff00");
+        assert_eq!(from_hex("0a026869ff00").unwrap(), bytes);
+        assert_eq!(from_hex("0A 02 68 69 FF 00").unwrap(), bytes);
+        assert_eq!(from_hex("").unwrap(), Vec::<u8>::new());
+        for broken in ["0a0", "zz", "+1", "0x0a", "é1"] {
+            let status = from_hex(broken).unwrap_err();
+            assert!(status.message().contains("not bytes in hex"), "{status}");
+        }
+    }
+
+    #[test]
+    fn other_services_methods_keep_their_full_names() {
+        assert_eq!(full_name("Echo"), "peerd.node.v1.Node/Echo");
+        assert_eq!(full_name("my.v1.Svc/Do"), "my.v1.Svc/Do");
     }
 
     #[test]
