@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../fuzz"
 minutes=${1:-5}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame_decoder messages rpc_server)
+[ ${#targets[@]} -gt 0 ] || targets=(frame_decoder messages rpc_server rpc_client)
 
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
@@ -31,7 +31,7 @@ work=${FUZZ_WORK:-${TMPDIR:-/tmp}/peerd-fuzz}
 
 max_len() {
     case $1 in
-        rpc_server) echo 512 ;;
+        rpc_server | rpc_client) echo 512 ;;
         messages) echo 2048 ;;
         *) echo 8192 ;;
     esac

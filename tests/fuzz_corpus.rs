@@ -58,3 +58,9 @@ fn rpc_server_corpus() {
     let rig = fuzz::RpcRig::new();
     replay("rpc_server", |bytes| rig.run(bytes));
 }
+
+#[test]
+fn rpc_client_corpus() {
+    let rig = fuzz::CallerRig::new();
+    replay("rpc_client", |bytes| rig.run(bytes));
+}

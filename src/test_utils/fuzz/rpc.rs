@@ -41,11 +41,7 @@ impl Default for RpcRig {
 
 impl RpcRig {
     pub fn new() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
+        let runtime = super::rig_runtime();
         let (caller, callee) = runtime.block_on(async {
             let caller = node(Service::new("fuzz.v1.Caller"));
             let callee = node(patterns());
