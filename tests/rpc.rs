@@ -467,8 +467,8 @@ impl StreamHandler for ScriptedCallee {
     }
 }
 
-/// What a unary call of a node gets from a callee answering `answer`.
-async fn unary_answered_with(answer: &[u8]) -> Result<EchoResponse, Status> {
+/// A callee answering `answer`, a node to call it, and the options to.
+fn scripted(answer: &[u8]) -> (TestNode<ScriptedCallee>, Node, CallOptions) {
     let callee = TestNode::serving(ScriptedCallee(Bytes::copy_from_slice(answer)));
     let caller = Node::builder(Identity::generate())
         .listen(LOCALHOST)
@@ -477,6 +477,12 @@ async fn unary_answered_with(answer: &[u8]) -> Result<EchoResponse, Status> {
     let options = CallOptions::default()
         .with_addr(callee.addr)
         .with_timeout(5 * SECOND);
+    (callee, caller, options)
+}
+
+/// What a unary call of a node gets from a callee answering `answer`.
+async fn unary_answered_with(answer: &[u8]) -> Result<EchoResponse, Status> {
+    let (callee, caller, options) = scripted(answer);
     let request = EchoRequest::default();
     let answered = caller
         .client()
@@ -583,6 +589,41 @@ async fn a_call_with_an_encoded_request_gets_the_response_bytes_as_sent() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+}
+
+#[tokio::test]
+async fn a_streaming_call_whose_answer_cannot_be_read_keeps_returning_that_error() {
+    let good = frame_of(
+        FrameType::Message,
+        &PingResponse {
+            nonce: 7,
+            unix_micros: 0,
+        },
+    );
+    // PingResponse's field 1 is a varint: length-delimited, it does not decode.
+    let mut bad = BytesMut::new();
+    put_frame(&mut bad, FrameType::Message, &[0x0a, 0x00]);
+    let answer = [&bad[..], &good, &status_frame(Code::Ok, "")].concat();
+    let (callee, caller, options) = scripted(&answer);
+
+    let mut call = caller
+        .client()
+        .server_streaming::<_, PingResponse>(
+            callee.id(),
+            "test.v1.Test/Count",
+            &PingRequest { nonce: 1 },
+            &options,
+        )
+        .await
+        .unwrap();
+    let first = call.message().await.unwrap_err();
+    assert_eq!(first.code(), Code::Internal, "{first}");
+    assert_eq!(
+        call.message().await,
+        Err(first),
+        "the call ended there: the message after it is not read"
+    );
+    callee.cancel.cancel();
 }
 
 #[tokio::test]

@@ -65,6 +65,16 @@ impl ActiveCall {
         Ok(self.send.finish()?)
     }
 
+    /// Cancels the call on the wire, unless the callee has ended it, so
+    /// its handler stops.
+    pub fn cancel(&mut self) {
+        if !self.answer.ended {
+            self.answer.ended = true;
+            let _ = self.send.reset(StreamCode::Cancelled.var_int());
+            self.answer.reader.stop(StreamCode::Cancelled);
+        }
+    }
+
     /// The next message or the final status.
     pub async fn receive(&mut self) -> Result<Incoming, CallError> {
         poll_fn(|cx| self.answer.poll_receive(cx)).await
@@ -164,10 +174,7 @@ fn decode_status(payload: Bytes) -> Result<Status, CallError> {
 
 impl Drop for ActiveCall {
     fn drop(&mut self) {
-        if !self.answer.ended {
-            let _ = self.send.reset(StreamCode::Cancelled.var_int());
-            self.answer.reader.stop(StreamCode::Cancelled);
-        }
+        self.cancel();
     }
 }
 

@@ -17,7 +17,9 @@ use crate::rpc::{Code, Status};
 pub struct StreamingCall<Req, Resp> {
     call: ActiveCall,
     deadline: Instant,
-    finished: bool,
+    /// How the call ended, once it has: the callee's OK, or the first error
+    /// in reading its answer, which every later read returns again.
+    ended: Option<Result<(), Status>>,
     /// Taken when the call ends: its final status or its first error.
     /// Dropped with the call before that, it counts as cancelled.
     record: Option<CallRecord>,
@@ -29,7 +31,7 @@ impl<Req, Resp> StreamingCall<Req, Resp> {
         Self {
             call,
             deadline,
-            finished: false,
+            ended: None,
             record: Some(record),
             _types: PhantomData,
         }
@@ -64,26 +66,34 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
         self.settle(closed)
     }
 
-    /// The next response, `None` once the call ended with OK, or the error status.
+    /// The next response, `None` once the call ended with OK, or the error
+    /// status. After an error the call is over: it is cancelled on the wire,
+    /// and every later read returns the same error.
     pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
-        if self.finished {
-            return Ok(None);
+        if let Some(ended) = &self.ended {
+            return ended.clone().map(|()| None);
         }
-        let received = bounded(self.deadline, self.call.receive()).await;
-        match self.settle(received)? {
-            Incoming::Message(payload) => {
-                let decoded = Resp::decode(payload).map_err(|e| CallError::BadResponse(e).into());
-                self.settle(decoded).map(Some)
-            }
-            Incoming::Status(status) => {
-                self.finished = true;
-                self.conclude(status.code());
-                if status.is_ok() {
-                    Ok(None)
-                } else {
-                    Err(status)
-                }
-            }
+        let read = self.read_message().await;
+        let ending = match &read {
+            Ok(Some(_)) => return read,
+            Ok(None) => Ok(()),
+            Err(status) => Err(status.clone()),
+        };
+        self.conclude(ending.as_ref().map_or_else(Status::code, |()| Code::Ok));
+        if ending.is_err() {
+            self.call.cancel();
+        }
+        self.ended = Some(ending);
+        read
+    }
+
+    async fn read_message(&mut self) -> Result<Option<Resp>, Status> {
+        match bounded(self.deadline, self.call.receive()).await? {
+            Incoming::Message(payload) => Resp::decode(payload)
+                .map(Some)
+                .map_err(|e| CallError::BadResponse(e).into()),
+            Incoming::Status(status) if status.is_ok() => Ok(None),
+            Incoming::Status(status) => Err(status),
         }
     }
 
