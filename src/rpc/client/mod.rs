@@ -11,13 +11,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 use tokio::time::Instant;
 
 use super::borrowed::RequestHeaderRef;
 use super::codec::FrameType;
 use super::context::deadline_after;
-use super::outgoing::OutFrames;
+use super::outgoing::{Encode, OutFrames};
 use super::status::CallError;
 use super::{Code, RpcConfig, Status};
 use crate::connection::{NodeConnection, NodeConnectionManager};
@@ -149,7 +149,7 @@ impl RpcClient {
         &self,
         node: NodeId,
         method: &str,
-        request: &impl prost::Message,
+        request: &impl Encode,
         options: &CallOptions,
         answer: impl FnOnce(Bytes) -> Result<T, Status>,
     ) -> Result<T, Status> {
@@ -175,7 +175,7 @@ impl RpcClient {
         &self,
         node: NodeId,
         method: &str,
-        request: &impl prost::Message,
+        request: &impl Encode,
         options: &CallOptions,
         deadline: Instant,
         timeout: Duration,
@@ -390,7 +390,7 @@ fn request_frames(
     method: &str,
     options: &CallOptions,
     time_left: Duration,
-    request: &impl prost::Message,
+    request: &impl Encode,
 ) -> OutFrames {
     let mut frames = header_frame(method, options, time_left, OutFrames::room_for(request));
     frames.put_message(FrameType::Message, request);
@@ -398,30 +398,16 @@ fn request_frames(
 }
 
 /// A message already encoded, written as it is.
-#[derive(Debug)]
 struct Encoded<'a>(&'a [u8]);
 
-impl prost::Message for Encoded<'_> {
-    fn encode_raw(&self, buf: &mut impl bytes::BufMut) {
-        buf.put_slice(self.0);
-    }
-
-    fn merge_field(
-        &mut self,
-        tag: u32,
-        wire_type: prost::encoding::WireType,
-        buf: &mut impl bytes::Buf,
-        ctx: prost::encoding::DecodeContext,
-    ) -> Result<(), prost::DecodeError> {
-        // Only ever encoded: a decode keeps nothing.
-        prost::encoding::skip_field(wire_type, tag, buf, ctx)
-    }
-
+impl Encode for Encoded<'_> {
     fn encoded_len(&self) -> usize {
         self.0.len()
     }
 
-    fn clear(&mut self) {}
+    fn encode_raw(&self, out: &mut OutFrames) {
+        out.put_slice(self.0);
+    }
 }
 
 fn deadline_exceeded(method: &str, timeout: Duration) -> Status {
