@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::RECOVERY;
 use super::callee::ScriptedCallee;
 use super::script::{self, Pattern};
 use crate::connection::{NodeConnection, NodeConnectionManager, TransportConfig};
@@ -21,8 +22,6 @@ use crate::{CallOptions, Identity, Node, NodeId, Status};
 const CALL_TIMEOUT: Duration = Duration::from_millis(200);
 /// A call still running this long after its deadline hangs.
 const HANG_MARGIN: Duration = Duration::from_secs(1);
-/// Handlers end, streams settle and a normal call succeeds within this.
-const RECOVERY: Duration = Duration::from_secs(5);
 /// The caller's message limit: a script's raw bytes can exceed it.
 const MAX_MESSAGE: u32 = 64;
 /// Streams the callee lets the caller have open at once: streams the
@@ -100,11 +99,7 @@ impl CallerRig {
             .callee_manager
             .local_addr()
             .expect("the callee's address");
-        self.caller
-            .manager()
-            .get_or_connect(self.callee_id(), &[addr])
-            .await
-            .expect("the caller connects to the callee")
+        super::connect(&self.caller, self.callee_id(), addr).await
     }
 
     /// Waits for the callee's handlers, so inputs do not overlap; then the
@@ -118,12 +113,7 @@ impl CallerRig {
             panic!("the callee's handlers still run after {RECOVERY:?}");
         }
         let calls = self.caller.client().call_stats();
-        let settled = async {
-            while connection.active_streams() > 0 || calls.in_flight() > 0 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        };
-        if tokio::time::timeout(RECOVERY, settled).await.is_err() {
+        if !super::settles(|| connection.active_streams() == 0 && calls.in_flight() == 0).await {
             panic!(
                 "{} streams still busy, {} calls in flight",
                 connection.active_streams(),
@@ -134,15 +124,7 @@ impl CallerRig {
 
     /// A normal call gets the right answer, over the same connection.
     async fn check_recovered(&self, connection: &NodeConnection) {
-        let options = CallOptions::default().with_timeout(RECOVERY);
-        crate::service::node::ping(self.caller.client(), self.callee_id(), &options)
-            .await
-            .expect("a normal call succeeds afterwards");
-        let now = self.caller.manager().connection(self.callee_id());
-        assert!(
-            now.is_some_and(|now| now.same_as(connection)),
-            "the connection survived"
-        );
+        super::check_serves_again(&self.caller, self.callee_id(), connection).await;
     }
 }
 

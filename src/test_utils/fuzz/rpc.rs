@@ -15,14 +15,12 @@ use crate::rpc::codec::{FrameType, put_frame, put_message_frame};
 use crate::rpc::proto::RequestHeader;
 use crate::rpc::{RequestStream, ResponseSink, RpcConfig, Service};
 use crate::service::node::proto::{PingRequest, PingResponse};
-use crate::{CallOptions, Identity, Node};
+use crate::{Identity, Node};
 
 /// How long a read operation waits for the callee.
 const READ_WAIT: Duration = Duration::from_millis(2);
 /// How long opening a stream may wait for the callee's stream credit.
 const OPEN_WAIT: Duration = Duration::from_millis(5);
-/// Every handler must be gone this long after the caller let go.
-const RECOVERY: Duration = Duration::from_secs(5);
 
 type Streams = Vec<Option<(quinn::SendStream, quinn::RecvStream)>>;
 
@@ -70,30 +68,15 @@ impl RpcRig {
     }
 
     async fn connection(&self) -> NodeConnection {
-        let callee = self.callee.id();
-        self.caller
-            .manager()
-            .get_or_connect(callee, &[self.callee.local_addr()])
-            .await
-            .expect("the caller connects to the callee")
+        super::connect(&self.caller, self.callee.id(), self.callee.local_addr()).await
     }
 
     async fn check_recovered(&self, connection: &NodeConnection) {
         let server = self.callee.server();
-        let drained = async {
-            while server.in_flight() > 0 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        };
-        if tokio::time::timeout(RECOVERY, drained).await.is_err() {
+        if !super::settles(|| server.in_flight() == 0).await {
             panic!("{} handlers still running", server.in_flight());
         }
-        let options = CallOptions::default().with_timeout(RECOVERY);
-        crate::service::node::ping(self.caller.client(), self.callee.id(), &options)
-            .await
-            .expect("a normal call succeeds afterwards");
-        let now = self.connection().await;
-        assert!(now.same_as(connection), "the connection survived");
+        super::check_serves_again(&self.caller, self.callee.id(), connection).await;
     }
 }
 
