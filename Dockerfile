@@ -7,8 +7,10 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${BUILDER_IMAGE} AS builder
 WORKDIR /src
 # Dependencies get their own layer: editing sources then skips the crate downloads.
-# The manifest names the bench target, so its file must exist for cargo to read it.
+# The manifests name their targets explicitly; the bench's file must exist for
+# cargo to read the daemon's manifest.
 COPY Cargo.toml Cargo.lock ./
+COPY crates/peerd/Cargo.toml crates/peerd/Cargo.toml
 COPY benches benches
 RUN cargo fetch --locked
 COPY . .

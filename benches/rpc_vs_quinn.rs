@@ -14,7 +14,7 @@ use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
-use peerd::service::node::proto::EchoRequest;
+use peerd::node_service::proto::EchoRequest;
 use support::cpu::CpuClock;
 use support::fixture::Fixture;
 use support::tally::{Side, Tally, Unit};

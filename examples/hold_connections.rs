@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerd::node::PeerAddr;
-use peerd::service::node::ping;
+use peerd::addressing::PeerAddr;
+use peerd::node_service::ping;
 use peerd::{CallOptions, Identity, Node};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use peerd::connection::TransportConfig;
 use peerd::rpc::RpcConfig;
-use peerd::rpc::codec::{FrameType, put_frame};
+use peerd::rpc::wire::codec::{FrameType, put_frame};
 use peerd::test_utils::SplitMix64;
 use peerd::{Code, Node};
 use support::{Probe, SECOND, echo, localhost, node_on, rss_bytes, stalled_dial};

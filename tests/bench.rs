@@ -1,13 +1,13 @@
-//! `peerd::bench` against an in-process node over real QUIC on loopback: the
+//! `peerd_daemon::bench` against an in-process node over real QUIC on loopback: the
 //! report of a short run is consistent, a call budget is exact, and a wrong
 //! target fails with the handshake's reason.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use peerd::bench::{self, BenchConfig, BenchError, Phase, Report, Stop};
 use peerd::connection::ConnectError;
 use peerd::{Identity, Node};
+use peerd_daemon::bench::{self, BenchConfig, BenchError, Phase, Report, Stop};
 
 const LOCALHOST: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);

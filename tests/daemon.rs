@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use peerd::service::node::ECHO;
-use peerd::service::node::proto::{EchoRequest, EchoResponse};
+use peerd::node_service::ECHO;
+use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::{CallOptions, Code, Identity, Node, NodeId};
 use support::daemon::{Daemon, peerd};
 

@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use peerd::connection::TransportConfig;
-use peerd::service::node::proto::{EchoRequest, EchoResponse};
-use peerd::service::node::{ECHO, ping};
+use peerd::node_service::proto::{EchoRequest, EchoResponse};
+use peerd::node_service::{ECHO, ping};
 use peerd::{CallOptions, Code, Identity, Node, NodeId, Status};
 use support::SECOND;
 use support::daemon::Daemon;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::TestNode;
 use peerd::connection::{IncomingStream, StreamHandler};
-use peerd::service::node::ECHO;
-use peerd::service::node::proto::{EchoRequest, EchoResponse};
+use peerd::node_service::ECHO;
+use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::{CallOptions, Code, Identity, Node, NodeId, Status};
 use tokio::time::Instant;
 

@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use peerd::addressing::PeerAddr;
 use peerd::connection::TransportConfig;
 use peerd::discovery::{PinState, peer_book};
-use peerd::node::PeerAddr;
+use peerd::node_service::proto::{EchoRequest, EchoResponse};
+use peerd::node_service::{self as node_service, ECHO};
 use peerd::rpc::RpcConfig;
-use peerd::service::node::proto::{EchoRequest, EchoResponse};
-use peerd::service::node::{self as node_service, ECHO};
 use peerd::{CallOptions, Code, Identity, Node};
 
 const LOCALHOST: &str = "127.0.0.1:0";

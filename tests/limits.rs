@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use peerd::connection::{ConnectError, TransportConfig};
+use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::rpc::RpcConfig;
-use peerd::service::node::proto::{EchoRequest, EchoResponse};
 use peerd::{CallOptions, Code, Node};
 use support::{Probe, SECOND, localhost, node_on, stalled_dial};
 
@@ -62,7 +62,7 @@ async fn inbound_connections_over_the_limit_are_refused() {
         .with_addr(b.local_addr());
     let mut codes = Vec::new();
     for caller in &callers {
-        let ping = peerd::service::node::ping(caller.client(), b.id(), &options).await;
+        let ping = peerd::node_service::ping(caller.client(), b.id(), &options).await;
         codes.push(ping.err().map(|e| (e.code(), e.message().to_owned())));
     }
     assert!(codes[0].is_none() && codes[1].is_none(), "{codes:?}");
@@ -205,7 +205,11 @@ async fn a_caller_that_stops_reading_makes_us_buffer_only_its_windows() {
     for _ in 0..STREAMS {
         let (mut send, recv, guard) = connection.open_stream().await.unwrap();
         let mut request = support::header("test.v1.Probe/Flood");
-        peerd::rpc::codec::put_frame(&mut request, peerd::rpc::codec::FrameType::Message, &[]);
+        peerd::rpc::wire::codec::put_frame(
+            &mut request,
+            peerd::rpc::wire::codec::FrameType::Message,
+            &[],
+        );
         send.write_all(&request).await.unwrap();
         send.finish().unwrap();
         stalled.push((send, recv, guard)); // never read

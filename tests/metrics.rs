@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{LOCALHOST, eventually, within};
-use peerd::metrics::{MetricsServer, Readiness};
-use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
-use peerd::service::node::{ECHO, PING};
+use peerd::node_service::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
+use peerd::node_service::{ECHO, PING};
 use peerd::{CallOptions, Code, Identity, Node, NodeId};
+use peerd_daemon::metrics::{Metrics, MetricsServer, Readiness};
 use support::daemon::Daemon;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -112,7 +112,7 @@ impl Listener {
         let addr = server.local_addr();
         let cancel = CancellationToken::new();
         let ready: Readiness = Arc::new(|| true);
-        let task = tokio::spawn(server.serve(node.metrics().clone(), ready, cancel.clone()));
+        let task = tokio::spawn(server.serve(Metrics::of(node), ready, cancel.clone()));
         Self { addr, cancel, task }
     }
 
@@ -220,7 +220,7 @@ async fn a_scrape_shows_exactly_the_calls_made_with_their_codes() {
     assert!(served.value("peerd_quic_received_bytes_total", &[]) > Some(0.0));
 
     // The caller's side, as a library user reads it.
-    let made = Scrape(bob.metrics().render());
+    let made = Scrape(Metrics::of(&bob).render());
     let client_ok = [("method", ECHO), ("role", "client"), ("code", "OK")];
     assert_eq!(made.value(REQUESTS, &client_ok), Some(OK_CALLS as f64));
     let client_missing = [
@@ -254,16 +254,17 @@ async fn traffic_counters_keep_their_value_after_the_connection_closes() {
         delay_millis: 0,
     };
     echo(&bob, alice.id(), &request).await.unwrap();
-    let sent = |node: &Node| {
-        Scrape(node.metrics().render())
+    let metrics = Metrics::of(&bob);
+    let sent = |metrics: &Metrics| {
+        Scrape(metrics.render())
             .value("peerd_quic_sent_bytes_total", &[])
             .unwrap()
     };
-    let before = sent(&bob);
+    let before = sent(&metrics);
     assert!(before > 64.0 * 1024.0, "{before}");
     assert!(bob.manager().disconnect(alice.id()));
     assert!(eventually(5 * SECOND, || bob.manager().connections().is_empty()).await);
-    let after = Scrape(bob.metrics().render());
+    let after = Scrape(metrics.render());
     assert!(after.value("peerd_quic_sent_bytes_total", &[]).unwrap() >= before);
     assert_eq!(
         after.value("peerd_connections_open", &[("direction", "outbound")]),
@@ -323,7 +324,7 @@ async fn promtool_accepts_the_exposition() {
         .await
         .unwrap();
     for node in [&alice, &bob] {
-        let text = node.metrics().render();
+        let text = Metrics::of(node).render();
         let Some(verdict) = promtool_check(&text) else {
             eprintln!("skipped: promtool is not on PATH (Debian: apt-get install prometheus)");
             return;

@@ -2,9 +2,9 @@
 //! so the document cannot drift from the code.
 
 use bytes::BytesMut;
-use peerd::rpc::codec::{FrameType, put_message_frame};
-use peerd::rpc::proto::{RequestHeader, Status};
-use peerd::service::node::proto::{PingRequest, PingResponse};
+use peerd::node_service::proto::{PingRequest, PingResponse};
+use peerd::rpc::wire::codec::{FrameType, put_message_frame};
+use peerd::rpc::wire::proto::{RequestHeader, Status};
 
 fn hex_dump(bytes: &[u8]) -> String {
     let mut out = String::new();

@@ -12,11 +12,11 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{TestNode, eventually, within};
 use peerd::connection::{IncomingStream, StreamHandler, TransportConfig};
-use peerd::rpc::codec::{FrameDecoder, FrameType, Unframed, put_frame};
+use peerd::node_service::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
+use peerd::node_service::{self as node_service};
+use peerd::rpc::wire::codec::{FrameDecoder, FrameType, Unframed, put_frame};
 use peerd::rpc::{RequestStream, ResponseSink, RpcConfig};
-use peerd::service::node::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
-use peerd::service::node::{self as node_service};
-use peerd::{CallContext, CallOptions, Code, Identity, Node, NodeBuilder, Service, Status};
+use peerd::{CallContext, CallOptions, Code, Handlers, Identity, Node, NodeBuilder, Status};
 use tokio::sync::{Notify, mpsc};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -53,9 +53,9 @@ async fn report_cancellation(probe: Arc<Probe>, context: CallContext) {
     }
 }
 
-fn test_service(probe: Arc<Probe>) -> Service {
+fn test_service(probe: Arc<Probe>) -> Handlers {
     let (forever, slow) = (probe.clone(), probe);
-    Service::new("test.v1.Test")
+    Handlers::new("test.v1.Test")
         .unary("Echo", |_, request: EchoRequest| async move {
             Ok(EchoResponse {
                 payload: request.payload,
@@ -111,7 +111,7 @@ fn start(probe: Arc<Probe>, rpc: RpcConfig) -> Node {
     Node::builder(Identity::generate())
         .listen(LOCALHOST)
         .rpc(rpc)
-        .service(test_service(probe))
+        .serve(test_service(probe))
         .bind()
         .expect("bind")
 }
@@ -124,8 +124,8 @@ fn reachable_from(caller: &Node, builder: NodeBuilder) -> Node {
 }
 
 /// A node serving `service` beside the built-in one, known to `caller`.
-fn serving(caller: &Node, service: Service) -> Node {
-    reachable_from(caller, Node::builder(Identity::generate()).service(service))
+fn serving(caller: &Node, service: Handlers) -> Node {
+    reachable_from(caller, Node::builder(Identity::generate()).serve(service))
 }
 
 fn pong(request: PingRequest) -> Result<PingResponse, Status> {
@@ -274,7 +274,7 @@ async fn a_call_longer_than_the_idle_ttl_keeps_its_connection_open() {
 #[tokio::test]
 async fn a_handler_that_panics_fails_its_call_and_the_node_keeps_serving() {
     let fragile =
-        Service::new("test.v1.Fragile").unary("Ping", |_, request: PingRequest| async move {
+        Handlers::new("test.v1.Fragile").unary("Ping", |_, request: PingRequest| async move {
             assert_ne!(request.nonce, 13, "a bug in the handler");
             pong(request)
         });
@@ -305,7 +305,7 @@ async fn a_handler_that_panics_fails_its_call_and_the_node_keeps_serving() {
 async fn calls_whose_first_poll_runs_long_still_run_side_by_side() {
     let running = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
-    let busy = Service::new("test.v1.Busy").unary("Work", {
+    let busy = Handlers::new("test.v1.Busy").unary("Work", {
         let (running, most) = (running.clone(), most.clone());
         move |_, request: PingRequest| {
             let now = running.fetch_add(1, Ordering::SeqCst) + 1;
@@ -369,7 +369,8 @@ async fn raw_call(a: &Node, b: &Node, bytes: &[u8]) -> Status {
     let decoder = FrameDecoder::new(1 << 16);
     while let Some(frame) = decoder.decode(&mut buffer).unwrap() {
         if frame.kind == FrameType::Status {
-            let status: peerd::rpc::proto::Status = prost::Message::decode(frame.payload).unwrap();
+            let status: peerd::rpc::wire::proto::Status =
+                prost::Message::decode(frame.payload).unwrap();
             return Status::new(Code::from_u32(status.code), status.message);
         }
     }
@@ -377,7 +378,7 @@ async fn raw_call(a: &Node, b: &Node, bytes: &[u8]) -> Status {
 }
 
 fn header_frame(method: &str) -> BytesMut {
-    let header = peerd::rpc::proto::RequestHeader {
+    let header = peerd::rpc::wire::proto::RequestHeader {
         method: method.into(),
         ..Default::default()
     };
@@ -493,7 +494,7 @@ async fn unary_answered_with(answer: &[u8]) -> Result<EchoResponse, Status> {
 }
 
 fn status_frame(code: Code, message: &str) -> BytesMut {
-    let status = peerd::rpc::proto::Status {
+    let status = peerd::rpc::wire::proto::Status {
         code: code as u32,
         message: message.into(),
         ..Default::default()
@@ -649,7 +650,7 @@ async fn a_unary_request_that_is_not_exactly_one_message_is_refused() {
 #[tokio::test]
 async fn a_huge_timeout_from_the_caller_is_harmless() {
     let (a, b) = pair();
-    let header = peerd::rpc::proto::RequestHeader {
+    let header = peerd::rpc::wire::proto::RequestHeader {
         method: "test.v1.Test/Echo".into(),
         timeout_micros: u64::MAX,
         ..Default::default()
@@ -832,7 +833,7 @@ async fn at_debug_level_a_handlers_logs_carry_the_calls_caller_and_method() {
         .finish();
     let _scoped = tracing::subscriber::set_default(subscriber);
     let service =
-        Service::new("test.v1.Logs").unary("Note", |_, request: PingRequest| async move {
+        Handlers::new("test.v1.Logs").unary("Note", |_, request: PingRequest| async move {
             tracing::info!("handling the note");
             pong(request)
         });

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerd::service::node::ping;
+use peerd::node_service::ping;
 use peerd::{CallOptions, Identity, Node};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;

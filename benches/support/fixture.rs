@@ -52,7 +52,7 @@ impl ServerThread {
 async fn serve_until(stopped: oneshot::Receiver<()>, ready: std::sync::mpsc::Sender<ServerAddrs>) {
     let node = Node::builder(Identity::generate())
         .listen(LOCALHOST)
-        .service(rpc::bench_service())
+        .serve(rpc::bench_service())
         .bind()
         .unwrap();
     let raw_identity = Identity::generate();

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use peerd::node_service::ECHO;
+use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::rpc::{ResponseSink, RpcClient};
-use peerd::service::node::ECHO;
-use peerd::service::node::proto::{EchoRequest, EchoResponse};
-use peerd::{CallOptions, NodeId, Service};
+use peerd::{CallOptions, Handlers, NodeId};
 
 use super::{MAX_ECHO, Tickets};
 
@@ -29,8 +29,8 @@ pub struct Chunk {
 }
 
 /// `Download` sends `count` messages of `size` bytes.
-pub fn bench_service() -> Service {
-    Service::new("bench.v1.Bench").server_streaming(
+pub fn bench_service() -> Handlers {
+    Handlers::new("bench.v1.Bench").server_streaming(
         "Download",
         |_, request: DownloadRequest, mut sink: ResponseSink<Chunk>| async move {
             let size = (request.size as usize).min(MAX_ECHO);

@@ -4,9 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::identity::NodeId;
-use crate::rpc::{CallOptions, RpcClient, Status};
-use crate::service::node::{self, proto};
+use peerd::identity::NodeId;
+use peerd::node_service::{self as node, proto};
+use peerd::rpc::{CallOptions, RpcClient, Status};
 
 /// Methods `peerd call` knows, by short name.
 pub const METHODS: [&str; 3] = ["Ping", "Info", "Echo"];

@@ -14,12 +14,15 @@ use super::reports::{
     CallReport, ConnectReport, ConnectionFigures, IdReport, PeerReport, PingReport, RetryReport,
     ServiceReport, StatusReport,
 };
-use crate::connection::{Direction, NodeConnection};
-use crate::discovery::PinState;
-use crate::identity::NodeId;
-use crate::node::{AddressSource, Node, PeerAddr};
-use crate::rpc::CallOptions;
-use crate::service::node as node_service;
+use peerd::Node;
+use peerd::connection::{Direction, NodeConnection};
+use peerd::discovery::PinState;
+use peerd::identity::NodeId;
+
+use crate::metrics::Metrics;
+use peerd::addressing::{AddressSource, PeerAddr};
+use peerd::node_service;
+use peerd::rpc::CallOptions;
 
 /// Admin calls that reach other nodes give up after this.
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,6 +32,8 @@ const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct AdminContext {
     pub node: Node,
+    /// The node's metrics, shared with the /metrics listener.
+    pub metrics: Metrics,
     pub started: Instant,
     pub reach_addrs: Vec<SocketAddr>,
     pub ready: tokio_util::sync::CancellationToken,
@@ -38,6 +43,7 @@ pub struct AdminContext {
 impl AdminContext {
     pub fn new(node: Node, started: Instant, reach_addrs: Vec<SocketAddr>) -> Self {
         Self {
+            metrics: Metrics::of(&node),
             node,
             started,
             reach_addrs,
@@ -93,7 +99,7 @@ fn status(context: &AdminContext) -> StatusReport {
             .filter(|c| c.direction() == direction)
             .count()
     };
-    let totals = context.node.metrics().call_totals();
+    let totals = context.metrics.call_totals();
     let calls_total = totals.served + totals.made;
     let errors = totals.served_errors + totals.made_errors;
     let uptime = context.started.elapsed();
@@ -215,7 +221,8 @@ async fn connect(context: &AdminContext, peer: &str) -> Result<ConnectReport, St
         .node
         .discovery()
         .connect(&peer, AddressSource::Manual)
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(ConnectReport {
         node_id: peer.node.to_string(),
         direction: connection.direction(),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::NodeId;
+use peerd::identity::NodeId;
 
 /// The longest request line the daemon reads.
 pub const MAX_REQUEST_LINE: usize = 64 * 1024;

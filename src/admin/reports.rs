@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::connection::Direction;
+use peerd::connection::Direction;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdReport {

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::BenchError;
-use crate::identity::NodeId;
-use crate::rpc::RpcConfig;
+use peerd::identity::NodeId;
+use peerd::rpc::RpcConfig;
 
 /// Bytes an `EchoRequest` or `EchoResponse` adds around its payload at most:
 /// the field's tag, its length varint, and the delay field.

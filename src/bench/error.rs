@@ -1,7 +1,7 @@
 //! Why a bench could not run. Failed calls are not errors of the bench: the
 //! report counts them by status code.
 
-use crate::connection::{BindError, ConnectError};
+use peerd::connection::{BindError, ConnectError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {

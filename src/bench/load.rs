@@ -11,11 +11,11 @@ use tokio::time::Instant;
 
 use super::report::Recorder;
 use super::{BenchError, Stop};
-use crate::identity::NodeId;
-use crate::node::Node;
-use crate::rpc::{CallOptions, Code, RpcClient};
-use crate::service::node::ECHO;
-use crate::service::node::proto::{EchoRequest, EchoResponse};
+use peerd::Node;
+use peerd::identity::NodeId;
+use peerd::node_service::ECHO;
+use peerd::node_service::proto::{EchoRequest, EchoResponse};
+use peerd::rpc::{CallOptions, Code, RpcClient};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 

@@ -23,11 +23,11 @@ pub use error::BenchError;
 pub use load::{Phase, Progress};
 pub use report::{Latency, Report};
 
-use crate::identity::Identity;
-use crate::node::Node;
-use crate::rpc::CallOptions;
-use crate::service::node::proto::EchoRequest;
 use load::{Budget, Load, run_phase};
+use peerd::Node;
+use peerd::identity::Identity;
+use peerd::node_service::proto::EchoRequest;
+use peerd::rpc::CallOptions;
 
 /// Connects, warms up, measures, and closes its connections. `progress` is
 /// called about once a second, in the warm-up and in the measured phase.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::rpc::Code;
+use peerd::rpc::Code;
 
 /// Latencies above this are recorded as this: no call waits an hour.
 const LONGEST_LATENCY_MICROS: u64 = 3_600_000_000;

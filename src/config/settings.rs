@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::keys::KEYS;
-use crate::connection::TransportConfig;
-use crate::rpc::RpcConfig;
+use peerd::connection::TransportConfig;
+use peerd::rpc::RpcConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {

@@ -22,10 +22,10 @@ pub use reach::reach_addrs;
 
 use crate::admin::{AdminContext, AdminServer, AdminServerError};
 use crate::config::Settings;
-use crate::connection::BindError;
-use crate::identity::{KeyFileError, load_or_create_key};
 use crate::metrics::{MetricsServer, MetricsServerError, Readiness};
-use crate::node::{Node, ParsePeerAddrError};
+use peerd::connection::BindError;
+use peerd::identity::{KeyFileError, load_or_create_key};
+use peerd::{Node, addressing::ParsePeerAddrError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -127,7 +127,7 @@ fn serve_metrics(
     let addr = server.local_addr();
     let state = context.clone();
     let ready: Readiness = Arc::new(move || state.is_ready());
-    tasks.spawn(server.serve(context.node.metrics().clone(), ready, cancel));
+    tasks.spawn(server.serve(context.metrics.clone(), ready, cancel));
     addr
 }
 

@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::DaemonError;
 use crate::config::Settings;
-use crate::discovery::peer_book;
-use crate::node::{Node, PeerAddr};
+use peerd::discovery::peer_book;
+use peerd::{Node, addressing::PeerAddr};
 
 pub const PEER_BOOK: &str = "peers.json";
 /// How often the peer book is written while running (and once at shutdown).

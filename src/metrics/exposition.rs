@@ -3,7 +3,7 @@
 
 use std::fmt::{Display, Write};
 
-use super::histogram::HistogramSnapshot;
+use peerd::metrics::HistogramSnapshot;
 
 /// The Content-Type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -92,7 +92,7 @@ fn escape_into(out: &mut String, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::histogram::Histogram;
+    use peerd::metrics::Histogram;
 
     #[test]
     fn samples_carry_escaped_labels() {

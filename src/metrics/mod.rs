@@ -1,24 +1,21 @@
-//! Node metrics for Prometheus. Counters live where things happen (RPC calls,
-//! handshakes); what is open now (connections, streams, traffic) is read when
-//! scraped. `http` serves them with the liveness and readiness probes.
+//! Node metrics for Prometheus. Counters live where things happen in the
+//! library (RPC calls, handshakes); what is open now (connections, streams,
+//! traffic) is read when scraped. `http` serves them with the liveness and
+//! readiness probes.
 
-mod calls;
 mod exposition;
-mod histogram;
 mod http;
 mod render;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use calls::{
-    CallRecord, CallStats, MAX_CLIENT_METHODS, MethodStats, OTHER_METHOD, Role, UNKNOWN_METHOD,
-};
 pub use exposition::CONTENT_TYPE;
-pub use histogram::{Histogram, HistogramSnapshot};
 pub use http::{MetricsServer, MetricsServerError, Readiness};
 
-use crate::connection::{NodeConnectionManager, Traffic};
+use peerd::Node;
+use peerd::connection::{NodeConnectionManager, Traffic};
+use peerd::rpc::stats::CallStats;
 
 /// One node's metrics. Cheap to clone.
 #[derive(Clone)]
@@ -43,6 +40,16 @@ pub struct CallTotals {
 }
 
 impl Metrics {
+    /// The metrics of `node`: its connections and the calls its server and
+    /// client record.
+    pub fn of(node: &Node) -> Self {
+        Self::new(
+            node.manager().clone(),
+            node.server().call_stats().clone(),
+            node.client().call_stats().clone(),
+        )
+    }
+
     /// `served` and `made` are the statistics the node's RPC server and
     /// client record into.
     pub fn new(

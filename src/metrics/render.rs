@@ -4,11 +4,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::MonotonicTraffic;
-use super::calls::CallStats;
 use super::exposition::{Exposition, Kind};
-use crate::connection::{
+use peerd::connection::{
     Direction, HandshakeOutcome, NodeConnection, NodeConnectionManager, Traffic,
 };
+use peerd::rpc::stats::CallStats;
 
 pub(super) struct Sources<'a> {
     pub manager: &'a NodeConnectionManager,

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use peerd::connection::TransportConfig;
-use peerd::rpc::codec::{FrameDecoder, FrameType, Unframed, put_message_frame};
-use peerd::rpc::proto::RequestHeader;
+use peerd::node_service::proto::{EchoRequest, EchoResponse};
+use peerd::rpc::wire::codec::{FrameDecoder, FrameType, Unframed, put_message_frame};
+use peerd::rpc::wire::proto::RequestHeader;
 use peerd::rpc::{ResponseSink, RpcConfig};
-use peerd::service::node::proto::{EchoRequest, EchoResponse};
 use peerd::test_utils::{Faults, FaultySocket};
-use peerd::{CallOptions, Code, Identity, Node, NodeId, Service, Status};
+use peerd::{CallOptions, Code, Handlers, Identity, Node, NodeId, Status};
 use tokio::sync::watch;
 
 pub const SECOND: Duration = Duration::from_secs(1);
@@ -91,9 +91,9 @@ impl Drop for Running {
 
 /// `test.v1.Probe`: `Hold` runs until the probe releases it; `Flood` streams
 /// 16 KiB messages for as long as the caller takes them.
-pub fn probe_service(probe: Arc<Probe>) -> Service {
+pub fn probe_service(probe: Arc<Probe>) -> Handlers {
     let (hold, flood) = (probe.clone(), probe);
-    Service::new("test.v1.Probe")
+    Handlers::new("test.v1.Probe")
         .unary(
             "Hold",
             move |context: peerd::CallContext, _: EchoRequest| {
@@ -134,7 +134,7 @@ pub fn node_on(
         .listen(addr)
         .transport(transport)
         .rpc(rpc)
-        .service(probe_service(probe))
+        .serve(probe_service(probe))
         .bind()
         .expect("bind")
 }
@@ -146,7 +146,7 @@ pub async fn echo(from: &Node, to: NodeId, timeout: Duration) -> Result<EchoResp
     };
     let options = CallOptions::default().with_timeout(timeout);
     from.client()
-        .unary(to, peerd::service::node::ECHO, &request, &options)
+        .unary(to, peerd::node_service::ECHO, &request, &options)
         .await
 }
 
@@ -167,7 +167,8 @@ pub fn status_of(answer: &[u8]) -> Option<Status> {
     let decoder = FrameDecoder::new(1 << 20);
     while let Ok(Some(frame)) = decoder.decode(&mut buffer) {
         if frame.kind == FrameType::Status {
-            let status: peerd::rpc::proto::Status = prost::Message::decode(frame.payload).ok()?;
+            let status: peerd::rpc::wire::proto::Status =
+                prost::Message::decode(frame.payload).ok()?;
             return Some(Status::new(Code::from_u32(status.code), status.message));
         }
     }

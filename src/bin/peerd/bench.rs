@@ -1,11 +1,11 @@
-//! `peerd bench`: the command-line face of `peerd::bench`.
+//! `peerd bench`: the command-line face of `peerd_daemon::bench`.
 
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
-use peerd::bench::{self, BenchConfig, Progress, Stop};
-use peerd::config::{parse_byte_size, parse_duration};
-use peerd::node::PeerAddr;
+use peerd::addressing::PeerAddr;
+use peerd_daemon::bench::{self, BenchConfig, Progress, Stop};
+use peerd_daemon::config::{parse_byte_size, parse_duration};
 
 use crate::cli::BenchArgs;
 

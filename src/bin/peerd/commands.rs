@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use peerd::admin::{
+use peerd::addressing::PeerAddr;
+use peerd::identity::{NodeId, load_or_create_key, read_key};
+use peerd_daemon::admin::{
     AdminClient, AdminError, CallReport, ConnectReport, IdReport, PeerReport, PingReport, Request,
     ServiceReport, StatusReport,
 };
-use peerd::config::Settings;
-use peerd::daemon::{self, Paths, reach_addrs};
-use peerd::identity::{NodeId, load_or_create_key, read_key};
-use peerd::node::PeerAddr;
+use peerd_daemon::config::Settings;
+use peerd_daemon::daemon::{self, Paths, reach_addrs};
 use serde::Serialize;
 
 use crate::cli::{Command, ConfigCommand};
@@ -217,7 +217,7 @@ async fn call(
 ) -> anyhow::Result<()> {
     let (node, addr) = parse_target(target)?;
     let body = match (body, hex) {
-        (_, Some(hex)) => serde_json::json!({ peerd::admin::CALL_HEX: hex }),
+        (_, Some(hex)) => serde_json::json!({ peerd_daemon::admin::CALL_HEX: hex }),
         (Some(text), None) => {
             serde_json::from_str(&text).context("the request body is not valid JSON")?
         }

@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use peerd::config::{LogFormat, Settings};
+use peerd_daemon::config::{LogFormat, Settings};
 
 use cli::{Cli, Command};
 use settings::{EX_CONFIG, load_settings};

@@ -3,8 +3,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use peerd::config::{ConfigError, FlagOverride, Origin, Overrides, Settings, load, parse_set_flag};
-use peerd::node::PeerAddr;
+use peerd::addressing::PeerAddr;
+use peerd_daemon::config::{
+    ConfigError, FlagOverride, Origin, Overrides, Settings, load, parse_set_flag,
+};
 
 use crate::cli::{Cli, Command, GlobalArgs};
 

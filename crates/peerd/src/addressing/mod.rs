@@ -1,0 +1,10 @@
+//! Where nodes are: `id@host:port` peer addresses as users write them, and
+//! the address book that remembers each node's addresses with where they
+//! were learned. Below rpc, which dials through it, and discovery, which
+//! fills it.
+
+mod address_book;
+mod peer_addr;
+
+pub use address_book::{AddressBook, AddressSource, PeerEntry};
+pub use peer_addr::{ParsePeerAddrError, PeerAddr};

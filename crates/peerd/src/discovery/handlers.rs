@@ -1,0 +1,120 @@
+//! The serving side of discovery: FindNode, Announce and FindService answer
+//! from the routing table and the provider store (`node_service` wires them
+//! into `peerd.node.v1.Node`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::providers::{MAX_TTL, Provider, ProviderStore};
+use super::routing_table::{K, RoutingTable};
+use super::wire::{fill_unspecified, parse_addrs, to_node_address};
+use crate::identity::NodeId;
+use crate::node_service::{Directory, proto};
+use crate::rpc::{CallContext, Status};
+
+/// What discovery knows, shared by the handlers and the active side.
+#[derive(Debug)]
+pub struct DiscoveryState {
+    pub local: NodeId,
+    pub table: Mutex<RoutingTable>,
+    pub providers: Mutex<ProviderStore>,
+}
+
+impl DiscoveryState {
+    pub fn new(local: NodeId) -> Arc<Self> {
+        Arc::new(Self {
+            local,
+            table: Mutex::new(RoutingTable::new(local)),
+            providers: Mutex::default(),
+        })
+    }
+
+    pub fn table(&self) -> std::sync::MutexGuard<'_, RoutingTable> {
+        self.table.lock().expect("routing table lock poisoned")
+    }
+
+    pub fn providers(&self) -> std::sync::MutexGuard<'_, ProviderStore> {
+        self.providers.lock().expect("provider store lock poisoned")
+    }
+}
+
+impl Directory for DiscoveryState {
+    fn find_node(
+        &self,
+        request: &proto::FindNodeRequest,
+    ) -> Result<proto::FindNodeResponse, Status> {
+        find_node(self, request)
+    }
+
+    fn announce(
+        &self,
+        context: &CallContext,
+        request: proto::AnnounceRequest,
+    ) -> Result<proto::AnnounceResponse, Status> {
+        store_announcement(self, context, request)
+    }
+
+    fn find_service(&self, request: &proto::FindServiceRequest) -> proto::FindServiceResponse {
+        providers_of(self, &request.name)
+    }
+}
+
+fn find_node(
+    state: &DiscoveryState,
+    request: &proto::FindNodeRequest,
+) -> Result<proto::FindNodeResponse, Status> {
+    let target: NodeId = request
+        .target
+        .parse()
+        .map_err(|e| Status::invalid_argument(format!("target: {e}")))?;
+    let closest = state.table().closest(&target, K);
+    Ok(proto::FindNodeResponse {
+        nodes: closest.iter().map(to_node_address).collect(),
+    })
+}
+
+fn store_announcement(
+    state: &DiscoveryState,
+    context: &CallContext,
+    request: proto::AnnounceRequest,
+) -> Result<proto::AnnounceResponse, Status> {
+    if request.name.is_empty() || request.name.len() > 128 {
+        return Err(Status::invalid_argument(
+            "a service name has 1 to 128 bytes",
+        ));
+    }
+    let ttl = Duration::from_secs(request.ttl_secs.into()).min(MAX_TTL);
+    let addrs = fill_unspecified(parse_addrs(&request.addrs), context.caller_address().ip());
+    let now = Instant::now();
+    let provider = Provider {
+        node: context.caller(),
+        version: request.version.chars().take(64).collect(),
+        addrs,
+        expires: now + ttl,
+    };
+    state
+        .providers()
+        .announce(&request.name, provider, now)
+        .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+    Ok(proto::AnnounceResponse {})
+}
+
+pub fn providers_of(state: &DiscoveryState, name: &str) -> proto::FindServiceResponse {
+    let now = Instant::now();
+    let providers = state.providers().find(name, now);
+    proto::FindServiceResponse {
+        providers: providers
+            .iter()
+            .map(|p| proto::ServiceProvider {
+                node: Some(proto::NodeAddress {
+                    node_id: p.node.to_string(),
+                    addrs: p.addrs.iter().map(ToString::to_string).collect(),
+                }),
+                version: p.version.clone(),
+                ttl_remaining_secs: p.expires.saturating_duration_since(now).as_secs() as u32,
+            })
+            .collect(),
+    }
+}

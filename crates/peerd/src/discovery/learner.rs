@@ -1,0 +1,104 @@
+//! Learning from connections: every node we connect with, either way, enters
+//! the routing table and the address book, and its `Info` answer teaches the
+//! addresses it listens on (asked again only once that answer is stale).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use super::Discovery;
+use super::fresh_answers::FreshAnswers;
+use super::routing_table::Contact;
+use super::wire::{fill_unspecified, parse_addrs};
+use crate::addressing::AddressSource;
+use crate::connection::{ConnectionEvent, EventKind};
+use crate::node_service;
+use crate::rpc::CallOptions;
+
+/// `Info` questions in flight at once.
+const CONCURRENT_INFO: usize = 8;
+const INFO_TIMEOUT: Duration = Duration::from_secs(5);
+/// A node that reconnects within this long of its last `Info` answer is not
+/// asked again: listen addresses rarely change, and every question shares
+/// the new connection with the caller's first call.
+const INFO_FRESH_FOR: Duration = Duration::from_secs(600);
+/// Nodes whose answer is remembered, at most.
+const FRESH_ANSWERS_MAX: usize = 4096;
+
+pub async fn learn_from_connections(discovery: Discovery) {
+    let mut events = discovery.inner.manager.subscribe();
+    let questions = Arc::new(Semaphore::new(CONCURRENT_INFO));
+    let answers = Arc::new(FreshAnswers::new(INFO_FRESH_FOR, FRESH_ANSWERS_MAX));
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            // Missing some events costs some knowledge, nothing more.
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        if event.kind != EventKind::Connected {
+            continue;
+        }
+        remember(
+            &discovery,
+            &event,
+            &[event.remote_address],
+            AddressSource::Connection,
+        );
+        if answers.is_fresh(event.node, Instant::now()) {
+            continue;
+        }
+        if let Ok(permit) = questions.clone().try_acquire_owned() {
+            let discovery_for_task = discovery.clone();
+            let answers = answers.clone();
+            discovery.spawn(async move {
+                if ask_info(&discovery_for_task, &event).await {
+                    answers.record(event.node, Instant::now());
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+fn remember(
+    discovery: &Discovery,
+    event: &ConnectionEvent,
+    addrs: &[SocketAddr],
+    source: AddressSource,
+) {
+    let inner = &discovery.inner;
+    inner.addresses.learn(event.node, addrs, source);
+    let contact = Contact {
+        node: event.node,
+        addrs: addrs.to_vec(),
+    };
+    let manager = inner.manager.clone();
+    inner
+        .state
+        .table()
+        .insert(contact, |old| manager.connection(*old).is_none());
+}
+
+/// Asks the peer for its listen addresses; true if it answered.
+async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) -> bool {
+    let options = CallOptions::default().with_timeout(INFO_TIMEOUT);
+    match node_service::info(&discovery.inner.client, event.node, &options).await {
+        Ok(info) => {
+            let listening =
+                fill_unspecified(parse_addrs(&info.listen_addrs), event.remote_address.ip());
+            if !listening.is_empty() {
+                remember(discovery, event, &listening, AddressSource::Info);
+            }
+            true
+        }
+        Err(status) => {
+            tracing::debug!(node = %event.node.short(), %status, "no Info from a new peer");
+            false
+        }
+    }
+}

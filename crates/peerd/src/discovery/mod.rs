@@ -1,0 +1,233 @@
+//! Finding and keeping peers: a Kademlia routing table filled from every
+//! connection, iterative lookups (`FindNode`) that resolve a bare `NodeId`
+//! to addresses, service announcements with a TTL (`Announce`,
+//! `FindService`), pinned peers kept connected with backoff, and the peer
+//! book that survives restarts.
+
+mod backoff;
+mod distance;
+mod fresh_answers;
+mod handlers;
+mod learner;
+mod lookup;
+pub mod peer_book;
+mod pinned;
+mod providers;
+mod routing_table;
+mod services;
+mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use backoff::Backoff;
+pub use handlers::DiscoveryState;
+pub use pinned::PinState;
+pub use routing_table::{Contact, K};
+pub use services::{ServiceRecord, service_key};
+
+use crate::addressing::{AddressBook, AddressSource, PeerAddr};
+use crate::connection::{ConnectError, NodeConnection, NodeConnectionManager};
+use crate::identity::NodeId;
+use crate::rpc::{AddressResolver, RpcClient};
+
+/// Why a peer given as `id@host:port` could not be connected.
+#[derive(Debug, thiserror::Error)]
+pub enum ReachError {
+    #[error("cannot resolve {host_port}: {source}")]
+    Resolve {
+        host_port: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+}
+
+/// The active side of discovery for one node. Cheap to clone.
+#[derive(Clone)]
+pub struct Discovery {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Arc<DiscoveryState>,
+    client: RpcClient,
+    manager: NodeConnectionManager,
+    addresses: AddressBook,
+    pinned: DashMap<NodeId, PinState>,
+    announced: DashMap<String, String>,
+    backoff: Backoff,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Discovery {
+    pub(crate) fn start(
+        state: Arc<DiscoveryState>,
+        client: RpcClient,
+        manager: NodeConnectionManager,
+        addresses: AddressBook,
+        cancel: CancellationToken,
+    ) -> Self {
+        let discovery = Self {
+            inner: Arc::new(Inner {
+                state,
+                client,
+                manager,
+                addresses,
+                pinned: DashMap::new(),
+                announced: DashMap::new(),
+                backoff: Backoff::default(),
+                cancel,
+                tasks: TaskTracker::new(),
+            }),
+        };
+        discovery.spawn(learner::learn_from_connections(discovery.clone()));
+        discovery
+    }
+
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let cancel = self.inner.cancel.clone();
+        self.inner.tasks.spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = task => {}
+            }
+        });
+    }
+
+    pub fn local_id(&self) -> NodeId {
+        self.inner.state.local
+    }
+
+    /// Contacts in the routing table.
+    pub fn known_nodes(&self) -> usize {
+        self.inner.state.table().len()
+    }
+
+    /// Finds `target`'s addresses by asking the closest known nodes, and the
+    /// closest they know, until it is found or nobody closer is left.
+    pub async fn find_node(&self, target: NodeId) -> Option<Vec<SocketAddr>> {
+        if let Some(contact) = self.inner.state.table().get(&target) {
+            return Some(contact.addrs.clone());
+        }
+        let done = self.lookup(target, true).await;
+        let found = done.found()?.clone();
+        self.inner
+            .addresses
+            .learn(target, &found.addrs, AddressSource::Lookup);
+        Some(found.addrs)
+    }
+
+    async fn lookup(&self, target: NodeId, stop_when_found: bool) -> lookup::Lookup {
+        let seeds = self.inner.state.table().closest(&target, K);
+        let start = lookup::Lookup::new(self.local_id(), target, K, seeds, stop_when_found);
+        let discovery = self.clone();
+        lookup::run(start, move |contact| {
+            let discovery = discovery.clone();
+            async move { discovery.ask_find_node(contact, target).await }
+        })
+        .await
+    }
+
+    /// Dials each of `peers` once and remembers them (configuration's
+    /// `bootstrap`). Failures are logged: other peers may still answer.
+    pub async fn bootstrap(&self, peers: &[PeerAddr]) {
+        for peer in peers {
+            if let Err(error) = self.connect(peer, AddressSource::Config).await.map(|_| ()) {
+                tracing::warn!(peer = %peer, %error, "bootstrap peer unreachable");
+            }
+        }
+    }
+
+    /// Looks up our own id: fills the routing table with our neighbourhood
+    /// and makes us known to it (Kademlia's join).
+    pub async fn join(&self) {
+        let _ = self.lookup(self.local_id(), false).await;
+    }
+
+    /// Resolves `peer`, remembers its addresses (learned from `source`) and
+    /// returns a connection to it, dialing if there is none.
+    pub async fn connect(
+        &self,
+        peer: &PeerAddr,
+        source: AddressSource,
+    ) -> Result<NodeConnection, ReachError> {
+        let addrs = peer.resolve().await.map_err(|source| ReachError::Resolve {
+            host_port: peer.host_port.clone(),
+            source,
+        })?;
+        self.inner.addresses.learn(peer.node, &addrs, source);
+        Ok(self.inner.manager.get_or_connect(peer.node, &addrs).await?)
+    }
+
+    /// Keeps `peer` connected, reconnecting with backoff after each loss, and
+    /// exempts its connection from the idle TTL.
+    pub fn pin(&self, peer: PeerAddr) {
+        let node = peer.node;
+        self.inner.manager.pin(node);
+        self.inner
+            .pinned
+            .insert(node, PinState::Connecting { attempt: 0 });
+        self.spawn(pinned_supervisor(self.clone(), peer));
+    }
+
+    /// Pinned peers and what their supervisors are doing.
+    pub fn pinned(&self) -> Vec<(NodeId, PinState)> {
+        self.inner
+            .pinned
+            .iter()
+            .map(|e| (*e.key(), e.value().clone()))
+            .collect()
+    }
+
+    /// Stops the background work (learner, pinned peers, announcements).
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+}
+
+async fn pinned_supervisor(discovery: Discovery, peer: PeerAddr) {
+    let inner = discovery.inner.clone();
+    let connect = || {
+        let (discovery, peer) = (discovery.clone(), peer.clone());
+        async move {
+            discovery.connect(&peer, AddressSource::Config).await?;
+            let manager = discovery.inner.manager.clone();
+            Ok::<_, ReachError>(Box::pin(async move {
+                // The primary may be replaced (a drained duplicate); lost
+                // means no connection at all.
+                while let Some(connection) = manager.connection(peer.node) {
+                    connection.quic().closed().await;
+                }
+            }) as pinned::Lost)
+        }
+    };
+    let report = |state| {
+        inner.pinned.insert(peer.node, state);
+    };
+    pinned::supervise(
+        connect,
+        &inner.backoff,
+        backoff::random_unit,
+        report,
+        inner.cancel.clone(),
+    )
+    .await;
+}
+
+impl AddressResolver for Discovery {
+    fn resolve(&self, node: NodeId) -> Pin<Box<dyn Future<Output = Vec<SocketAddr>> + Send>> {
+        let discovery = self.clone();
+        Box::pin(async move { discovery.find_node(node).await.unwrap_or_default() })
+    }
+}

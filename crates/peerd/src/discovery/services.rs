@@ -1,0 +1,238 @@
+//! Service discovery: announcing named services to the nodes closest to the
+//! name's key, refreshed at 80 % of the TTL, and finding their providers.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::Discovery;
+use super::handlers::providers_of;
+use super::routing_table::Contact;
+use super::wire::{from_node_address, parse_addrs};
+use crate::identity::NodeId;
+use crate::node_service::{self, proto};
+use crate::rpc::{CallOptions, Status};
+
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A node offering a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceRecord {
+    pub node_id: String,
+    pub version: String,
+    pub addrs: Vec<SocketAddr>,
+    pub ttl_remaining_secs: u32,
+}
+
+/// The key a service name is stored under: SHA-256 of a label and the name.
+pub fn service_key(name: &str) -> NodeId {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(b"peerd service v1\0");
+    context.update(name.as_bytes());
+    let digest: [u8; 32] = context
+        .finish()
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes");
+    NodeId::from_bytes(digest)
+}
+
+impl Discovery {
+    /// Announces `name` (at `version`) for `ttl`, refreshed at 80 % of it
+    /// until shutdown.
+    pub fn announce(&self, name: &str, version: &str, ttl: Duration) {
+        self.inner
+            .announced
+            .insert(name.to_owned(), version.to_owned());
+        let (discovery, name, version) = (self.clone(), name.to_owned(), version.to_owned());
+        self.spawn(async move {
+            loop {
+                discovery.announce_once(&name, &version, ttl).await;
+                tokio::time::sleep(ttl.mul_f64(0.8)).await;
+            }
+        });
+    }
+
+    /// Services this node announces: name → version.
+    pub fn announced(&self) -> Vec<(String, String)> {
+        self.inner
+            .announced
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
+    }
+
+    async fn announce_once(&self, name: &str, version: &str, ttl: Duration) {
+        let request = proto::AnnounceRequest {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            ttl_secs: ttl.as_secs().try_into().unwrap_or(u32::MAX),
+            addrs: vec![
+                self.inner
+                    .manager
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+            ],
+        };
+        // Our own store answers too, so a lone node finds its own services.
+        self.store_own(&request);
+        let holders = self
+            .lookup(service_key(name), false)
+            .await
+            .closest_answered();
+        for holder in holders {
+            let options = CallOptions {
+                addrs: holder.addrs.clone(),
+                ..CallOptions::default()
+            }
+            .with_timeout(QUERY_TIMEOUT);
+            let sent = self
+                .inner
+                .client
+                .unary::<_, proto::AnnounceResponse>(
+                    holder.node,
+                    node_service::ANNOUNCE,
+                    &request,
+                    &options,
+                )
+                .await;
+            if let Err(status) = sent {
+                tracing::debug!(holder = %holder.node.short(), %status, service = name, "announcement not stored");
+            }
+        }
+    }
+
+    fn store_own(&self, request: &proto::AnnounceRequest) {
+        let now = tokio::time::Instant::now();
+        let provider = super::providers::Provider {
+            node: self.local_id(),
+            version: request.version.clone(),
+            addrs: parse_addrs(&request.addrs),
+            expires: now
+                + Duration::from_secs(request.ttl_secs.into()).min(super::providers::MAX_TTL),
+        };
+        let _ = self
+            .inner
+            .state
+            .providers()
+            .announce(&request.name, provider, now);
+    }
+
+    /// Nodes offering `name`, from the nodes closest to its key and our own store.
+    pub async fn find_service(&self, name: &str) -> Vec<ServiceRecord> {
+        let holders = self
+            .lookup(service_key(name), false)
+            .await
+            .closest_answered();
+        let request = proto::FindServiceRequest {
+            name: name.to_owned(),
+        };
+        let mut answers = vec![providers_of(&self.inner.state, name)];
+        for holder in holders {
+            if let Ok(answer) = self.ask_find_service(&holder, &request).await {
+                answers.push(answer);
+            }
+        }
+        merge(answers)
+    }
+
+    async fn ask_find_service(
+        &self,
+        holder: &Contact,
+        request: &proto::FindServiceRequest,
+    ) -> Result<proto::FindServiceResponse, Status> {
+        let options = CallOptions {
+            addrs: holder.addrs.clone(),
+            ..CallOptions::default()
+        }
+        .with_timeout(QUERY_TIMEOUT);
+        self.inner
+            .client
+            .unary(holder.node, node_service::FIND_SERVICE, request, &options)
+            .await
+    }
+
+    pub(super) async fn ask_find_node(
+        &self,
+        contact: Contact,
+        target: NodeId,
+    ) -> Result<Vec<Contact>, Status> {
+        let options = CallOptions {
+            addrs: contact.addrs.clone(),
+            ..CallOptions::default()
+        }
+        .with_timeout(QUERY_TIMEOUT);
+        let request = proto::FindNodeRequest {
+            target: target.to_string(),
+        };
+        let answer: proto::FindNodeResponse = self
+            .inner
+            .client
+            .unary(contact.node, node_service::FIND_NODE, &request, &options)
+            .await?;
+        let manager = self.inner.manager.clone();
+        self.inner
+            .state
+            .table()
+            .insert(contact, |old| manager.connection(*old).is_none());
+        Ok(answer.nodes.iter().filter_map(from_node_address).collect())
+    }
+}
+
+/// One record per node: the one with the most time left.
+fn merge(answers: Vec<proto::FindServiceResponse>) -> Vec<ServiceRecord> {
+    let mut best: HashMap<String, ServiceRecord> = HashMap::new();
+    for provider in answers.into_iter().flat_map(|a| a.providers) {
+        let Some(node) = provider.node else { continue };
+        if node.node_id.parse::<NodeId>().is_err() {
+            continue;
+        }
+        let record = ServiceRecord {
+            node_id: node.node_id.clone(),
+            version: provider.version,
+            addrs: parse_addrs(&node.addrs),
+            ttl_remaining_secs: provider.ttl_remaining_secs,
+        };
+        let keep = best
+            .get(&record.node_id)
+            .is_none_or(|known| known.ttl_remaining_secs < record.ttl_remaining_secs);
+        if keep {
+            best.insert(record.node_id.clone(), record);
+        }
+    }
+    let mut records: Vec<_> = best.into_values().collect();
+    records.sort_by(|a, b| a.node_id.cmp(&b.node_id));
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_keys_are_stable_and_distinct() {
+        assert_eq!(service_key("chat"), service_key("chat"));
+        assert_ne!(service_key("chat"), service_key("chat2"));
+    }
+
+    #[test]
+    fn merging_keeps_one_record_per_node_with_the_most_time_left() {
+        let node = NodeId::from_bytes([3; 32]).to_string();
+        let answer = |ttl| proto::FindServiceResponse {
+            providers: vec![proto::ServiceProvider {
+                node: Some(proto::NodeAddress {
+                    node_id: node.clone(),
+                    addrs: vec![],
+                }),
+                version: "1".into(),
+                ttl_remaining_secs: ttl,
+            }],
+        };
+        let merged = merge(vec![answer(5), answer(50), answer(20)]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].ttl_remaining_secs, 50);
+    }
+}

@@ -1,0 +1,194 @@
+//! `Node`: the library's front door. It binds the connection manager, plugs
+//! the RPC server into it as the stream handler, and gives out a client; one
+//! cancellation tree owns everything it starts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::addressing::AddressBook;
+use crate::connection::{BindError, NodeConnectionManager, TransportConfig};
+use crate::discovery::{Discovery, DiscoveryState};
+use crate::identity::{Identity, NodeId};
+use crate::node_service::{self, NodeInfo};
+use crate::rpc::{Handlers, Router, RpcClient, RpcConfig, RpcServer};
+
+/// How long shutdown waits for close frames to reach peers.
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+
+/// A running node.
+#[derive(Clone)]
+pub struct Node {
+    id: NodeId,
+    local_addr: SocketAddr,
+    manager: NodeConnectionManager,
+    server: RpcServer,
+    client: RpcClient,
+    addresses: AddressBook,
+    discovery: Discovery,
+    cancel: CancellationToken,
+    /// Shared by every clone: the last one dropped stops the node.
+    _stop_on_drop: Arc<DropGuard>,
+}
+
+/// Settings and services of a node before it binds.
+pub struct NodeBuilder {
+    identity: Identity,
+    listen: SocketAddr,
+    socket: Option<Arc<dyn quinn::AsyncUdpSocket>>,
+    transport: TransportConfig,
+    rpc: RpcConfig,
+    router: Router,
+    cancel: CancellationToken,
+}
+
+impl NodeBuilder {
+    /// Default `0.0.0.0:0`: all interfaces, a port the OS picks.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Serves on `socket` instead of binding `listen`: any socket quinn can
+    /// drive, such as `test_utils::FaultySocket`, which injects network faults.
+    pub fn socket(mut self, socket: Arc<dyn quinn::AsyncUdpSocket>) -> Self {
+        self.socket = Some(socket);
+        self
+    }
+
+    pub fn transport(mut self, config: TransportConfig) -> Self {
+        self.transport = config;
+        self
+    }
+
+    pub fn rpc(mut self, config: RpcConfig) -> Self {
+        self.rpc = config;
+        self
+    }
+
+    /// Offers `handlers`' service to other nodes.
+    pub fn serve(mut self, handlers: Handlers) -> Self {
+        self.router = self.router.with_handlers(handlers);
+        self
+    }
+
+    /// The node's tasks stop when `cancel` (or a parent) is cancelled.
+    pub fn cancel_token(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Binds the UDP socket and starts serving. Needs a tokio runtime.
+    pub fn bind(mut self) -> Result<Node, BindError> {
+        let socket = match self.socket.take() {
+            Some(socket) => socket,
+            None => crate::connection::bind_udp(self.listen, &self.transport)?,
+        };
+        let local_addr = socket.local_addr().map_err(|source| BindError::Socket {
+            addr: self.listen,
+            source,
+        })?;
+        let info = NodeInfo {
+            node_id: self.identity.node_id(),
+            listen_addrs: vec![local_addr],
+            services: [self.router.services(), &[node_service::SERVICE.to_owned()]].concat(),
+        };
+        let discovery_state = DiscoveryState::new(self.identity.node_id());
+        let router = self
+            .router
+            .with_handlers(node_service::handlers(info, discovery_state.clone()));
+        let server = RpcServer::new(router, self.rpc.clone(), self.cancel.child_token());
+        let manager = NodeConnectionManager::with_abstract_socket(
+            &self.identity,
+            socket,
+            self.transport,
+            Arc::new(server.clone()),
+            self.cancel.child_token(),
+        )?;
+        let addresses = AddressBook::default();
+        // Discovery's own calls go to contacts it has addresses for; the
+        // node's client asks discovery for the rest.
+        let direct = RpcClient::new(manager.clone(), addresses.clone(), self.rpc);
+        let discovery = Discovery::start(
+            discovery_state,
+            direct.clone(),
+            manager.clone(),
+            addresses.clone(),
+            self.cancel.child_token(),
+        );
+        let client = direct.with_resolver(Arc::new(discovery.clone()));
+        Ok(Node {
+            _stop_on_drop: Arc::new(self.cancel.clone().drop_guard()),
+            discovery,
+            id: self.identity.node_id(),
+            local_addr,
+            manager,
+            server,
+            client,
+            addresses,
+            cancel: self.cancel,
+        })
+    }
+}
+
+impl Node {
+    pub fn builder(identity: Identity) -> NodeBuilder {
+        NodeBuilder {
+            identity,
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            socket: None,
+            transport: TransportConfig::default(),
+            rpc: RpcConfig::default(),
+            router: Router::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn client(&self) -> &RpcClient {
+        &self.client
+    }
+
+    pub fn manager(&self) -> &NodeConnectionManager {
+        &self.manager
+    }
+
+    pub fn server(&self) -> &RpcServer {
+        &self.server
+    }
+
+    /// Where to dial nodes that have no connection.
+    /// Lookups, service announcements, pinned peers.
+    pub fn discovery(&self) -> &Discovery {
+        &self.discovery
+    }
+
+    pub fn addresses(&self) -> &AddressBook {
+        &self.addresses
+    }
+
+    /// Stops accepting connections and calls, lets calls in flight finish for
+    /// up to `grace`, then closes every connection with `ShuttingDown`.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.discovery.shutdown().await;
+        self.manager.stop_accepting();
+        let cancelled = self.server.shutdown(grace).await;
+        if cancelled > 0 {
+            tracing::warn!(
+                cancelled,
+                "calls still running after the grace period were cancelled"
+            );
+        }
+        self.manager.shutdown(CLOSE_FLUSH).await;
+        self.cancel.cancel();
+    }
+}

@@ -1,0 +1,118 @@
+//! `peerd.node.v1.Node`, the service every node offers: its schema, method
+//! names and handlers (Ping, Info, Echo here; FindNode, Announce and
+//! FindService answered by a [`Directory`], discovery's routing table and
+//! provider store), and typed helpers to call it (`calls`).
+
+mod calls;
+
+pub use calls::{info, ping};
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::identity::NodeId;
+use crate::rpc::{CallContext, Handlers, Status};
+
+/// The generated messages of `proto/peerd/node/v1/node.proto`.
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/peerd.node.v1.rs"));
+}
+
+pub const SERVICE: &str = "peerd.node.v1.Node";
+pub const PING: &str = "peerd.node.v1.Node/Ping";
+pub const INFO: &str = "peerd.node.v1.Node/Info";
+pub const ECHO: &str = "peerd.node.v1.Node/Echo";
+pub const FIND_NODE: &str = "peerd.node.v1.Node/FindNode";
+pub const ANNOUNCE: &str = "peerd.node.v1.Node/Announce";
+pub const FIND_SERVICE: &str = "peerd.node.v1.Node/FindService";
+
+/// What `Info` reports about this node.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub node_id: NodeId,
+    pub listen_addrs: Vec<SocketAddr>,
+    pub services: Vec<String>,
+}
+
+/// The serving side of discovery's three methods, so that the whole service
+/// is assembled here while the routing table and the provider store stay in
+/// `discovery`.
+pub trait Directory: Send + Sync + 'static {
+    /// The contacts closest to the request's target.
+    fn find_node(
+        &self,
+        request: &proto::FindNodeRequest,
+    ) -> Result<proto::FindNodeResponse, Status>;
+    /// Stores the caller's announcement of a service.
+    fn announce(
+        &self,
+        context: &CallContext,
+        request: proto::AnnounceRequest,
+    ) -> Result<proto::AnnounceResponse, Status>;
+    /// The providers of the requested service.
+    fn find_service(&self, request: &proto::FindServiceRequest) -> proto::FindServiceResponse;
+}
+
+/// Every method of `peerd.node.v1.Node`.
+pub fn handlers(info: NodeInfo, directory: Arc<dyn Directory>) -> Handlers {
+    let (announce, find_service) = (directory.clone(), directory.clone());
+    Handlers::new(SERVICE)
+        .unary("Ping", |_, request: proto::PingRequest| async move {
+            Ok(proto::PingResponse {
+                nonce: request.nonce,
+                unix_micros: unix_micros(),
+            })
+        })
+        .unary(
+            "Info",
+            move |context: CallContext, _: proto::InfoRequest| {
+                let info = info.clone();
+                async move { Ok(info_response(&info, context.caller_address())) }
+            },
+        )
+        .unary("Echo", |_, request: proto::EchoRequest| async move {
+            if request.delay_millis > 0 {
+                let delay = Duration::from_millis(request.delay_millis.into());
+                tokio::time::sleep(delay).await;
+            }
+            Ok(proto::EchoResponse {
+                payload: request.payload,
+            })
+        })
+        .unary("FindNode", move |_, request: proto::FindNodeRequest| {
+            let directory = directory.clone();
+            async move { directory.find_node(&request) }
+        })
+        .unary(
+            "Announce",
+            move |context, request: proto::AnnounceRequest| {
+                let directory = announce.clone();
+                async move { directory.announce(&context, request) }
+            },
+        )
+        .unary(
+            "FindService",
+            move |_, request: proto::FindServiceRequest| {
+                let directory = find_service.clone();
+                async move { Ok(directory.find_service(&request)) }
+            },
+        )
+}
+
+fn info_response(info: &NodeInfo, observed: SocketAddr) -> proto::InfoResponse {
+    proto::InfoResponse {
+        node_id: info.node_id.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        listen_addrs: info.listen_addrs.iter().map(ToString::to_string).collect(),
+        observed_addr: observed.to_string(),
+        services: info.services.clone(),
+    }
+}
+
+pub(crate) fn unix_micros() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    since_epoch.as_micros() as u64
+}

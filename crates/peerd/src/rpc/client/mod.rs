@@ -1,0 +1,418 @@
+//! `RpcClient`: calls methods on other nodes by `NodeId`, over whatever
+//! connection the manager has to them (dialing if there is none).
+
+mod active;
+mod streaming;
+mod waiting;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes};
+use tokio::time::Instant;
+
+use super::context::deadline_after;
+use super::status::CallError;
+use super::wire::borrowed::RequestHeaderRef;
+use super::wire::codec::FrameType;
+use super::wire::outgoing::{Encode, OutFrames};
+use super::{Code, RpcConfig, Status};
+use crate::addressing::AddressBook;
+use crate::connection::{NodeConnection, NodeConnectionManager};
+use crate::identity::NodeId;
+use crate::rpc::stats::CallStats;
+use active::ActiveCall;
+pub use streaming::StreamingCall;
+use waiting::WaitingCalls;
+
+/// Finds addresses of nodes the address book does not know (discovery's
+/// iterative lookup, for a `Node`).
+pub trait AddressResolver: Send + Sync + 'static {
+    fn resolve(&self, node: NodeId) -> Pin<Box<dyn Future<Output = Vec<SocketAddr>> + Send>>;
+}
+
+/// Per-call settings.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// How long to wait for the whole call; the client's default if `None`.
+    pub timeout: Option<Duration>,
+    /// Key/value pairs for the handler.
+    pub metadata: HashMap<String, String>,
+    /// QUIC stream priority: higher goes first when the connection is busy.
+    pub priority: i32,
+    /// Where to dial if there is no connection; the address book otherwise.
+    pub addrs: Vec<SocketAddr>,
+    /// If the node cannot be reached, wait (until the deadline) for it to
+    /// become reachable instead of failing at once with UNAVAILABLE.
+    pub wait_for_ready: bool,
+}
+
+impl CallOptions {
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
+        self.addrs.push(addr);
+        self
+    }
+
+    pub fn with_wait_for_ready(mut self) -> Self {
+        self.wait_for_ready = true;
+        self
+    }
+}
+
+/// How often a waiting call retries the dial, at most: the node may also
+/// come back by dialing us, which wakes the call at once.
+const READY_RETRY_MAX: Duration = Duration::from_secs(2);
+
+#[derive(Clone)]
+pub struct RpcClient {
+    manager: NodeConnectionManager,
+    addresses: AddressBook,
+    config: RpcConfig,
+    resolver: Option<Arc<dyn AddressResolver>>,
+    waiting: WaitingCalls,
+    calls: Arc<CallStats>,
+}
+
+impl RpcClient {
+    pub fn new(manager: NodeConnectionManager, addresses: AddressBook, config: RpcConfig) -> Self {
+        Self {
+            manager,
+            addresses,
+            config,
+            calls: Arc::new(CallStats::client()),
+            resolver: None,
+            waiting: WaitingCalls::default(),
+        }
+    }
+
+    /// This client, asking `resolver` for the addresses of nodes the
+    /// address book does not know.
+    pub fn with_resolver(mut self, resolver: Arc<dyn AddressResolver>) -> Self {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    /// Counts and durations of the calls made, per method.
+    pub fn call_stats(&self) -> &Arc<CallStats> {
+        &self.calls
+    }
+
+    /// Calls a unary method: one request, one response.
+    pub fn unary<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> impl Future<Output = Result<Resp, Status>> + Send
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        // Not an async fn: one layer fewer on every call's path.
+        self.unary_then(node, method, request, options, |payload| {
+            Resp::decode(payload).map_err(|e| Status::from(CallError::BadResponse(e)))
+        })
+    }
+
+    /// Calls a unary method with a request already encoded as protobuf, and
+    /// returns the response's bytes as they came: for gateways and tools
+    /// that do not have the method's types.
+    pub async fn unary_encoded(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &[u8],
+        options: &CallOptions,
+    ) -> Result<Bytes, Status> {
+        self.unary_then(node, method, &Encoded(request), options, Ok)
+            .await
+    }
+
+    async fn unary_then<T>(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &impl Encode,
+        options: &CallOptions,
+        answer: impl FnOnce(Bytes) -> Result<T, Status>,
+    ) -> Result<T, Status> {
+        let started = Instant::now();
+        let record = self.calls.start_client_call(method, started);
+        let timeout = self.timeout(options);
+        let deadline = deadline_after(started, timeout);
+        let call = async {
+            let payload = self
+                .unary_bytes(node, method, request, options, deadline, timeout)
+                .await?;
+            answer(payload)
+        };
+        let result = match tokio::time::timeout_at(deadline, call).await {
+            Ok(result) => result,
+            Err(_) => Err(deadline_exceeded(method, timeout)),
+        };
+        record.end(result.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        result
+    }
+
+    async fn unary_bytes(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &impl Encode,
+        options: &CallOptions,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Bytes, Status> {
+        let mut retried = false;
+        let mut time_left = timeout;
+        loop {
+            let frames = request_frames(method, options, time_left, request);
+            // Not an async fn of its own: one layer fewer on every call's path.
+            let answer = match self.open(node, options).await {
+                Ok(mut call) => call.unary(frames).await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                // The callee never saw the call: a drained duplicate closed, or
+                // the callee restarted. A fresh or primary connection carries it.
+                Err(e) if e.is_unseen() && !retried => {
+                    retried = true;
+                    time_left = deadline.saturating_duration_since(Instant::now());
+                }
+                Err(e) => return Err(e.into()),
+                Ok(answer) => return answer,
+            }
+        }
+    }
+
+    /// Calls a server-streaming method: one request, then read responses with
+    /// `StreamingCall::message`.
+    pub async fn server_streaming<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &Req,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Req, Resp>, Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        let timeout = self.timeout(options);
+        let deadline = deadline_after(Instant::now(), timeout);
+        let frames = request_frames(method, options, timeout, request);
+        let request_done = true;
+        self.start_streaming(node, method, options, deadline, frames, request_done)
+            .await
+    }
+
+    /// Calls a client-streaming method: send requests, then await
+    /// `StreamingCall::response`.
+    pub async fn client_streaming<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Req, Resp>, Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        self.bidi_streaming(node, method, options).await
+    }
+
+    /// Calls a bidirectional-streaming method: send and read in any order.
+    pub async fn bidi_streaming<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Req, Resp>, Status>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        let timeout = self.timeout(options);
+        let deadline = deadline_after(Instant::now(), timeout);
+        let header = header_frame(method, options, timeout, 0);
+        let request_done = false;
+        self.start_streaming(node, method, options, deadline, header, request_done)
+            .await
+    }
+
+    /// Opens the call's stream and sends its first frames (and the end of
+    /// the request, if `request_done`), within the deadline.
+    async fn start_streaming<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        options: &CallOptions,
+        deadline: Instant,
+        first_frames: OutFrames,
+        request_done: bool,
+    ) -> Result<StreamingCall<Req, Resp>, Status> {
+        let opening = async {
+            let mut call = self.open(node, options).await?;
+            match request_done {
+                true => call.send_final(first_frames).await?,
+                false => call.send(first_frames).await?,
+            }
+            Ok::<_, CallError>(call)
+        };
+        let record = self.calls.start_client_call(method, Instant::now());
+        let failure = match tokio::time::timeout_at(deadline, opening).await {
+            Ok(Ok(call)) => return Ok(StreamingCall::new(call, deadline, record)),
+            Ok(Err(e)) => Status::from(e),
+            Err(_) => deadline_exceeded(method, self.timeout(options)),
+        };
+        record.end(failure.code());
+        Err(failure)
+    }
+
+    async fn open(&self, node: NodeId, options: &CallOptions) -> Result<ActiveCall, CallError> {
+        // Usually there is a connection: the slow path (dial, wait for the
+        // node) is boxed, so every call's future stays small.
+        let connection = match self.manager.connection(node) {
+            Some(connection) => connection,
+            None => Box::pin(self.connection(node, options)).await?,
+        };
+        let (send, recv, guard) = connection.open_stream().await?;
+        // Each setting takes quinn's connection lock; new streams start at 0.
+        if options.priority != 0 {
+            let _ = send.set_priority(options.priority);
+        }
+        Ok(ActiveCall::new(
+            send,
+            recv,
+            guard,
+            self.config.max_message_size,
+        ))
+    }
+
+    async fn connection(
+        &self,
+        node: NodeId,
+        options: &CallOptions,
+    ) -> Result<NodeConnection, CallError> {
+        if !options.wait_for_ready {
+            return self.connect(node, options).await;
+        }
+        let limit = self.config.max_waiting_calls_per_node;
+        let _place = self
+            .waiting
+            .enter(node, limit)
+            .ok_or(CallError::WaitQueueFull { node, limit })?;
+        let mut events = self.manager.subscribe();
+        let mut retry = Duration::from_millis(100);
+        loop {
+            match self.connect(node, options).await {
+                Err(CallError::Connect(e)) if e.is_transient() => {}
+                result => return result,
+            }
+            let reconnected = async {
+                while let Ok(event) = events.recv().await {
+                    if event.node == node {
+                        return;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(retry, reconnected).await;
+            retry = (retry * 2).min(READY_RETRY_MAX);
+        }
+    }
+
+    async fn connect(
+        &self,
+        node: NodeId,
+        options: &CallOptions,
+    ) -> Result<NodeConnection, CallError> {
+        if let Some(connection) = self.manager.connection(node) {
+            return Ok(connection);
+        }
+        let mut addrs = match options.addrs.is_empty() {
+            true => self.addresses.get(node),
+            false => options.addrs.clone(),
+        };
+        if addrs.is_empty()
+            && let Some(resolver) = &self.resolver
+        {
+            addrs = resolver.resolve(node).await;
+        }
+        Ok(self.manager.get_or_connect(node, &addrs).await?)
+    }
+
+    fn timeout(&self, options: &CallOptions) -> Duration {
+        options.timeout.unwrap_or(self.config.default_deadline)
+    }
+}
+
+/// The request header's frame, with room after it for `room` more bytes (the
+/// request's frame), so a call's first frames share one allocation.
+/// `time_left` is the call's, as the caller read it when the call began (a
+/// clock read fewer per call).
+fn header_frame(
+    method: &str,
+    options: &CallOptions,
+    time_left: Duration,
+    room: usize,
+) -> OutFrames {
+    let micros = u64::try_from(time_left.as_micros()).unwrap_or(u64::MAX);
+    let header = RequestHeaderRef {
+        method,
+        // At least 1 µs: 0 would mean "no timeout given".
+        timeout_micros: micros.max(1),
+        metadata: &options.metadata,
+    };
+    let mut frames = OutFrames::with_capacity(OutFrames::room_for(&header) + room);
+    frames.put_message(FrameType::Header, &header);
+    frames
+}
+
+/// The header and request frames of a call that sends one request.
+fn request_frames(
+    method: &str,
+    options: &CallOptions,
+    time_left: Duration,
+    request: &impl Encode,
+) -> OutFrames {
+    let mut frames = header_frame(method, options, time_left, OutFrames::room_for(request));
+    frames.put_message(FrameType::Message, request);
+    frames
+}
+
+/// A message already encoded, written as it is.
+struct Encoded<'a>(&'a [u8]);
+
+impl Encode for Encoded<'_> {
+    fn encoded_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn encode_raw(&self, out: &mut OutFrames) {
+        out.put_slice(self.0);
+    }
+}
+
+fn deadline_exceeded(method: &str, timeout: Duration) -> Status {
+    Status::deadline_exceeded(format!("{method} did not complete within {timeout:?}"))
+}

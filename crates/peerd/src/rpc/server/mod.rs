@@ -1,0 +1,122 @@
+//! `RpcServer`: receives every stream the connection manager accepts, routes
+//! the call to its handler, and owns the handler tasks: bounded in number,
+//! cancelled with their caller, their deadline, or the node's shutdown.
+
+mod call;
+mod inline;
+mod poll_once;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Router, RpcConfig};
+use crate::connection::{IncomingStream, StreamHandler};
+use crate::rpc::stats::CallStats;
+use inline::InlinePolls;
+
+#[derive(Clone)]
+pub struct RpcServer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    router: Router,
+    calls: Arc<CallStats>,
+    config: RpcConfig,
+    handler_slots: Arc<Semaphore>,
+    draining: AtomicBool,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    inline: InlinePolls,
+}
+
+impl RpcServer {
+    /// Cancelling `cancel` cancels every running handler.
+    pub fn new(router: Router, config: RpcConfig, cancel: CancellationToken) -> Self {
+        let handler_slots = Arc::new(Semaphore::new(config.max_handlers));
+        Self {
+            shared: Arc::new(Shared {
+                calls: Arc::new(CallStats::server(router.method_names())),
+                router,
+                config,
+                handler_slots,
+                draining: AtomicBool::new(false),
+                cancel,
+                tasks: TaskTracker::new(),
+                inline: InlinePolls::new(),
+            }),
+        }
+    }
+
+    pub fn router(&self) -> &Router {
+        &self.shared.router
+    }
+
+    /// Counts and durations of the calls served, per method.
+    pub fn call_stats(&self) -> &Arc<CallStats> {
+        &self.shared.calls
+    }
+
+    /// Calls being served now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.tasks.len()
+    }
+
+    /// Refuses new calls with UNAVAILABLE, lets running ones finish for up to
+    /// `grace`, then cancels the rest. Returns how many had to be cancelled.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        self.shared.draining.store(true, Ordering::Release);
+        self.shared.tasks.close();
+        if tokio::time::timeout(grace, self.shared.tasks.wait())
+            .await
+            .is_ok()
+        {
+            return 0;
+        }
+        let cancelled = self.in_flight();
+        self.shared.cancel.cancel();
+        self.shared.tasks.wait().await;
+        cancelled
+    }
+}
+
+impl StreamHandler for RpcServer {
+    fn handle_stream(&self, stream: IncomingStream) {
+        let accepted = Instant::now();
+        // Boxed first, so a call that waits moves into its task as a pointer.
+        let mut call = Box::pin(call::serve(self.shared.clone(), stream, accepted));
+        // Most calls end in their first poll (the request came with the
+        // stream, the handler answers at once): polled here, on the
+        // connection's task, they need no task of their own, which costs an
+        // aligned allocation, the task list's lock, a schedule and a poll.
+        let inline = &self.shared.inline;
+        if inline.allowed(accepted) {
+            let polled = poll_inline(call.as_mut());
+            inline.ran(accepted, accepted.elapsed());
+            if polled.is_ready() {
+                return;
+            }
+        }
+        self.shared.tasks.spawn(call);
+    }
+}
+
+/// Polls a call once on the current task. Its waker does nothing: a call
+/// that waits is spawned, and a new task is polled at once, which registers
+/// the task's own waker wherever the call waits. A handler that panics ends
+/// its call, as it would in a task of its own.
+fn poll_inline(call: Pin<&mut (impl Future<Output = ()> + ?Sized)>) -> Poll<()> {
+    let mut context = Context::from_waker(Waker::noop());
+    std::panic::catch_unwind(AssertUnwindSafe(|| call.poll(&mut context)))
+        .unwrap_or(Poll::Ready(()))
+}

@@ -1,3 +1,0 @@
-//! Services every node offers.
-
-pub mod node;
