@@ -181,7 +181,7 @@ pub(super) static KEYS: &[Key] = &[
     },
     Key {
         name: "transport.max_pending_handshakes_per_ip",
-        doc: "Most handshakes in progress at once from one IP address",
+        doc: "Most handshakes in progress at once from one source (an IPv4 address or an IPv6 /64)",
         set: |s, v| {
             convert(v, values::positive_usize)
                 .map(|x| s.transport.max_pending_handshakes_per_ip = x)
@@ -261,16 +261,34 @@ pub(super) static KEYS: &[Key] = &[
         show: |s| duration(s.rpc.default_deadline),
     },
     Key {
+        name: "rpc.max_call_deadline",
+        doc: "Longest deadline a caller may ask for; a longer one is cut to this",
+        set: |s, v| convert(v, values::nonzero_duration).map(|x| s.rpc.max_call_deadline = x),
+        show: |s| duration(s.rpc.max_call_deadline),
+    },
+    Key {
         name: "rpc.header_timeout",
-        doc: "How long a peer may take to send a request's header",
+        doc: "How long a peer may take to send a request's header, and a unary call's request from the stream's start",
         set: |s, v| convert(v, values::nonzero_duration).map(|x| s.rpc.header_timeout = x),
         show: |s| duration(s.rpc.header_timeout),
     },
     Key {
         name: "rpc.max_handlers",
-        doc: "Most requests handled at once in total; more wait for a slot (per connection, transport.max_concurrent_streams bounds them)",
+        doc: "Most requests handled at once in total, shared fairly between callers (a caller under its share takes a slot of the busiest); more wait for a slot (per connection, transport.max_concurrent_streams bounds them)",
         set: |s, v| convert(v, values::positive_usize).map(|x| s.rpc.max_handlers = x),
         show: |s| count(s.rpc.max_handlers),
+    },
+    Key {
+        name: "rpc.max_metadata_entries",
+        doc: "Most metadata entries in one request header",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.rpc.max_metadata_entries = x),
+        show: |s| count(s.rpc.max_metadata_entries),
+    },
+    Key {
+        name: "rpc.max_metadata_bytes",
+        doc: "Memory one request header's metadata may take, each entry counted as its bytes on the wire + 128",
+        set: |s, v| convert(v, values::buffer_size).map(|x| s.rpc.max_metadata_bytes = x),
+        show: |s| bytes(s.rpc.max_metadata_bytes as u64),
     },
     Key {
         name: "metrics.listen",

@@ -149,7 +149,8 @@ pub(super) fn window_size(raw: &Raw) -> Result<u64, String> {
     }
 }
 
-/// A socket buffer: non-zero, and within what the kernel's `int` takes.
+/// A socket buffer or a memory bound: non-zero, and within what the
+/// kernel's `int` takes.
 pub(super) fn buffer_size(raw: &Raw) -> Result<usize, String> {
     match byte_size(raw)? {
         bytes @ 1..=0x3fff_ffff => Ok(bytes as usize),

@@ -87,6 +87,18 @@ impl Daemon {
         }
     }
 
+    /// Resident memory of the daemon process.
+    pub fn rss_bytes(&self) -> u64 {
+        let statm = std::fs::read_to_string(format!("/proc/{}/statm", self.child.id()));
+        let pages: u64 = statm
+            .unwrap_or_default()
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        pages * 4096
+    }
+
     pub fn peer_addr(&self) -> String {
         format!("{}@{}", self.id, self.addr)
     }

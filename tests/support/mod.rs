@@ -65,6 +65,15 @@ impl Probe {
         per_caller.values().map(|(_, max)| *max).max().unwrap_or(0)
     }
 
+    /// `Hold` handlers running now, per caller.
+    pub fn running_per_caller(&self) -> HashMap<NodeId, usize> {
+        let per_caller = self.per_caller.lock().unwrap();
+        per_caller
+            .iter()
+            .map(|(id, (now, _))| (*id, *now))
+            .collect()
+    }
+
     fn enter(&self, caller: NodeId) {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_running.fetch_max(now, Ordering::SeqCst);

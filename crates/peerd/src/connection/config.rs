@@ -10,9 +10,14 @@ use quinn::{IdleTimeout, VarInt};
 pub struct TransportConfig {
     /// Live connections at most, both directions together. Default 1024.
     pub max_connections: usize,
-    /// Inbound handshakes in progress at most. Default 256.
+    /// Inbound handshakes in progress at most. Default 256. Once half are
+    /// taken, clients must prove their address (a QUIC Retry); once all
+    /// are, a validated client takes the slot of the source with the most
+    /// (if it has more than the client's own source, less one), or of a
+    /// handshake pending for over a quarter of `handshake_timeout`.
     pub max_pending_handshakes: usize,
-    /// Inbound handshakes in progress from one IP address at most. Default 16.
+    /// Inbound handshakes in progress from one source at most: an IPv4
+    /// address, or an IPv6 /64. Default 16.
     pub max_pending_handshakes_per_ip: usize,
     /// Concurrent bidirectional streams a peer may open on one connection. Default 128.
     pub max_concurrent_streams: u32,

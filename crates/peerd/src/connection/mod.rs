@@ -58,4 +58,5 @@ pub use manager::{
     IncomingStream, ManagerStats, NodeConnectionManager, StreamHandler, bind_udp, set_buffers,
 };
 pub use node_connection::{Direction, NodeConnection};
+pub(crate) use pending::source_of;
 pub use tally::{ConnectionTally, HandshakeOutcome, Traffic};

@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use crate::identity::NodeId;
 use crate::rpc::{CallContext, Handlers, Status};
 
@@ -71,15 +73,18 @@ pub fn handlers(info: NodeInfo, directory: Arc<dyn Directory>) -> Handlers {
                 async move { Ok(info_response(&info, context.caller_address())) }
             },
         )
-        .unary("Echo", |_, request: proto::EchoRequest| async move {
-            if request.delay_millis > 0 {
-                let delay = Duration::from_millis(request.delay_millis.into());
-                tokio::time::sleep(delay).await;
-            }
-            Ok(proto::EchoResponse {
-                payload: request.payload,
-            })
-        })
+        .unary(
+            "Echo",
+            |context: CallContext, request: proto::EchoRequest| async move {
+                if request.delay_millis > 0 {
+                    let delay = Duration::from_millis(request.delay_millis.into());
+                    echo_delay(delay, context.deadline()).await?;
+                }
+                Ok(proto::EchoResponse {
+                    payload: request.payload,
+                })
+            },
+        )
         .unary("FindNode", move |_, request: proto::FindNodeRequest| {
             let directory = directory.clone();
             async move { directory.find_node(&request) }
@@ -100,6 +105,22 @@ pub fn handlers(info: NodeInfo, directory: Arc<dyn Directory>) -> Handlers {
         )
 }
 
+/// Waits out an Echo's delay, unless it outlasts the call's deadline (which
+/// the server caps at `max_call_deadline`): then the call fails at once,
+/// rather than hold a handler slot for an answer nobody can get.
+async fn echo_delay(delay: Duration, deadline: Instant) -> Result<(), Status> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if delay > left {
+        return Err(Status::deadline_exceeded(format!(
+            "delay_millis {} outlasts the call's deadline ({} ms left)",
+            delay.as_millis(),
+            left.as_millis()
+        )));
+    }
+    tokio::time::sleep(delay).await;
+    Ok(())
+}
+
 fn info_response(info: &NodeInfo, observed: SocketAddr) -> proto::InfoResponse {
     proto::InfoResponse {
         node_id: info.node_id.to_string(),
@@ -115,4 +136,20 @@ pub(crate) fn unix_micros() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     since_epoch.as_micros() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_echo_delay_past_the_deadline_fails_at_once() {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(10);
+        let refused = echo_delay(Duration::from_millis(u32::MAX.into()), deadline).await;
+        assert_eq!(refused.unwrap_err().code(), crate::rpc::Code::DeadlineExceeded);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        echo_delay(Duration::from_secs(10), deadline).await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+    }
 }

@@ -9,8 +9,8 @@
 //!   errors become codes), `stats` (per-method call counters), `config`.
 //! - `io`: frames over quinn streams; `cancel`, `context`, `streams`: what a
 //!   handler and a caller hold.
-//! - `slots`: the node's handler slots; `unary`: a unary call as the server
-//!   hands it to its method.
+//! - `slots`: the node's handler slots, shared fairly between sources and
+//!   callers; `unary`: a unary call as the server hands it to its method.
 //! - `router`: [`Handlers`] (one proto service's typed handlers), erased to
 //!   byte-level methods, and the [`Router`] that finds them by name.
 //! - `server`: accepted stream → header → route → admission → handler →

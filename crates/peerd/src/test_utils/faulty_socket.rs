@@ -31,6 +31,9 @@ pub struct Faults {
     pub jitter: Duration,
     /// Drop every datagram sent or received.
     pub blackhole: bool,
+    /// Drop every received datagram but QUIC v1 Retry packets: a client
+    /// that proves its address when asked, then stalls its handshake.
+    pub only_retries: bool,
 }
 
 /// Datagrams seen so far.
@@ -123,7 +126,8 @@ impl State {
     fn arrive(&mut self, from: SocketAddr, data: Vec<u8>) {
         self.stats.received += 1;
         let faults = self.faults;
-        if faults.blackhole || self.rng.next_f64() < faults.loss {
+        let deaf = faults.only_retries && !is_retry(&data);
+        if deaf || faults.blackhole || self.rng.next_f64() < faults.loss {
             self.stats.dropped += 1;
             return;
         }
@@ -179,6 +183,11 @@ impl State {
         }
         timer.as_mut().poll(cx)
     }
+}
+
+/// A long header (0x80) with the fixed bit (0x40) and packet type 3.
+fn is_retry(datagram: &[u8]) -> bool {
+    datagram.first().is_some_and(|first| first & 0xf0 == 0xf0)
 }
 
 impl AsyncUdpSocket for FaultySocket {

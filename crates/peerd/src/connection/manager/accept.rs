@@ -29,8 +29,13 @@ pub(super) async fn accept_loop(shared: Arc<Shared>) {
             .pending
             .load(from, shared.open.load(Ordering::Acquire));
         let validated = incoming.remote_address_validated() || !incoming.may_retry();
-        match admit(load, validated, &shared.config) {
-            Admission::Accept => {
+        let admission = admit(load, validated, &shared.config);
+        if let Admission::Evict(victim) = admission {
+            tracing::debug!(%from, ?load, ?victim, "a pending handshake gives way to a newcomer");
+            shared.pending.evict(victim);
+        }
+        match admission {
+            Admission::Accept | Admission::Evict(_) => {
                 let permit = shared.pending.begin(from);
                 let span = tracing::debug_span!("handshake", %from);
                 shared
@@ -69,6 +74,10 @@ async fn handshake(shared: Arc<Shared>, incoming: quinn::Incoming, permit: Pendi
     };
     let quic = tokio::select! {
         () = shared.cancel.cancelled() => return,
+        () = permit.evicted() => {
+            outcome(HandshakeOutcome::Refused);
+            return tracing::debug!("inbound handshake evicted for a newcomer");
+        }
         result = tokio::time::timeout(shared.config.handshake_timeout, connecting) => match result {
             Ok(Ok(quic)) => quic,
             Ok(Err(e)) => {

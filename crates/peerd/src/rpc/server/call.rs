@@ -21,13 +21,13 @@ use crate::rpc::cancel::CallCancel;
 use crate::rpc::context::deadline_after;
 use crate::rpc::io::{FrameReader, write_and_finish, write_frames};
 use crate::rpc::router::{BoxFuture, Method, Route, StreamingFn};
-use crate::rpc::slots::handler_slot;
+use crate::rpc::slots::{handler_slot, until_revoked};
 use crate::rpc::status::CallError;
 use crate::rpc::unary::UnaryCall;
-use crate::rpc::wire::borrowed::ReceivedHeader;
+use crate::rpc::wire::borrowed::{HeaderError, ReceivedHeader};
 use crate::rpc::wire::codec::FrameType;
 use crate::rpc::wire::outgoing::{OK_STATUS_FRAME, OutFrames};
-use crate::rpc::{CallContext, Code, Status};
+use crate::rpc::{CallContext, Code, RpcConfig, Status};
 
 /// Response frames a streaming handler may queue ahead of the stream.
 const RESPONSE_QUEUE: usize = 16;
@@ -85,7 +85,7 @@ pub(super) fn serve(
             };
             record.route(route.index);
             let caller_stopped = send.stopped();
-            let deadline = deadline_after(accepted, call_timeout(&shared, &header));
+            let deadline = deadline_after(accepted, call_timeout(&shared.config, &header));
             let context = call_context(
                 caller,
                 &stream.connection,
@@ -103,6 +103,7 @@ pub(super) fn serve(
                     context,
                     reader,
                     send,
+                    request_by: deadline_after(accepted, shared.config.header_timeout),
                 }),
                 Method::Streaming(method) => {
                     Box::pin(serve_streaming(&shared, &**method, context, reader, send))
@@ -246,16 +247,25 @@ async fn read_header(
     };
     let payload =
         frame?.ok_or_else(|| CallError::protocol("the stream ended before the request header"))?;
-    let header = ReceivedHeader::decode(payload)
-        .map_err(|e| CallError::protocol(format!("malformed request header: {e}")))?;
-    Ok(header)
+    ReceivedHeader::decode(payload, shared.config.metadata_limits()).map_err(header_error)
 }
 
-fn call_timeout(shared: &Shared, header: &ReceivedHeader) -> Duration {
-    match header.timeout_micros {
-        0 => shared.config.default_deadline,
-        micros => Duration::from_micros(micros),
+#[cold]
+fn header_error(error: HeaderError) -> Status {
+    match error {
+        HeaderError::TooMuchMetadata(_) => CallError::TooMuchMetadata(error.to_string()),
+        _ => CallError::protocol(format!("malformed request header: {error}")),
     }
+    .into()
+}
+
+/// The caller's timeout, or the default, cut to `max_call_deadline`.
+fn call_timeout(config: &RpcConfig, header: &ReceivedHeader) -> Duration {
+    let asked = match header.timeout_micros {
+        0 => config.default_deadline,
+        micros => Duration::from_micros(micros),
+    };
+    asked.min(config.max_call_deadline)
 }
 
 /// Waits for a handler slot, then runs a streaming handler.
@@ -266,9 +276,9 @@ async fn serve_streaming(
     reader: FrameReader,
     send: &mut quinn::SendStream,
 ) -> Result<(), Status> {
-    let _slot = handler_slot(&shared.handler_slots).await?;
+    let slot = handler_slot(&shared.handler_slots, &context).await?;
     let (frames, queue) = mpsc::channel(RESPONSE_QUEUE);
-    stream(method(context, reader, frames), queue, send).await
+    until_revoked(&slot, stream(method(context, reader, frames), queue, send)).await
 }
 
 /// Runs a streaming handler, forwarding what it queues as it goes.

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -22,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use super::{Router, RpcConfig};
 use crate::connection::{IncomingStream, StreamHandler};
 use crate::rpc::stats::CallStats;
+use super::slots::HandlerSlots;
 use inline::InlinePolls;
 
 #[derive(Clone)]
@@ -33,7 +33,7 @@ struct Shared {
     router: Router,
     calls: Arc<CallStats>,
     config: RpcConfig,
-    handler_slots: Arc<Semaphore>,
+    handler_slots: HandlerSlots,
     draining: AtomicBool,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -43,7 +43,7 @@ struct Shared {
 impl RpcServer {
     /// Cancelling `cancel` cancels every running handler.
     pub fn new(router: Router, config: RpcConfig, cancel: CancellationToken) -> Self {
-        let handler_slots = Arc::new(Semaphore::new(config.max_handlers));
+        let handler_slots = HandlerSlots::new(config.max_handlers);
         Self {
             shared: Arc::new(Shared {
                 calls: Arc::new(CallStats::server(router.method_names())),
@@ -70,6 +70,11 @@ impl RpcServer {
     /// Calls being served now.
     pub fn in_flight(&self) -> usize {
         self.shared.tasks.len()
+    }
+
+    /// Handler slots taken now, of `max_handlers`.
+    pub fn handlers_busy(&self) -> usize {
+        self.shared.handler_slots.in_use()
     }
 
     /// Refuses new calls with UNAVAILABLE, lets running ones finish for up to

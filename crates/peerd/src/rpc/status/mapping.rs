@@ -34,6 +34,10 @@ pub(crate) enum CallError {
     /// only if it died within its ACK delay of receiving it.
     #[error("connection lost before the callee received the call: {0}")]
     Undelivered(quinn::ConnectionError),
+    #[error("{0}")]
+    TooMuchMetadata(String),
+    #[error("the handler slot went to a caller under its fair share of the node's handlers")]
+    SlotRevoked,
     #[error("{limit} calls already wait for node {node} to become reachable")]
     WaitQueueFull {
         node: crate::identity::NodeId,
@@ -72,7 +76,9 @@ impl From<CallError> for Status {
             }
             CallError::BadRequest(_) => Code::InvalidArgument,
             CallError::NoStatus => Code::Unavailable,
-            CallError::WaitQueueFull { .. } => Code::ResourceExhausted,
+            CallError::WaitQueueFull { .. }
+            | CallError::TooMuchMetadata(_)
+            | CallError::SlotRevoked => Code::ResourceExhausted,
         };
         Status::new(code, error.to_string()).with_source(error)
     }

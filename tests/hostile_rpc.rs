@@ -1,0 +1,596 @@
+//! Hostile peers against the RPC layer and the handshake slots (issue 21,
+//! attacks 1, 2 and 9): many free identities holding handler slots, calls
+//! that ask for endless deadlines, request headers full of tiny metadata
+//! entries, and handshakes that prove their address and then stall. Each
+//! time a legitimate peer's Ping must keep succeeding.
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use peerd::connection::{NodeConnection, TransportConfig};
+use peerd::rpc::RpcConfig;
+use peerd::rpc::wire::codec::{FrameType, MAX_CONTROL_FRAME, put_message_frame};
+use peerd::rpc::wire::proto::RequestHeader;
+use peerd::node_service::proto::EchoRequest;
+use peerd::node_service::{self, ECHO, PING};
+use peerd::test_utils::{Faults, FaultySocket};
+use peerd::{CallOptions, Identity, Node, NodeId};
+use support::{Probe, SECOND, localhost, node_on, rss_bytes};
+use tokio::task::JoinHandle;
+
+const THIRTY_ONE_YEARS: Duration = Duration::from_secs(31 * 365 * 86_400);
+
+fn attacker_on(addr: SocketAddr) -> Node {
+    Node::builder(Identity::generate())
+        .listen(addr)
+        .bind()
+        .expect("bind")
+}
+
+/// Pings `to` from a fresh identity every 50 ms until `stop`; returns
+/// (pings, failures).
+fn legitimate_pings(to: &Node, stop: Arc<AtomicBool>) -> JoinHandle<(usize, Vec<String>)> {
+    let peer = attacker_on(localhost(200));
+    peer.addresses().add(to.id(), to.local_addr());
+    let target = to.id();
+    tokio::spawn(async move {
+        let (mut pings, mut failures) = (0, Vec::new());
+        let options = CallOptions::default().with_timeout(2 * SECOND);
+        while !stop.load(Ordering::SeqCst) {
+            pings += 1;
+            if let Err(e) = node_service::ping(peer.client(), target, &options).await {
+                failures.push(e.to_string());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (pings, failures)
+    })
+}
+
+async fn connect(from: &Node, to: &Node) -> NodeConnection {
+    from.manager()
+        .get_or_connect(to.id(), &[to.local_addr()])
+        .await
+        .expect("the attacker connects")
+}
+
+/// A request header frame for `method` with a timeout and metadata.
+fn header(method: &str, timeout: Duration, metadata: HashMap<String, String>) -> BytesMut {
+    let header = RequestHeader {
+        method: method.into(),
+        timeout_micros: timeout.as_micros() as u64,
+        metadata,
+    };
+    let mut out = BytesMut::new();
+    put_message_frame(&mut out, FrameType::Header, &header);
+    out
+}
+
+fn echo_request(delay_millis: u32, payload: usize) -> EchoRequest {
+    EchoRequest {
+        payload: vec![7; payload].into(),
+        delay_millis,
+    }
+}
+
+/// Opens `streams` streams on `connection`, writes `bytes` on each (shared,
+/// not copied) and keeps them open (finished if `finish`) until each has
+/// its answer or the task is aborted.
+fn hold_streams(
+    connection: NodeConnection,
+    streams: usize,
+    bytes: Bytes,
+    finish: bool,
+) -> JoinHandle<Vec<Vec<u8>>> {
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..streams {
+            let Ok((mut send, recv, guard)) = connection.open_stream().await else {
+                break;
+            };
+            let _ = send.write_chunk(bytes.clone()).await;
+            if finish {
+                let _ = send.finish();
+            }
+            held.push((send, recv, guard));
+        }
+        // Whatever the callee answered on each stream, as it comes.
+        let mut answers = Vec::new();
+        for (_send, mut recv, _guard) in held {
+            match tokio::time::timeout(THIRTY_ONE_YEARS, recv.read_to_end(1 << 20)).await {
+                Ok(Ok(answer)) => answers.push(answer),
+                _ => answers.push(Vec::new()),
+            }
+        }
+        answers
+    })
+}
+
+/// Attack 1, the class: many identities, each filling its connection with
+/// calls to a handler that holds on, renewing every call that ends. The
+/// handler pool is shared fairly, so a Ping always finds a slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_identities_holding_every_handler_slot_leave_pings_served() {
+    const HANDLERS: usize = 64;
+    const STREAMS: u32 = 32;
+    const ATTACKERS: usize = 8;
+    let probe = Arc::new(Probe::default());
+    let transport = TransportConfig {
+        max_concurrent_streams: STREAMS,
+        ..TransportConfig::default()
+    };
+    let rpc = RpcConfig {
+        max_handlers: HANDLERS,
+        ..RpcConfig::default()
+    };
+    let victim = node_on(localhost(1), transport, rpc, probe.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut attack = Vec::new();
+    for i in 0..ATTACKERS {
+        let attacker = attacker_on(localhost(10 + i as u8));
+        attacker.addresses().add(victim.id(), victim.local_addr());
+        for _ in 0..STREAMS {
+            let (attacker, target, stop) = (attacker.clone(), victim.id(), stop.clone());
+            attack.push(tokio::spawn(async move {
+                let options = CallOptions::default().with_timeout(THIRTY_ONE_YEARS);
+                let request = echo_request(0, 16);
+                while !stop.load(Ordering::SeqCst) {
+                    let held: Result<peerd::node_service::proto::EchoResponse, _> = attacker
+                        .client()
+                        .unary(target, "test.v1.Probe/Hold", &request, &options)
+                        .await;
+                    if held.is_err() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }));
+        }
+    }
+    let filled = support::eventually(20 * SECOND, || probe.running() >= HANDLERS).await;
+    assert!(filled, "the attack filled {} slots", probe.running());
+    let pings = legitimate_pings(&victim, stop.clone());
+    tokio::time::sleep(3 * SECOND).await;
+    let most_per_caller = probe.running_per_caller().into_values().max().unwrap_or(0);
+    stop.store(true, Ordering::SeqCst);
+    let (count, failures) = pings.await.unwrap();
+    probe.release();
+    attack.into_iter().for_each(|task| task.abort());
+    let share = HANDLERS.div_ceil(ATTACKERS);
+    let summary = format!(
+        "{ATTACKERS} identities x {STREAMS} held calls against {HANDLERS} handler slots: \
+         {count} pings, {} failed; at the end one attacker held at most {most_per_caller} slots (fair share {share})",
+        failures.len()
+    );
+    println!("{summary}");
+    assert!(failures.is_empty(), "{summary}: {failures:?}");
+    assert!(most_per_caller <= share + 1, "{summary}");
+}
+
+/// Keeps `calls` `Hold` calls from `caller` to `target` going until `stop`.
+fn keep_holding(
+    caller: &Node,
+    target: NodeId,
+    calls: usize,
+    stop: &Arc<AtomicBool>,
+) -> Vec<JoinHandle<()>> {
+    (0..calls)
+        .map(|_| {
+            let (caller, stop) = (caller.clone(), stop.clone());
+            tokio::spawn(async move {
+                let options = CallOptions::default().with_timeout(THIRTY_ONE_YEARS);
+                let request = echo_request(0, 16);
+                while !stop.load(Ordering::SeqCst) {
+                    let held: Result<peerd::node_service::proto::EchoResponse, _> = caller
+                        .client()
+                        .unary(target, "test.v1.Probe/Hold", &request, &options)
+                        .await;
+                    if held.is_err() {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Attack 1 from one address: identities are free, addresses are not, so
+/// the slots are shared between sources first. 16 identities on one
+/// address holding every slot leave a peer from another address half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_identities_on_one_address_gets_one_addresss_share() {
+    const HANDLERS: usize = 64;
+    const STREAMS: u32 = 32;
+    const CROWD: usize = 16;
+    let probe = Arc::new(Probe::default());
+    let transport = TransportConfig {
+        max_concurrent_streams: STREAMS,
+        ..TransportConfig::default()
+    };
+    let rpc = RpcConfig {
+        max_handlers: HANDLERS,
+        ..RpcConfig::default()
+    };
+    let victim = node_on(localhost(1), transport, rpc, probe.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut attack = Vec::new();
+    for _ in 0..CROWD {
+        let attacker = attacker_on(localhost(10));
+        attacker.addresses().add(victim.id(), victim.local_addr());
+        attack.extend(keep_holding(
+            &attacker,
+            victim.id(),
+            STREAMS as usize,
+            &stop,
+        ));
+    }
+    let filled = support::eventually(20 * SECOND, || probe.running() >= HANDLERS).await;
+    assert!(filled, "the crowd filled {} slots", probe.running());
+    let peer = attacker_on(localhost(20));
+    peer.addresses().add(victim.id(), victim.local_addr());
+    attack.extend(keep_holding(&peer, victim.id(), STREAMS as usize, &stop));
+    let share = HANDLERS / 2;
+    // Less one: the peer's discovery may have a call of its own in its share.
+    let got_share = support::eventually(10 * SECOND, || {
+        probe
+            .running_per_caller()
+            .get(&peer.id())
+            .copied()
+            .unwrap_or(0)
+            >= share - 1
+    })
+    .await;
+    let peer_held = probe
+        .running_per_caller()
+        .get(&peer.id())
+        .copied()
+        .unwrap_or(0);
+    stop.store(true, Ordering::SeqCst);
+    probe.release();
+    attack.into_iter().for_each(|task| task.abort());
+    let summary = format!(
+        "{CROWD} identities on one address x {STREAMS} held calls, {HANDLERS} handler slots: \
+         a peer from another address with {STREAMS} calls holds {peer_held} (its source's share {share})"
+    );
+    println!("{summary}");
+    assert!(got_share, "{summary}");
+}
+
+/// Attack 1 as measured, on default limits: 33 identities x 128 calls, half
+/// of them `Echo` with a 49-day delay, half a bare header with a 31-year
+/// timeout and no request. Neither may hold a handler slot for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_deadlines_and_echo_delays_cannot_take_the_handler_pool() {
+    const ATTACKERS: usize = 33;
+    let streams = TransportConfig::default().max_concurrent_streams as usize;
+    let victim = node_on(
+        localhost(1),
+        TransportConfig::default(),
+        RpcConfig::default(),
+        Arc::default(),
+    );
+    let mut echo_call = header(ECHO, THIRTY_ONE_YEARS, HashMap::new());
+    put_message_frame(
+        &mut echo_call,
+        FrameType::Message,
+        &echo_request(u32::MAX, 8),
+    );
+    let bare_header = header(PING, THIRTY_ONE_YEARS, HashMap::new());
+    let mut attack = Vec::new();
+    for i in 0..ATTACKERS {
+        let attacker = attacker_on(localhost(10 + i as u8));
+        let connection = connect(&attacker, &victim).await;
+        let (bytes, finish) = match i % 2 {
+            0 => (echo_call.clone().freeze(), true),
+            _ => (bare_header.clone().freeze(), false),
+        };
+        attack.push((attacker, hold_streams(connection, streams, bytes, finish)));
+    }
+    tokio::time::sleep(3 * SECOND).await;
+    let in_flight = victim.server().in_flight();
+    let stop = Arc::new(AtomicBool::new(false));
+    let pings = legitimate_pings(&victim, stop.clone());
+    tokio::time::sleep(3 * SECOND).await;
+    stop.store(true, Ordering::SeqCst);
+    let (count, failures) = pings.await.unwrap();
+    let busy = victim.server().handlers_busy();
+    let summary = format!(
+        "{ATTACKERS} identities x {streams} calls (Echo delay_millis=2^32-1 / bare headers, timeout 31 years): \
+         {in_flight} calls in flight on the victim, {busy} handler slots busy; {count} pings, {} failed",
+        failures.len()
+    );
+    println!("{summary}");
+    attack.into_iter().for_each(|(_, task)| task.abort());
+    assert!(failures.is_empty(), "{summary}: {failures:?}");
+}
+
+/// Attack 2: 64 KiB request headers of ~8,700 tiny metadata entries, on
+/// calls that hold on. Metadata is bounded by entries and decoded size, so
+/// such a header is refused and memory stays flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_headers_full_of_tiny_metadata_entries_cost_little_memory() {
+    const ATTACKERS: usize = 2;
+    let streams = TransportConfig::default().max_concurrent_streams as usize;
+    let probe = Arc::new(Probe::default());
+    let victim = node_on(
+        localhost(1),
+        TransportConfig::default(),
+        RpcConfig::default(),
+        probe.clone(),
+    );
+    let metadata: HashMap<String, String> = (0..8_700)
+        .map(|i| (format!("{i:x}"), String::new()))
+        .collect();
+    let mut call = header("test.v1.Probe/Hold", 60 * SECOND, metadata);
+    let header_bytes = call.len();
+    put_message_frame(&mut call, FrameType::Message, &echo_request(0, 0));
+    let call = call.freeze();
+    let stop = Arc::new(AtomicBool::new(false));
+    let pings = legitimate_pings(&victim, stop.clone());
+    tokio::time::sleep(SECOND).await;
+    let before = rss_bytes();
+    let mut attack = Vec::new();
+    for i in 0..ATTACKERS {
+        let attacker = attacker_on(localhost(10 + i as u8));
+        let connection = connect(&attacker, &victim).await;
+        attack.push((
+            attacker,
+            hold_streams(connection, streams, call.clone(), true),
+        ));
+    }
+    tokio::time::sleep(3 * SECOND).await;
+    let growth = rss_bytes().saturating_sub(before);
+    let held = probe.running();
+    stop.store(true, Ordering::SeqCst);
+    let (count, failures) = pings.await.unwrap();
+    probe.release();
+    let mut codes = HashMap::new();
+    for (_, task) in attack {
+        for answer in task.await.unwrap() {
+            let code = support::status_of(&answer).map(|s| s.code());
+            *codes.entry(format!("{code:?}")).or_insert(0) += 1;
+        }
+    }
+    let calls = ATTACKERS * streams;
+    let summary = format!(
+        "{calls} calls with {header_bytes}-byte headers of 8,700 metadata entries: {held} held by handlers, \
+         RSS grew by {} KiB ({} bytes per call); answers {codes:?}; {count} pings, {} failed",
+        growth >> 10,
+        growth / calls as u64,
+        failures.len()
+    );
+    println!("{summary}");
+    assert!(failures.is_empty(), "{summary}: {failures:?}");
+    assert_eq!(held, 0, "{summary}");
+    // Per connection: what QUIC buffers unread, and per stream while its
+    // header is read, the header frame and the metadata decoded so far
+    // (docs/reliability.md, worst-case memory).
+    let window = TransportConfig::default().connection_receive_window as usize;
+    let per_stream = MAX_CONTROL_FRAME as usize + RpcConfig::default().max_metadata_bytes;
+    let bound = ATTACKERS * (window + streams * per_stream);
+    assert!(
+        growth < bound as u64,
+        "{summary}; bound {} KiB",
+        bound >> 10
+    );
+}
+
+/// A client from `from` that proves its address when asked (it hears QUIC
+/// Retry packets) and hears nothing else: its handshake stays pending on
+/// the node until the node gives up.
+fn stalling_dial(from: SocketAddr, to: &Node) -> JoinHandle<()> {
+    let stall = Faults {
+        only_retries: true,
+        ..Faults::default()
+    };
+    let socket = FaultySocket::bind(from, stall, 1).expect("bind");
+    let client = Node::builder(Identity::generate())
+        .socket(socket)
+        .transport(TransportConfig {
+            // One attempt: later ones would go unheard anyway.
+            handshake_timeout: 30 * SECOND,
+            ..TransportConfig::default()
+        })
+        .bind()
+        .expect("bind");
+    let (id, addr) = (to.id(), to.local_addr());
+    tokio::spawn(async move {
+        let _ = client.manager().get_or_connect(id, &[addr]).await;
+    })
+}
+
+/// Keeps `per_source` stalled handshakes coming from each of `sources`.
+fn stall_from(sources: Vec<SocketAddr>, to: &Node, stop: Arc<AtomicBool>) -> JoinHandle<()> {
+    let to = to.clone();
+    tokio::spawn(async move {
+        let mut dials = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            for from in &sources {
+                dials.push(stalling_dial(*from, &to));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        dials.iter().for_each(JoinHandle::abort);
+    })
+}
+
+/// Attack 9: a few sources whose handshakes answer the Retry and then stall
+/// fill every pending-handshake slot. Sources that complete win the slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_that_stall_from_a_few_sources_keep_no_new_peer_out() {
+    const PENDING: usize = 16;
+    const PER_IP: usize = 4;
+    const NEWCOMERS: u8 = 4;
+    let victim = node_on(
+        localhost(1),
+        TransportConfig {
+            max_pending_handshakes: PENDING,
+            max_pending_handshakes_per_ip: PER_IP,
+            ..TransportConfig::default()
+        },
+        RpcConfig::default(),
+        Arc::default(),
+    );
+    let sources: Vec<_> = (1..=(PENDING / PER_IP) as u8)
+        .map(|i| SocketAddr::from(([127, 0, 3, i], 0)))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let attack = stall_from(sources, &victim, stop.clone());
+    let full = support::eventually(10 * SECOND, || {
+        victim.manager().stats().pending_handshakes >= PENDING
+    })
+    .await;
+    let mut failures = Vec::new();
+    for i in 0..NEWCOMERS {
+        let newcomer = attacker_on(SocketAddr::from(([127, 0, 4, i + 1], 0)));
+        newcomer.addresses().add(victim.id(), victim.local_addr());
+        let options = CallOptions::default().with_timeout(5 * SECOND);
+        if let Err(e) = node_service::ping(newcomer.client(), victim.id(), &options).await {
+            failures.push(e.to_string());
+        }
+    }
+    let pending = victim.manager().stats().pending_handshakes;
+    stop.store(true, Ordering::SeqCst);
+    attack.await.unwrap();
+    let summary = format!(
+        "{} sources x {PER_IP} stalled handshakes (limit {PENDING} pending, full: {full}, {pending} pending at the end): \
+         {} of {NEWCOMERS} new peers' pings failed",
+        PENDING / PER_IP,
+        failures.len()
+    );
+    println!("{summary}");
+    assert!(full, "{summary}");
+    assert!(failures.is_empty(), "{summary}: {failures:?}");
+}
+
+/// The limits of the worst-case test, small so that the worst case is
+/// quick to reach; the bound is the formula of docs/reliability.md.
+mod worst_case {
+    pub const CONNECTIONS: usize = 4;
+    pub const STREAMS: usize = 16;
+    pub const STREAM_WINDOW: usize = 256 << 10;
+    pub const CONNECTION_WINDOW: usize = 1 << 20;
+    pub const HANDLERS: usize = 16;
+    pub const MESSAGE: usize = 256 << 10;
+    pub const METADATA: usize = 16 << 10;
+    /// A stream's and its call's own state (quinn's stream, the call's
+    /// future and task, the context), beyond the buffers counted apart.
+    pub const STREAM_STATE: usize = 4 << 10;
+
+    pub fn flags() -> Vec<String> {
+        [
+            format!("transport.max_connections={CONNECTIONS}"),
+            format!("transport.max_concurrent_streams={STREAMS}"),
+            format!("transport.stream_receive_window={STREAM_WINDOW}"),
+            format!("transport.connection_receive_window={CONNECTION_WINDOW}"),
+            format!("rpc.max_handlers={HANDLERS}"),
+            format!("rpc.max_message_size={MESSAGE}"),
+            format!("rpc.max_metadata_bytes={METADATA}"),
+            "rpc.header_timeout=60s".to_owned(),
+        ]
+        .into_iter()
+        .flat_map(|set| ["--set".to_owned(), set])
+        .collect()
+    }
+
+    /// Per connection: QUIC's unread bytes, and per stream a header frame
+    /// being assembled, its decoded metadata and its state; per node, a
+    /// request message per handler slot.
+    pub fn bound() -> usize {
+        let control_frame = peerd::rpc::wire::codec::MAX_CONTROL_FRAME as usize + 5;
+        let per_stream = control_frame + METADATA + STREAM_STATE;
+        CONNECTIONS * (CONNECTION_WINDOW + STREAMS * per_stream) + HANDLERS * (MESSAGE + 5)
+    }
+}
+
+/// 64 entries of 115-byte values: just under the default metadata limit.
+fn full_metadata() -> HashMap<String, String> {
+    (0..64)
+        .map(|i| (format!("{i:02}"), "m".repeat(115)))
+        .collect()
+}
+
+/// A daemon held at the worst case its limits allow: on every connection
+/// its share of handlers holding a largest request, the streams beyond
+/// them waiting for a slot with their requests filling QUIC's windows, or
+/// stuck inside a largest header frame; every header with full metadata.
+/// Its RSS grows by no more than the documented bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
+    use worst_case::*;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let daemon = tokio::task::block_in_place(|| support::daemon::Daemon::start(dir.path(), &flags));
+    let mut attackers = Vec::new();
+    for i in 0..CONNECTIONS {
+        let attacker = attacker_on(localhost(10 + i as u8));
+        let connection = attacker
+            .manager()
+            .get_or_connect(daemon.id, &[daemon.addr])
+            .await
+            .expect("connects");
+        let options = CallOptions::default().with_timeout(5 * SECOND);
+        node_service::ping(attacker.client(), daemon.id, &options)
+            .await
+            .expect("a first ping");
+        attackers.push((attacker, connection));
+    }
+    tokio::time::sleep(SECOND).await;
+    let base = daemon.rss_bytes();
+    let share = HANDLERS / CONNECTIONS;
+    let mut call = header(ECHO, 120 * SECOND, full_metadata());
+    let payload = MESSAGE - 64;
+    put_message_frame(
+        &mut call,
+        FrameType::Message,
+        &echo_request(60_000, payload),
+    );
+    let call = call.freeze();
+    let mut held = Vec::new();
+    for (_, connection) in &attackers {
+        held.push(hold_streams(connection.clone(), share, call.clone(), true));
+    }
+    tokio::time::sleep(2 * SECOND).await;
+    let mut stuck_header = BytesMut::new();
+    stuck_header.extend_from_slice(&[FrameType::Header as u8]);
+    stuck_header.extend_from_slice(&MAX_CONTROL_FRAME.to_be_bytes());
+    stuck_header.resize(5 + MAX_CONTROL_FRAME as usize - 1, 0);
+    let stuck_header = stuck_header.freeze();
+    let rest = STREAMS - share;
+    for (_, connection) in &attackers {
+        held.push(hold_streams(
+            connection.clone(),
+            rest / 2,
+            call.clone(),
+            true,
+        ));
+        held.push(hold_streams(
+            connection.clone(),
+            rest - rest / 2,
+            stuck_header.clone(),
+            false,
+        ));
+    }
+    tokio::time::sleep(3 * SECOND).await;
+    let growth = daemon.rss_bytes().saturating_sub(base) as usize;
+    held.iter().for_each(JoinHandle::abort);
+    let summary = format!(
+        "{CONNECTIONS} connections x {STREAMS} streams ({share} handlers each with a {} KiB request, the rest waiting \
+         with full windows or inside a 64 KiB header), {HANDLERS} handlers: RSS grew by {} KiB, bound {} KiB",
+        MESSAGE >> 10,
+        growth >> 10,
+        bound() >> 10,
+    );
+    println!("{summary}");
+    assert!(growth <= bound(), "{summary}");
+    assert!(
+        growth >= HANDLERS * MESSAGE,
+        "the held requests are there: {summary}"
+    );
+}
