@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use peerd::connection::{NodeConnection, TransportConfig};
+use peerd::node_service::proto::EchoRequest;
+use peerd::node_service::{self, ECHO, PING};
 use peerd::rpc::RpcConfig;
 use peerd::rpc::wire::codec::{FrameType, MAX_CONTROL_FRAME, put_message_frame};
 use peerd::rpc::wire::proto::RequestHeader;
-use peerd::node_service::proto::EchoRequest;
-use peerd::node_service::{self, ECHO, PING};
 use peerd::test_utils::{Faults, FaultySocket};
 use peerd::{CallOptions, Identity, Node, NodeId};
 use support::{Probe, SECOND, localhost, node_on, rss_bytes};

@@ -147,7 +147,10 @@ mod tests {
         let start = Instant::now();
         let deadline = start + Duration::from_secs(10);
         let refused = echo_delay(Duration::from_millis(u32::MAX.into()), deadline).await;
-        assert_eq!(refused.unwrap_err().code(), crate::rpc::Code::DeadlineExceeded);
+        assert_eq!(
+            refused.unwrap_err().code(),
+            crate::rpc::Code::DeadlineExceeded
+        );
         assert_eq!(start.elapsed(), Duration::ZERO);
         echo_delay(Duration::from_secs(10), deadline).await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(10));

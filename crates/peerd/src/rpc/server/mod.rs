@@ -18,10 +18,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::slots::HandlerSlots;
 use super::{Router, RpcConfig};
 use crate::connection::{IncomingStream, StreamHandler};
 use crate::rpc::stats::CallStats;
-use super::slots::HandlerSlots;
 use inline::InlinePolls;
 
 #[derive(Clone)]
