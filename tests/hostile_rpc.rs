@@ -468,6 +468,56 @@ async fn handshakes_that_stall_from_a_few_sources_keep_no_new_peer_out() {
     assert!(failures.is_empty(), "{summary}: {failures:?}");
 }
 
+/// Attack 9 from many sources, one stalled handshake each: no source holds
+/// more than a newcomer's may, so the handshakes that stalled longest (over
+/// a quarter of the handshake timeout) give way instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_that_stall_from_many_sources_give_way_once_stale() {
+    const PENDING: usize = 8;
+    const NEWCOMERS: u8 = 3;
+    let victim = node_on(
+        localhost(1),
+        TransportConfig {
+            max_pending_handshakes: PENDING,
+            max_pending_handshakes_per_ip: 1,
+            handshake_timeout: 4 * SECOND,
+            ..TransportConfig::default()
+        },
+        RpcConfig::default(),
+        Arc::default(),
+    );
+    let sources: Vec<_> = (1..=PENDING as u8)
+        .map(|i| SocketAddr::from(([127, 0, 5, i], 0)))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let attack = stall_from(sources, &victim, stop.clone());
+    let full = support::eventually(10 * SECOND, || {
+        victim.manager().stats().pending_handshakes >= PENDING
+    })
+    .await;
+    // A quarter of the 4 s handshake timeout, and a margin.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut failures = Vec::new();
+    for i in 0..NEWCOMERS {
+        let newcomer = attacker_on(SocketAddr::from(([127, 0, 6, i + 1], 0)));
+        newcomer.addresses().add(victim.id(), victim.local_addr());
+        let options = CallOptions::default().with_timeout(3 * SECOND);
+        if let Err(e) = node_service::ping(newcomer.client(), victim.id(), &options).await {
+            failures.push(e.to_string());
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    attack.await.unwrap();
+    let summary = format!(
+        "{PENDING} sources x 1 stalled handshake (limit {PENDING} pending, 1 per source, full: {full}): \
+         {} of {NEWCOMERS} new peers' pings failed",
+        failures.len()
+    );
+    println!("{summary}");
+    assert!(full, "{summary}");
+    assert!(failures.is_empty(), "{summary}: {failures:?}");
+}
+
 /// The limits of the worst-case test, small so that the worst case is
 /// quick to reach; the bound is the formula of docs/reliability.md.
 mod worst_case {
