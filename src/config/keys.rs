@@ -274,7 +274,7 @@ pub(super) static KEYS: &[Key] = &[
     },
     Key {
         name: "rpc.max_handlers",
-        doc: "Most requests handled at once in total, shared fairly between callers (a caller under its share takes a slot of the busiest); more wait for a slot (per connection, transport.max_concurrent_streams bounds them)",
+        doc: "Most requests handled at once in total, shared fairly between source addresses, then callers (one under its share takes a slot of the busiest); more wait for a slot (per connection, transport.max_concurrent_streams bounds them)",
         set: |s, v| convert(v, values::positive_usize).map(|x| s.rpc.max_handlers = x),
         show: |s| count(s.rpc.max_handlers),
     },

@@ -17,11 +17,13 @@ pub struct RpcConfig {
     /// call's request within this of the stream's start. Default 10 s.
     pub header_timeout: Duration,
     /// Handlers running at once on this node, all connections together,
-    /// shared fairly between callers: when all are taken, a caller holding
-    /// fewer than the busiest caller less one takes the busiest caller's
-    /// newest slot (that call fails with RESOURCE_EXHAUSTED), and a freed
-    /// slot goes to the waiting caller holding the fewest. Calls wait for a
-    /// slot until their deadline. Per connection, handlers are bounded by
+    /// shared fairly between sources (IPv4 address, IPv6 /64), then between
+    /// the callers of each: when all are taken, a call whose source holds
+    /// fewer than the busiest source less one takes the newest slot of that
+    /// source's busiest caller (that call fails with RESOURCE_EXHAUSTED),
+    /// and a freed slot goes to the waiting caller whose source, then
+    /// itself, holds the fewest (`rpc::slots`). Calls wait for a slot until
+    /// their deadline. Per connection, handlers are bounded by
     /// the transport's `max_concurrent_streams`: a connection's next stream
     /// is not accepted while that many are being served. Default 4096.
     pub max_handlers: usize,
