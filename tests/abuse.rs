@@ -12,7 +12,9 @@ use peerd::rpc::RpcConfig;
 use peerd::rpc::wire::codec::{FrameType, put_frame};
 use peerd::test_utils::SplitMix64;
 use peerd::{Code, Node};
-use support::{Probe, SECOND, echo, localhost, node_on, rss_bytes, stalled_dial};
+use support::frames::{header_frame, status_of};
+use support::node::{Probe, echo_call, node_on, rss_bytes, stalled_dial};
+use support::{SECOND, localhost, within};
 use tokio::time::Instant;
 
 fn plain_node(last: u8) -> Node {
@@ -34,7 +36,7 @@ fn legitimate_calls(
         let (mut calls, mut failures) = (0, Vec::new());
         while !stop.load(Ordering::SeqCst) {
             calls += 1;
-            if let Err(e) = echo(&from, to, 5 * SECOND).await {
+            if let Err(e) = echo_call(&from, to, 5 * SECOND).await {
                 failures.push(e.to_string());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -59,7 +61,7 @@ async fn a_handshake_flood_leaves_connected_and_new_peers_served() {
     );
     let a = plain_node(2);
     a.addresses().add(b.id(), b.local_addr());
-    echo(&a, b.id(), 5 * SECOND)
+    echo_call(&a, b.id(), 5 * SECOND)
         .await
         .expect("connected before the flood");
     let stop = Arc::new(AtomicBool::new(false));
@@ -84,7 +86,7 @@ async fn a_handshake_flood_leaves_connected_and_new_peers_served() {
         let c = plain_node(3);
         c.addresses().add(b.id(), b.local_addr());
         let start = Instant::now();
-        let result = echo(&c, b.id(), 10 * SECOND).await;
+        let result = echo_call(&c, b.id(), 10 * SECOND).await;
         (result, start.elapsed())
     };
     let ((newcomer_result, newcomer_took), ()) = tokio::join!(newcomer, sampling);
@@ -115,7 +117,7 @@ async fn a_stream_flood_stays_within_the_handler_limit_and_memory_stays_flat() {
     let b = node_on(localhost(1), transport, RpcConfig::default(), probe.clone());
     let (attacker, legit_peer) = (plain_node(2), plain_node(3));
     legit_peer.addresses().add(b.id(), b.local_addr());
-    echo(&legit_peer, b.id(), 5 * SECOND).await.unwrap();
+    echo_call(&legit_peer, b.id(), 5 * SECOND).await.unwrap();
     let connection = attacker
         .manager()
         .get_or_connect(b.id(), &[b.local_addr()])
@@ -123,7 +125,7 @@ async fn a_stream_flood_stays_within_the_handler_limit_and_memory_stays_flat() {
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let legit = legitimate_calls(legit_peer.clone(), b.id(), stop.clone());
-    let mut request = support::header("test.v1.Probe/Hold");
+    let mut request = header_frame("test.v1.Probe/Hold");
     put_frame(&mut request, FrameType::Message, &[]);
     // Twice as many openers as the limit, so the peer always waits at it;
     // half the calls are reset at once, half once their handler may run.
@@ -201,7 +203,7 @@ async fn a_request_header_trickled_one_byte_a_second_is_cut_by_the_header_timeou
         .await
         .unwrap();
     let (mut send, mut recv, _guard) = connection.open_stream().await.unwrap();
-    let header = support::header("peerd.node.v1.Node/Ping");
+    let header = header_frame("peerd.node.v1.Node/Ping");
     let start = Instant::now();
     let trickle = tokio::spawn(async move {
         for byte in header.iter() {
@@ -211,12 +213,12 @@ async fn a_request_header_trickled_one_byte_a_second_is_cut_by_the_header_timeou
             tokio::time::sleep(SECOND).await;
         }
     });
-    let answer = support::within(10 * SECOND, recv.read_to_end(1 << 16))
+    let answer = within(10 * SECOND, recv.read_to_end(1 << 16))
         .await
         .expect("the callee answers");
     let took = start.elapsed();
     trickle.abort();
-    let status = support::status_of(&answer).expect("a status frame");
+    let status = status_of(&answer).expect("a status frame");
     println!(
         "a header trickled at 1 byte/s: {status} after {took:?} (header timeout {header_timeout:?})"
     );
@@ -251,14 +253,14 @@ async fn garbage_datagrams_are_ignored_and_the_node_keeps_serving() {
     let b = plain_node(1);
     let a = plain_node(2);
     a.addresses().add(b.id(), b.local_addr());
-    echo(&a, b.id(), 5 * SECOND).await.unwrap();
+    echo_call(&a, b.id(), 5 * SECOND).await.unwrap();
     let sender = tokio::net::UdpSocket::bind(localhost(5)).await.unwrap();
     let mut rng = SplitMix64::new(5);
     let mut calls = 0;
     for i in 0..DATAGRAMS {
         let _ = sender.send_to(&garbage(&mut rng), b.local_addr()).await;
         if i % 1000 == 0 {
-            echo(&a, b.id(), 5 * SECOND)
+            echo_call(&a, b.id(), 5 * SECOND)
                 .await
                 .expect("served during the garbage");
             calls += 1;
@@ -266,7 +268,7 @@ async fn garbage_datagrams_are_ignored_and_the_node_keeps_serving() {
     }
     let newcomer = plain_node(3);
     newcomer.addresses().add(b.id(), b.local_addr());
-    echo(&newcomer, b.id(), 5 * SECOND)
+    echo_call(&newcomer, b.id(), 5 * SECOND)
         .await
         .expect("a new peer connects after the garbage");
     let stats = b.manager().stats();

@@ -2,22 +2,14 @@
 //! report of a short run is consistent, a call budget is exact, and a wrong
 //! target fails with the handshake's reason.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::time::Duration;
 
 use peerd::connection::ConnectError;
 use peerd::{Identity, Node};
 use peerd_daemon::bench::{self, BenchConfig, BenchError, Phase, Report, Stop};
-
-const LOCALHOST: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
-
-fn target() -> Node {
-    Node::builder(Identity::generate())
-        .listen(LOCALHOST)
-        .bind()
-        .expect("bind the target")
-}
+use support::node::bind_node;
 
 fn config_for(node: &Node) -> BenchConfig {
     BenchConfig {
@@ -45,7 +37,7 @@ fn assert_consistent(report: &Report) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_second_bench_reports_consistent_figures() {
-    let target = target();
+    let target = bind_node();
     let config = BenchConfig {
         stop: Stop::Duration(Duration::from_secs(1)),
         ..config_for(&target)
@@ -76,7 +68,7 @@ async fn a_one_second_bench_reports_consistent_figures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_budget_makes_exactly_that_many_calls_after_the_warm_up() {
-    let target = target();
+    let target = bind_node();
     let config = BenchConfig {
         stop: Stop::Calls(500),
         ..config_for(&target)
@@ -90,7 +82,7 @@ async fn a_call_budget_makes_exactly_that_many_calls_after_the_warm_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_at_the_address_with_another_key_is_refused_in_the_handshake() {
-    let target = target();
+    let target = bind_node();
     let impostor = Identity::generate().node_id();
     let config = BenchConfig::new(impostor, target.local_addr());
     let err = bench::run(config, |_| {}).await.unwrap_err();

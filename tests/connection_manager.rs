@@ -2,20 +2,19 @@
 //! keys and TLS: reuse of reverse connections, single-flight dials,
 //! simultaneous dials, identity checks, cleanup and idle TTL.
 
-mod common;
+mod support;
 
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{TestNode, echo, eventually, within};
 use peerd::connection::{
     CloseCode, ConnectError, Direction, EventKind, NodeConnection, TransportConfig,
 };
 use peerd::identity::{Identity, NodeId};
+use support::manager::{ManagerNode, raw_echo};
+use support::{SECOND, eventually, localhost, within};
 use tokio::sync::Barrier;
-
-const SECOND: Duration = Duration::from_secs(1);
 
 fn fast_config() -> TransportConfig {
     TransportConfig {
@@ -27,11 +26,11 @@ fn fast_config() -> TransportConfig {
 
 #[tokio::test]
 async fn the_peer_reuses_our_connection_to_call_back() {
-    let a = TestNode::start(fast_config());
-    let b = TestNode::start(fast_config());
+    let a = ManagerNode::start(fast_config());
+    let b = ManagerNode::start(fast_config());
 
     a.manager.get_or_connect(b.id(), &[b.addr]).await.unwrap();
-    let back = echo(&b.manager, &a, b"reverse").await.unwrap();
+    let back = raw_echo(&b.manager, &a, b"reverse").await.unwrap();
 
     assert_eq!(back, b"reverse");
     let (a_conns, b_conns) = (a.manager.connections(), b.manager.connections());
@@ -50,8 +49,8 @@ async fn the_peer_reuses_our_connection_to_call_back() {
 
 #[tokio::test]
 async fn concurrent_dials_to_one_node_share_one_handshake() {
-    let a = TestNode::start(fast_config());
-    let b = TestNode::start(fast_config());
+    let a = ManagerNode::start(fast_config());
+    let b = ManagerNode::start(fast_config());
 
     let dials = (0..100).map(|_| {
         let manager = a.manager.clone();
@@ -80,13 +79,13 @@ fn fingerprint(conn: &NodeConnection) -> [u8; 16] {
 #[tokio::test]
 async fn simultaneous_dials_converge_on_one_connection() {
     for round in 0..50 {
-        let a = Arc::new(TestNode::start(fast_config()));
-        let b = Arc::new(TestNode::start(fast_config()));
+        let a = Arc::new(ManagerNode::start(fast_config()));
+        let b = Arc::new(ManagerNode::start(fast_config()));
         let barrier = Arc::new(Barrier::new(2));
-        let race = |from: Arc<TestNode>, to: Arc<TestNode>, barrier: Arc<Barrier>| {
+        let race = |from: Arc<ManagerNode>, to: Arc<ManagerNode>, barrier: Arc<Barrier>| {
             tokio::spawn(async move {
                 barrier.wait().await;
-                echo(&from.manager, &to, b"race").await
+                raw_echo(&from.manager, &to, b"race").await
             })
         };
         let ab = race(a.clone(), b.clone(), barrier.clone());
@@ -124,14 +123,14 @@ async fn simultaneous_dials_converge_on_one_connection() {
             Direction::Outbound,
             "round {round}: lower id's dial kept"
         );
-        assert_eq!(echo(&a.manager, &b, b"after").await.unwrap(), b"after");
+        assert_eq!(raw_echo(&a.manager, &b, b"after").await.unwrap(), b"after");
     }
 }
 
 #[tokio::test]
 async fn a_dial_to_the_wrong_node_fails_naming_both_ids() {
-    let a = TestNode::start(fast_config());
-    let b = TestNode::start(fast_config());
+    let a = ManagerNode::start(fast_config());
+    let b = ManagerNode::start(fast_config());
     let expected = Identity::generate().node_id();
 
     let err = a
@@ -156,7 +155,7 @@ async fn a_dial_to_the_wrong_node_fails_naming_both_ids() {
 }
 
 /// A raw quinn client that trusts B but presents `client_cert` (or none).
-async fn raw_client_attempt(b: &TestNode, client_cert: Option<rcgen::KeyPair>) -> bool {
+async fn raw_client_attempt(b: &ManagerNode, client_cert: Option<rcgen::KeyPair>) -> bool {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -178,7 +177,7 @@ async fn raw_client_attempt(b: &TestNode, client_cert: Option<rcgen::KeyPair>) -
     };
     tls.alpn_protocols = vec![peerd::tls::ALPN.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
-    let endpoint = quinn::Endpoint::client(common::LOCALHOST).unwrap();
+    let endpoint = quinn::Endpoint::client(localhost(1)).unwrap();
     let config = quinn::ClientConfig::new(Arc::new(crypto));
     let Ok(conn) = endpoint
         .connect_with(config, b.addr, "peerd")
@@ -201,7 +200,7 @@ async fn raw_client_attempt(b: &TestNode, client_cert: Option<rcgen::KeyPair>) -
 
 #[tokio::test]
 async fn clients_without_a_node_certificate_are_refused() {
-    let b = TestNode::start(fast_config());
+    let b = ManagerNode::start(fast_config());
     assert!(!raw_client_attempt(&b, None).await, "no certificate");
     let ecdsa = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     assert!(
@@ -220,8 +219,8 @@ async fn clients_without_a_node_certificate_are_refused() {
 
 #[tokio::test]
 async fn a_closed_connection_leaves_the_map_and_the_next_call_dials_again() {
-    let a = TestNode::start(fast_config());
-    let b = TestNode::start(fast_config());
+    let a = ManagerNode::start(fast_config());
+    let b = ManagerNode::start(fast_config());
     let mut events = a.manager.subscribe();
     a.manager.get_or_connect(b.id(), &[b.addr]).await.unwrap();
     assert!(eventually(SECOND, || b.manager.connection(a.id()).is_some()).await);
@@ -244,18 +243,18 @@ async fn a_closed_connection_leaves_the_map_and_the_next_call_dials_again() {
         "{gone:?}"
     );
 
-    assert_eq!(echo(&a.manager, &b, b"again").await.unwrap(), b"again");
+    assert_eq!(raw_echo(&a.manager, &b, b"again").await.unwrap(), b"again");
     assert_eq!(a.manager.stats().dials, 2);
 }
 
 #[tokio::test]
 async fn a_peer_that_shuts_down_leaves_the_map_with_its_close_code() {
-    let a = TestNode::start(fast_config());
-    let b = TestNode::start(fast_config());
+    let a = ManagerNode::start(fast_config());
+    let b = ManagerNode::start(fast_config());
     let conn = a.manager.get_or_connect(b.id(), &[b.addr]).await.unwrap();
     // A round trip first: a close sent while handshake keys are still in use
     // carries only QUIC's generic APPLICATION_ERROR (RFC 9000, 10.2.3).
-    echo(&a.manager, &b, b"warm").await.unwrap();
+    raw_echo(&a.manager, &b, b"warm").await.unwrap();
 
     b.manager.shutdown(SECOND).await;
 
@@ -287,8 +286,8 @@ async fn an_idle_connection_closes_after_the_ttl_and_a_busy_one_stays() {
         connection_idle_ttl: ttl,
         ..fast_config()
     };
-    let a = TestNode::start(config.clone());
-    let b = TestNode::start(config);
+    let a = ManagerNode::start(config.clone());
+    let b = ManagerNode::start(config);
 
     let idle = a.manager.get_or_connect(b.id(), &[b.addr]).await.unwrap();
     tokio::time::sleep(ttl / 2).await;
@@ -311,8 +310,8 @@ async fn an_idle_connection_closes_after_the_ttl_and_a_busy_one_stays() {
 
 #[tokio::test]
 async fn a_silent_node_does_not_delay_dials_to_others() {
-    let a = TestNode::start(fast_config());
-    let b = TestNode::start(fast_config());
+    let a = ManagerNode::start(fast_config());
+    let b = ManagerNode::start(fast_config());
     let blackhole = UdpSocket::bind("127.0.0.1:0").unwrap();
     let silent = Identity::generate().node_id();
     let silent_addr = blackhole.local_addr().unwrap();
@@ -334,11 +333,11 @@ async fn a_silent_node_does_not_delay_dials_to_others() {
 
 #[tokio::test]
 async fn a_dead_first_address_costs_a_dial_a_moment_not_a_handshake_timeout() {
-    let a = TestNode::start(TransportConfig {
+    let a = ManagerNode::start(TransportConfig {
         handshake_timeout: 10 * SECOND,
         ..fast_config()
     });
-    let b = TestNode::start(fast_config());
+    let b = ManagerNode::start(fast_config());
     let blackhole = UdpSocket::bind("127.0.0.1:0").unwrap();
     let dead = blackhole.local_addr().unwrap();
 
@@ -355,7 +354,7 @@ async fn a_dead_first_address_costs_a_dial_a_moment_not_a_handshake_timeout() {
 #[tokio::test]
 async fn a_node_with_only_dead_addresses_fails_within_about_one_handshake_timeout() {
     let timeout = SECOND;
-    let a = TestNode::start(TransportConfig {
+    let a = ManagerNode::start(TransportConfig {
         handshake_timeout: timeout,
         ..fast_config()
     });
@@ -379,7 +378,7 @@ async fn a_node_with_only_dead_addresses_fails_within_about_one_handshake_timeou
 #[tokio::test]
 async fn callers_waiting_on_a_failed_dial_share_its_failure() {
     let timeout = SECOND;
-    let a = TestNode::start(TransportConfig {
+    let a = ManagerNode::start(TransportConfig {
         handshake_timeout: timeout,
         ..fast_config()
     });
@@ -419,7 +418,7 @@ async fn callers_waiting_on_a_failed_dial_share_its_failure() {
 
 #[tokio::test]
 async fn dialing_ourselves_is_refused() {
-    let a = TestNode::start(fast_config());
+    let a = ManagerNode::start(fast_config());
     let err = a
         .manager
         .get_or_connect(a.id(), &[a.addr])
@@ -433,7 +432,7 @@ async fn dialing_ourselves_is_refused() {
 
 #[tokio::test]
 async fn a_node_with_no_known_address_is_an_error() {
-    let a = TestNode::start(fast_config());
+    let a = ManagerNode::start(fast_config());
     let nowhere: NodeId = Identity::generate().node_id();
     let err = a.manager.get_or_connect(nowhere, &[]).await.unwrap_err();
     assert!(

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use peerd::node_service::ECHO;
 use peerd::node_service::proto::{EchoRequest, EchoResponse};
-use peerd::{CallOptions, Code, Identity, Node, NodeId};
-use support::daemon::{Daemon, peerd};
+use peerd::{CallOptions, Code, NodeId};
+use support::daemon::{Daemon, peerd, wait_for};
+use support::free_udp_port;
+use support::node::bind_node;
 
 fn peers_json(daemon: &Daemon) -> Vec<serde_json::Value> {
     serde_json::from_str(&daemon.cli_ok(&["peers", "--json"])).unwrap()
@@ -187,10 +189,7 @@ async fn sigterm_drains_calls_in_flight_then_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemon =
         tokio::task::block_in_place(|| Daemon::start(dir.path(), &["--set", "shutdown_grace=8s"]));
-    let client = Node::builder(Identity::generate())
-        .listen("127.0.0.1:0".parse().unwrap())
-        .bind()
-        .unwrap();
+    let client = bind_node();
     client.addresses().add(daemon.id, daemon.addr);
     let slow = EchoRequest {
         payload: "slow".into(),
@@ -338,25 +337,6 @@ fn run_with_no_arguments_creates_an_identity_and_prints_how_to_reach_it() {
     assert!(String::from_utf8_lossy(&id.stdout).contains(&daemon.peer_addr()));
     daemon.terminate();
     assert_eq!(daemon.wait_exit(Duration::from_secs(10)).code(), Some(0));
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + within;
-    while std::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 fn pinned_state(daemon: &Daemon, node: NodeId) -> Option<String> {

@@ -9,8 +9,8 @@ use peerd::connection::TransportConfig;
 use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::node_service::{ECHO, ping};
 use peerd::{CallOptions, Code, Identity, Node, NodeId, Status};
-use support::SECOND;
 use support::daemon::Daemon;
+use support::{SECOND, eventually, localhost};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -24,7 +24,7 @@ fn caller() -> Node {
         ..TransportConfig::default()
     };
     Node::builder(Identity::generate())
-        .listen(support::localhost(1))
+        .listen(localhost(1))
         .transport(transport)
         .bind()
         .expect("bind")
@@ -57,7 +57,7 @@ async fn echo_in_flight(
     let caller = caller();
     caller.addresses().add(callee.id, callee.addr);
     let call = spawn_echo(&caller, callee.id, delay);
-    let connected = support::eventually(5 * SECOND, || {
+    let connected = eventually(5 * SECOND, || {
         caller.manager().connection(callee.id).is_some()
     })
     .await;
@@ -89,7 +89,7 @@ async fn a_callee_restarted_on_the_same_address_answers_the_next_call() {
     let mut callee = Daemon::start(dir.path(), &[]);
     let (id, addr) = (callee.id, callee.addr);
     let caller = Node::builder(Identity::generate())
-        .listen(support::localhost(1))
+        .listen(localhost(1))
         .bind()
         .unwrap();
     caller.addresses().add(id, addr);

@@ -1,16 +1,18 @@
 //! The caller's own deadlines, against a callee that takes every call and
 //! never answers (so no deadline enforced by the callee can end them).
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::TestNode;
 use peerd::connection::{IncomingStream, StreamHandler};
 use peerd::node_service::ECHO;
 use peerd::node_service::proto::{EchoRequest, EchoResponse};
-use peerd::{CallOptions, Code, Identity, Node, NodeId, Status};
+use peerd::{CallOptions, Code, Node, NodeId, Status};
+use support::manager::ManagerNode;
+use support::node::bind_node;
+use support::within;
 use tokio::time::Instant;
 
 const METHOD: &str = "test.v1.Test/Echo";
@@ -30,7 +32,7 @@ impl StreamHandler for SilentCallee {
 }
 
 /// Cancels the silent callee's tasks with the test.
-struct Silent(TestNode<SilentCallee>);
+struct Silent(ManagerNode<SilentCallee>);
 
 impl Drop for Silent {
     fn drop(&mut self) {
@@ -39,19 +41,12 @@ impl Drop for Silent {
 }
 
 fn silent_callee() -> Silent {
-    Silent(TestNode::serving(SilentCallee::default()))
-}
-
-fn node() -> Node {
-    Node::builder(Identity::generate())
-        .listen(common::LOCALHOST)
-        .bind()
-        .unwrap()
+    Silent(ManagerNode::serving(SilentCallee::default()))
 }
 
 /// A caller, and a silent callee it knows the address of.
 fn caller_and_silent_callee() -> (Node, Silent) {
-    let (caller, callee) = (node(), silent_callee());
+    let (caller, callee) = (bind_node(), silent_callee());
     caller.addresses().add(callee.0.id(), callee.0.addr);
     (caller, callee)
 }
@@ -63,7 +58,7 @@ async fn unary_within(caller: &Node, callee: NodeId, timeout: Duration) -> (Stat
     let call = caller
         .client()
         .unary::<_, EchoResponse>(callee, METHOD, &request, &options);
-    let result = common::within(LIMIT, call).await;
+    let result = within(LIMIT, call).await;
     (result.unwrap_err(), started.elapsed())
 }
 
@@ -118,21 +113,15 @@ async fn a_streaming_call_nobody_answers_ends_at_its_deadline() {
         )
         .await
         .unwrap();
-    let status = common::within(LIMIT, call.message()).await.unwrap_err();
+    let status = within(LIMIT, call.message()).await.unwrap_err();
     assert_ended_at_deadline(&status, started.elapsed(), timeout);
 }
 
 /// Calls that ended in time leave nothing behind that delays a later one.
 #[tokio::test]
 async fn after_many_answered_calls_a_silent_one_still_ends_at_its_deadline() {
-    let caller = Node::builder(Identity::generate())
-        .listen(common::LOCALHOST)
-        .bind()
-        .unwrap();
-    let answering = Node::builder(Identity::generate())
-        .listen(common::LOCALHOST)
-        .bind()
-        .unwrap();
+    let caller = bind_node();
+    let answering = bind_node();
     caller
         .addresses()
         .add(answering.id(), answering.local_addr());

@@ -2,6 +2,8 @@
 //! nodes, service announcements that expire, wait-for-ready calls, pinned
 //! peers that come back, and the peer book across a restart.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,15 +14,10 @@ use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::node_service::{self as node_service, ECHO};
 use peerd::rpc::RpcConfig;
 use peerd::{CallOptions, Code, Identity, Node};
+use support::{SECOND, eventually, free_udp_port, localhost};
 
-const LOCALHOST: &str = "127.0.0.1:0";
-const SECOND: Duration = Duration::from_secs(1);
-
-fn start(identity: Identity, listen: &str) -> Node {
-    Node::builder(identity)
-        .listen(listen.parse().unwrap())
-        .bind()
-        .unwrap()
+fn start(identity: Identity) -> Node {
+    Node::builder(identity).listen(localhost(1)).bind().unwrap()
 }
 
 /// Binds `identity` on the address a stopped node held, once its socket is free.
@@ -41,7 +38,7 @@ fn quick_to_give_up() -> Node {
         ..TransportConfig::default()
     };
     Node::builder(Identity::generate())
-        .listen(LOCALHOST.parse().unwrap())
+        .listen(localhost(1))
         .transport(transport)
         .bind()
         .unwrap()
@@ -51,22 +48,9 @@ fn peer_addr(node: &Node) -> PeerAddr {
     PeerAddr::new(node.id(), node.local_addr())
 }
 
-async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while !condition() {
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_of_twenty_nodes_in_a_line_finds_the_last_by_id_alone() {
-    let nodes: Vec<Node> = (0..20)
-        .map(|_| start(Identity::generate(), LOCALHOST))
-        .collect();
+    let nodes: Vec<Node> = (0..20).map(|_| start(Identity::generate())).collect();
     for pair in nodes.windows(2) {
         pair[1].discovery().bootstrap(&[peer_addr(&pair[0])]).await;
     }
@@ -97,9 +81,9 @@ async fn the_first_of_twenty_nodes_in_a_line_finds_the_last_by_id_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_announced_service_is_found_elsewhere_and_expires_after_its_announcer_stops() {
     let (a, b, c) = (
-        start(Identity::generate(), LOCALHOST),
-        start(Identity::generate(), LOCALHOST),
-        start(Identity::generate(), LOCALHOST),
+        start(Identity::generate()),
+        start(Identity::generate()),
+        start(Identity::generate()),
     );
     b.discovery().bootstrap(&[peer_addr(&a)]).await;
     c.discovery().bootstrap(&[peer_addr(&b)]).await;
@@ -138,11 +122,7 @@ fn slow_echo() -> EchoRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_for_ready_call_completes_when_the_peer_comes_back() {
     let identity = Identity::generate();
-    let port = {
-        let probe = std::net::UdpSocket::bind(LOCALHOST).unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let b_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let b_addr = SocketAddr::from(([127, 0, 0, 1], free_udp_port()));
     let a = quick_to_give_up();
     a.addresses().add(identity.node_id(), b_addr);
 
@@ -185,7 +165,7 @@ async fn a_wait_for_ready_call_completes_when_the_peer_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_wait_queue_is_resource_exhausted() {
     let a = Node::builder(Identity::generate())
-        .listen(LOCALHOST.parse().unwrap())
+        .listen(localhost(1))
         .rpc(RpcConfig {
             max_waiting_calls_per_node: 2,
             ..RpcConfig::default()
@@ -193,7 +173,7 @@ async fn a_full_wait_queue_is_resource_exhausted() {
         .bind()
         .unwrap();
     let absent = Identity::generate().node_id();
-    let unused = std::net::UdpSocket::bind(LOCALHOST).unwrap();
+    let unused = std::net::UdpSocket::bind(localhost(1)).unwrap();
     a.addresses().add(absent, unused.local_addr().unwrap());
     let options = CallOptions::default()
         .with_timeout(3 * SECOND)
@@ -230,9 +210,9 @@ async fn a_full_wait_queue_is_resource_exhausted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pinned_peer_reconnects_after_it_restarts() {
     let b_identity = Identity::generate();
-    let b = start(b_identity.clone(), LOCALHOST);
+    let b = start(b_identity.clone());
     let b_addr = b.local_addr();
-    let a = start(Identity::generate(), LOCALHOST);
+    let a = start(Identity::generate());
     a.discovery().pin(peer_addr(&b));
     assert!(eventually(5 * SECOND, || a.manager().connection(b.id()).is_some()).await);
     assert!(
@@ -276,14 +256,14 @@ async fn a_pinned_peer_reconnects_after_it_restarts() {
 async fn the_peer_book_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("peers.json");
-    let b = start(Identity::generate(), LOCALHOST);
+    let b = start(Identity::generate());
     let a_identity = Identity::generate();
-    let a = start(a_identity.clone(), LOCALHOST);
+    let a = start(a_identity.clone());
     a.discovery().bootstrap(&[peer_addr(&b)]).await;
     peer_book::save(&path, a.addresses()).unwrap();
     a.shutdown(SECOND).await;
 
-    let a = start(a_identity, LOCALHOST);
+    let a = start(a_identity);
     assert!(a.addresses().get(b.id()).is_empty());
     assert_eq!(peer_book::load(&path, a.addresses()).unwrap(), 1);
     node_service::ping(a.client(), b.id(), &CallOptions::default())

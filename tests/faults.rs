@@ -10,7 +10,8 @@ use peerd::connection::TransportConfig;
 use peerd::rpc::RpcConfig;
 use peerd::test_utils::{Faults, FaultySocket};
 use peerd::{Identity, Node};
-use support::{SECOND, echo, localhost};
+use support::node::echo_call;
+use support::{SECOND, localhost};
 use tokio::time::Instant;
 
 fn lossy_node(
@@ -49,7 +50,7 @@ async fn with_10_percent_loss_each_way_and_reordering_1000_calls_succeed() {
         tokio::spawn(async move {
             let mut failures = Vec::new();
             for _ in 0..CALLS_EACH {
-                if let Err(e) = echo(&a, target, 30 * SECOND).await {
+                if let Err(e) = echo_call(&a, target, 30 * SECOND).await {
                     failures.push(e.to_string());
                 }
             }
@@ -162,7 +163,7 @@ async fn calls_whose_deadline_outlasts_a_2_second_blackhole_succeed() {
     let (a, a_socket) = lossy_node(localhost(1), clear, 1, TransportConfig::default());
     let (b, b_socket) = lossy_node(localhost(1), clear, 2, TransportConfig::default());
     a.addresses().add(b.id(), b.local_addr());
-    echo(&a, b.id(), 5 * SECOND).await.expect("connected");
+    echo_call(&a, b.id(), 5 * SECOND).await.expect("connected");
     let dark = Faults {
         blackhole: true,
         ..clear
@@ -173,7 +174,7 @@ async fn calls_whose_deadline_outlasts_a_2_second_blackhole_succeed() {
         .map(|_| {
             let (a, target) = (a.clone(), b.id());
             tokio::spawn(async move {
-                let result = echo(&a, target, 10 * SECOND).await;
+                let result = echo_call(&a, target, 10 * SECOND).await;
                 (result, Instant::now())
             })
         })

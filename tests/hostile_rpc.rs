@@ -21,7 +21,8 @@ use peerd::rpc::wire::codec::{FrameType, MAX_CONTROL_FRAME, put_message_frame};
 use peerd::rpc::wire::proto::RequestHeader;
 use peerd::test_utils::{Faults, FaultySocket};
 use peerd::{CallOptions, Identity, Node, NodeId};
-use support::{Probe, SECOND, localhost, node_on, rss_bytes};
+use support::node::{Probe, node_on, rss_bytes};
+use support::{SECOND, localhost};
 use tokio::task::JoinHandle;
 
 const THIRTY_ONE_YEARS: Duration = Duration::from_secs(31 * 365 * 86_400);
@@ -352,7 +353,7 @@ async fn request_headers_full_of_tiny_metadata_entries_cost_little_memory() {
     let mut codes = HashMap::new();
     for (_, task) in attack {
         for answer in task.await.unwrap() {
-            let code = support::status_of(&answer).map(|s| s.code());
+            let code = support::frames::status_of(&answer).map(|s| s.code());
             *codes.entry(format!("{code:?}")).or_insert(0) += 1;
         }
     }

@@ -13,7 +13,9 @@ use peerd::connection::{ConnectError, TransportConfig};
 use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::rpc::RpcConfig;
 use peerd::{CallOptions, Code, Node};
-use support::{Probe, SECOND, localhost, node_on, stalled_dial};
+use support::frames::header_frame;
+use support::node::{Probe, node_on, stalled_dial};
+use support::{SECOND, eventually, localhost};
 
 fn node(transport: TransportConfig) -> Node {
     node_on(
@@ -85,7 +87,7 @@ async fn pending_handshakes_per_source_ip_are_limited() {
         stalled_dial(localhost(1), &b),
         stalled_dial(localhost(1), &b),
     ];
-    assert!(support::eventually(5 * SECOND, || b.manager().stats().pending_handshakes == 2).await);
+    assert!(eventually(5 * SECOND, || b.manager().stats().pending_handshakes == 2).await);
     let same_ip = node_on(
         localhost(1),
         TransportConfig::default(),
@@ -148,7 +150,7 @@ async fn handlers_are_bounded_per_connection_and_per_node() {
         }
     }
     let mut most_in_flight = 0;
-    let saturated = support::eventually(10 * SECOND, || {
+    let saturated = eventually(10 * SECOND, || {
         most_in_flight = most_in_flight.max(b.server().in_flight());
         probe.running() == PER_NODE
     })
@@ -204,7 +206,7 @@ async fn a_caller_that_stops_reading_makes_us_buffer_only_its_windows() {
     let mut stalled = Vec::new();
     for _ in 0..STREAMS {
         let (mut send, recv, guard) = connection.open_stream().await.unwrap();
-        let mut request = support::header("test.v1.Probe/Flood");
+        let mut request = header_frame("test.v1.Probe/Flood");
         peerd::rpc::wire::codec::put_frame(
             &mut request,
             peerd::rpc::wire::codec::FrameType::Message,
@@ -235,7 +237,7 @@ async fn a_caller_that_stops_reading_makes_us_buffer_only_its_windows() {
 
 #[tokio::test]
 async fn the_udp_socket_gets_the_configured_kernel_buffer() {
-    let socket = std::net::UdpSocket::bind(support::localhost(1)).unwrap();
+    let socket = std::net::UdpSocket::bind(localhost(1)).unwrap();
     let small = 64 * 1024;
     peerd::connection::set_buffers(&socket, small).unwrap();
     let reported = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();

@@ -2,7 +2,6 @@
 //! calls, the probes through a SIGTERM drain, the rates of `peerd status`,
 //! and promtool's verdict on the exposition.
 
-mod common;
 mod support;
 
 use std::net::SocketAddr;
@@ -10,16 +9,16 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{LOCALHOST, eventually, within};
 use peerd::node_service::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
 use peerd::node_service::{ECHO, PING};
-use peerd::{CallOptions, Code, Identity, Node, NodeId};
+use peerd::{CallOptions, Code, Node, NodeId};
 use peerd_daemon::metrics::{Metrics, MetricsServer, Readiness};
 use support::daemon::Daemon;
+use support::node::bind_node;
+use support::{SECOND, eventually, localhost, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-const SECOND: Duration = Duration::from_secs(1);
 const MISSING: &str = "peerd.node.v1.Node/Missing";
 const REQUESTS: &str = "peerd_rpc_requests_total";
 const IN_FLIGHT: &str = "peerd_rpc_in_flight_requests";
@@ -92,13 +91,6 @@ async fn scrape(addr: SocketAddr) -> Scrape {
     Scrape(body)
 }
 
-fn bind_node() -> Node {
-    Node::builder(Identity::generate())
-        .listen(LOCALHOST)
-        .bind()
-        .expect("bind")
-}
-
 /// A node's metrics listener on 127.0.0.1, always ready.
 struct Listener {
     addr: SocketAddr,
@@ -108,7 +100,9 @@ struct Listener {
 
 impl Listener {
     async fn start(node: &Node) -> Self {
-        let server = MetricsServer::bind(LOCALHOST).await.expect("bind metrics");
+        let server = MetricsServer::bind(localhost(1))
+            .await
+            .expect("bind metrics");
         let addr = server.local_addr();
         let cancel = CancellationToken::new();
         let ready: Readiness = Arc::new(|| true);
@@ -122,7 +116,8 @@ impl Listener {
     }
 }
 
-async fn echo(
+/// The built-in `Echo` RPC of `request`, under the default deadline.
+async fn echo_of(
     client: &Node,
     to: NodeId,
     request: &EchoRequest,
@@ -167,7 +162,7 @@ async fn a_scrape_shows_exactly_the_calls_made_with_their_codes() {
     bob.addresses().add(alice.id(), alice.local_addr());
     let listener = Listener::start(&alice).await;
     for _ in 0..OK_CALLS {
-        echo(&bob, alice.id(), &EchoRequest::default())
+        echo_of(&bob, alice.id(), &EchoRequest::default())
             .await
             .unwrap();
     }
@@ -253,7 +248,7 @@ async fn traffic_counters_keep_their_value_after_the_connection_closes() {
         payload: vec![7u8; 64 * 1024].into(),
         delay_millis: 0,
     };
-    echo(&bob, alice.id(), &request).await.unwrap();
+    echo_of(&bob, alice.id(), &request).await.unwrap();
     let metrics = Metrics::of(&bob);
     let sent = |metrics: &Metrics| {
         Scrape(metrics.render())
@@ -313,7 +308,7 @@ async fn a_client_that_sends_nothing_gets_408_and_is_let_go() {
 async fn promtool_accepts_the_exposition() {
     let (alice, bob) = (bind_node(), bind_node());
     bob.addresses().add(alice.id(), alice.local_addr());
-    echo(&bob, alice.id(), &EchoRequest::default())
+    echo_of(&bob, alice.id(), &EchoRequest::default())
         .await
         .unwrap();
     call_missing(&bob, alice.id()).await;
@@ -379,7 +374,7 @@ async fn status_reports_the_call_rate_and_error_rate_since_start() {
     let daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &[]));
     let client = client_of(&daemon);
     for _ in 0..3 {
-        echo(&client, daemon.id, &EchoRequest::default())
+        echo_of(&client, daemon.id, &EchoRequest::default())
             .await
             .unwrap();
     }
@@ -417,7 +412,7 @@ async fn readyz_turns_503_while_draining_and_livez_stays_200_until_exit() {
     let calls: Vec<_> = (0..SLOW_CALLS)
         .map(|_| {
             let (client, target, request) = (client.clone(), daemon.id, slow.clone());
-            tokio::spawn(async move { echo(&client, target, &request).await })
+            tokio::spawn(async move { echo_of(&client, target, &request).await })
         })
         .collect();
     let server = [("role", "server")];

@@ -7,7 +7,8 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use peerd::{Identity, Node};
-use support::{SECOND, echo, eventually, localhost};
+use support::node::echo_call;
+use support::{SECOND, eventually, localhost};
 
 #[tokio::test]
 async fn dropping_a_node_without_shutdown_frees_its_udp_port_within_a_second() {
@@ -21,7 +22,7 @@ async fn dropping_a_node_without_shutdown_frees_its_udp_port_within_a_second() {
         .expect("bind");
     // A live connection and a served call: the endpoint has work to keep it.
     node.addresses().add(peer.id(), peer.local_addr());
-    echo(&node, peer.id(), 5 * SECOND).await.expect("echo");
+    echo_call(&node, peer.id(), 5 * SECOND).await.expect("echo");
     let addr = node.local_addr();
     let clone = node.clone();
     drop(node);

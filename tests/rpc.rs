@@ -2,29 +2,28 @@
 //! directions over one connection, errors and their status codes, deadlines,
 //! cancellation, handler limits, and the one-packet unary call.
 
-mod common;
+mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use common::{TestNode, eventually, within};
 use peerd::connection::{IncomingStream, StreamHandler, TransportConfig};
 use peerd::node_service::proto::{EchoRequest, EchoResponse, PingRequest, PingResponse};
 use peerd::node_service::{self as node_service};
-use peerd::rpc::wire::codec::{FrameDecoder, FrameType, Unframed, put_frame};
+use peerd::rpc::wire::codec::{FrameType, put_frame};
 use peerd::rpc::{RequestStream, ResponseSink, RpcConfig};
 use peerd::{CallContext, CallOptions, Code, Handlers, Identity, Node, NodeBuilder, Status};
+use support::frames::{frame_of, header_frame, status_frame, status_of};
+use support::manager::{ManagerNode, answer_stream};
+use support::node::bind_node;
+use support::{SECOND, eventually, localhost, within};
 use tokio::sync::{Notify, mpsc};
-
-const SECOND: Duration = Duration::from_secs(1);
-const LOCALHOST: SocketAddr = common::LOCALHOST;
 
 /// What the test service's handlers report.
 #[derive(Default)]
-struct Probe {
+struct ServiceProbe {
     running: AtomicUsize,
     max_running: AtomicUsize,
     started: Notify,
@@ -32,7 +31,7 @@ struct Probe {
 }
 
 /// Tells the probe when a handler future is dropped before it completes.
-struct DropSignal(Arc<Probe>, String);
+struct DropSignal(Arc<ServiceProbe>, String);
 
 impl Drop for DropSignal {
     fn drop(&mut self) {
@@ -44,7 +43,7 @@ impl Drop for DropSignal {
 
 /// Work a handler spawned: it outlives the handler and learns of the call's
 /// end from its context only.
-async fn report_cancellation(probe: Arc<Probe>, context: CallContext) {
+async fn report_cancellation(probe: Arc<ServiceProbe>, context: CallContext) {
     assert!(!context.is_cancelled());
     context.cancelled().await;
     assert!(context.is_cancelled());
@@ -53,7 +52,7 @@ async fn report_cancellation(probe: Arc<Probe>, context: CallContext) {
     }
 }
 
-fn test_service(probe: Arc<Probe>) -> Handlers {
+fn test_service(probe: Arc<ServiceProbe>) -> Handlers {
     let (forever, slow) = (probe.clone(), probe);
     Handlers::new("test.v1.Test")
         .unary("Echo", |_, request: EchoRequest| async move {
@@ -107,9 +106,9 @@ fn test_service(probe: Arc<Probe>) -> Handlers {
         })
 }
 
-fn start(probe: Arc<Probe>, rpc: RpcConfig) -> Node {
+fn start(probe: Arc<ServiceProbe>, rpc: RpcConfig) -> Node {
     Node::builder(Identity::generate())
-        .listen(LOCALHOST)
+        .listen(localhost(1))
         .rpc(rpc)
         .serve(test_service(probe))
         .bind()
@@ -118,7 +117,7 @@ fn start(probe: Arc<Probe>, rpc: RpcConfig) -> Node {
 
 /// A node bound on loopback from `builder`, its address known to `caller`.
 fn reachable_from(caller: &Node, builder: NodeBuilder) -> Node {
-    let node = builder.listen(LOCALHOST).bind().expect("bind");
+    let node = builder.listen(localhost(1)).bind().expect("bind");
     caller.addresses().add(node.id(), node.local_addr());
     node
 }
@@ -364,25 +363,7 @@ async fn raw_call(a: &Node, b: &Node, bytes: &[u8]) -> Status {
     send.write_all(bytes).await.unwrap();
     let _ = send.finish();
     let answer = within(5 * SECOND, recv.read_to_end(1 << 16)).await.unwrap();
-    let mut buffer = Unframed::default();
-    buffer.push(Bytes::copy_from_slice(&answer));
-    let decoder = FrameDecoder::new(1 << 16);
-    while let Some(frame) = decoder.decode(&mut buffer).unwrap() {
-        if frame.kind == FrameType::Status {
-            let status: peerd::rpc::wire::proto::Status =
-                prost::Message::decode(frame.payload).unwrap();
-            return Status::new(Code::from_u32(status.code), status.message);
-        }
-    }
-    panic!("no status frame in the answer")
-}
-
-fn header_frame(method: &str) -> BytesMut {
-    let header = peerd::rpc::wire::proto::RequestHeader {
-        method: method.into(),
-        ..Default::default()
-    };
-    frame_of(FrameType::Header, &header)
+    status_of(&answer).expect("no status frame in the answer")
 }
 
 #[tokio::test]
@@ -459,22 +440,19 @@ async fn malformed_frames_get_a_clear_status_and_the_connection_keeps_working() 
 
 /// A callee that answers every stream with the same bytes, whatever it was
 /// asked: a peer that breaks the protocol.
-struct ScriptedCallee(Bytes);
+struct CannedCallee(Bytes);
 
-impl StreamHandler for ScriptedCallee {
+impl StreamHandler for CannedCallee {
     fn handle_stream(&self, stream: IncomingStream) {
         let answer = self.0.clone();
-        common::answer_stream(stream, move |_| answer.to_vec());
+        answer_stream(stream, move |_| answer.to_vec());
     }
 }
 
 /// A callee answering `answer`, a node to call it, and the options to.
-fn scripted(answer: &[u8]) -> (TestNode<ScriptedCallee>, Node, CallOptions) {
-    let callee = TestNode::serving(ScriptedCallee(Bytes::copy_from_slice(answer)));
-    let caller = Node::builder(Identity::generate())
-        .listen(LOCALHOST)
-        .bind()
-        .unwrap();
+fn canned(answer: &[u8]) -> (ManagerNode<CannedCallee>, Node, CallOptions) {
+    let callee = ManagerNode::serving(CannedCallee(Bytes::copy_from_slice(answer)));
+    let caller = bind_node();
     let options = CallOptions::default()
         .with_addr(callee.addr)
         .with_timeout(5 * SECOND);
@@ -483,7 +461,7 @@ fn scripted(answer: &[u8]) -> (TestNode<ScriptedCallee>, Node, CallOptions) {
 
 /// What a unary call of a node gets from a callee answering `answer`.
 async fn unary_answered_with(answer: &[u8]) -> Result<EchoResponse, Status> {
-    let (callee, caller, options) = scripted(answer);
+    let (callee, caller, options) = canned(answer);
     let request = EchoRequest::default();
     let answered = caller
         .client()
@@ -491,22 +469,6 @@ async fn unary_answered_with(answer: &[u8]) -> Result<EchoResponse, Status> {
         .await;
     callee.cancel.cancel();
     answered
-}
-
-fn status_frame(code: Code, message: &str) -> BytesMut {
-    let status = peerd::rpc::wire::proto::Status {
-        code: code as u32,
-        message: message.into(),
-        ..Default::default()
-    };
-    frame_of(FrameType::Status, &status)
-}
-
-/// One frame of `kind` carrying `message`.
-fn frame_of(kind: FrameType, message: &impl prost::Message) -> BytesMut {
-    let mut out = BytesMut::new();
-    put_frame(&mut out, kind, &prost::Message::encode_to_vec(message));
-    out
 }
 
 #[tokio::test]
@@ -605,7 +567,7 @@ async fn a_streaming_call_whose_answer_cannot_be_read_keeps_returning_that_error
     let mut bad = BytesMut::new();
     put_frame(&mut bad, FrameType::Message, &[0x0a, 0x00]);
     let answer = [&bad[..], &good, &status_frame(Code::Ok, "")].concat();
-    let (callee, caller, options) = scripted(&answer);
+    let (callee, caller, options) = canned(&answer);
 
     let mut call = caller
         .client()
@@ -655,21 +617,21 @@ async fn a_huge_timeout_from_the_caller_is_harmless() {
         timeout_micros: u64::MAX,
         ..Default::default()
     };
-    let mut bytes = BytesMut::new();
-    put_frame(
-        &mut bytes,
-        FrameType::Header,
-        &prost::Message::encode_to_vec(&header),
-    );
+    let mut bytes = frame_of(FrameType::Header, &header);
     put_frame(&mut bytes, FrameType::Message, &[]);
     assert_eq!(raw_call(&a, &b, &bytes).await.code(), Code::Ok);
 }
 
-fn probed_pair() -> (Node, Node, mpsc::UnboundedReceiver<String>, Arc<Probe>) {
+fn probed_pair() -> (
+    Node,
+    Node,
+    mpsc::UnboundedReceiver<String>,
+    Arc<ServiceProbe>,
+) {
     let (dropped, drops) = mpsc::unbounded_channel();
-    let probe = Arc::new(Probe {
+    let probe = Arc::new(ServiceProbe {
         dropped: Some(dropped),
-        ..Probe::default()
+        ..ServiceProbe::default()
     });
     let a = start(Arc::default(), RpcConfig::default());
     let b = start(probe.clone(), RpcConfig::default());
@@ -736,7 +698,7 @@ async fn dropping_a_call_cancels_its_handler() {
 #[tokio::test]
 async fn handlers_over_the_limit_wait_for_a_slot() {
     const LIMIT: usize = 4;
-    let probe = Arc::new(Probe::default());
+    let probe = Arc::new(ServiceProbe::default());
     let a = start(Arc::default(), RpcConfig::default());
     let b = start(
         probe.clone(),

@@ -182,6 +182,19 @@ impl Drop for Daemon {
     }
 }
 
+/// Blocks until `condition` holds or `within` passes, checking every 100 ms
+/// (a check may run a CLI command); whether it held.
+pub fn wait_for(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
 /// Reads lines on a thread, so the daemon never blocks on a full pipe.
 fn forward_lines(reader: impl BufRead + Send + 'static) -> mpsc::Receiver<String> {
     let (lines, received) = mpsc::channel();

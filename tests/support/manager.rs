@@ -1,26 +1,24 @@
-//! Shared helpers for integration tests: real nodes on 127.0.0.1 port 0.
-#![allow(dead_code)]
+//! Connection-manager level: a `NodeConnectionManager` on loopback whose
+//! peers' streams go to a raw stream handler (no RPC), and raw-stream
+//! round trips to it.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use peerd::connection::{IncomingStream, NodeConnectionManager, StreamHandler, TransportConfig};
 use peerd::identity::{Identity, NodeId};
 use tokio_util::sync::CancellationToken;
 
-pub const LOCALHOST: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+use super::localhost;
 
-/// Echoes every stream back and counts how many it served.
+/// Echoes every raw stream back byte for byte and counts how many it served.
 #[derive(Debug, Default)]
-pub struct EchoHandler {
+pub struct RawEcho {
     pub streams: AtomicUsize,
 }
 
-impl StreamHandler for EchoHandler {
+impl StreamHandler for RawEcho {
     fn handle_stream(&self, stream: IncomingStream) {
         self.streams.fetch_add(1, Ordering::SeqCst);
         answer_stream(stream, |request| request);
@@ -50,7 +48,7 @@ pub fn answer_stream(
 }
 
 /// A connection manager on 127.0.0.1 whose peers' streams go to `handler`.
-pub struct TestNode<H = EchoHandler> {
+pub struct ManagerNode<H = RawEcho> {
     pub identity: Identity,
     pub manager: NodeConnectionManager,
     pub handler: Arc<H>,
@@ -58,32 +56,31 @@ pub struct TestNode<H = EchoHandler> {
     pub cancel: CancellationToken,
 }
 
-impl TestNode {
+impl ManagerNode {
+    /// A node with `config` that echoes raw streams.
     pub fn start(config: TransportConfig) -> Self {
-        Self::start_with(Identity::generate(), config)
+        Self::bind(config, RawEcho::default())
     }
 
-    pub fn start_with(identity: Identity, config: TransportConfig) -> Self {
-        TestNode::bind(identity, config, EchoHandler::default())
-    }
-
+    /// How many raw streams its `RawEcho` served.
     pub fn streams_served(&self) -> usize {
         self.handler.streams.load(Ordering::SeqCst)
     }
 }
 
-impl<H: StreamHandler> TestNode<H> {
+impl<H: StreamHandler> ManagerNode<H> {
     /// A node with default settings whose streams go to `handler`.
     pub fn serving(handler: H) -> Self {
-        Self::bind(Identity::generate(), TransportConfig::default(), handler)
+        Self::bind(TransportConfig::default(), handler)
     }
 
-    fn bind(identity: Identity, config: TransportConfig, handler: H) -> Self {
+    fn bind(config: TransportConfig, handler: H) -> Self {
+        let identity = Identity::generate();
         let handler = Arc::new(handler);
         let cancel = CancellationToken::new();
         let manager = NodeConnectionManager::bind(
             &identity,
-            LOCALHOST,
+            localhost(1),
             config,
             handler.clone(),
             cancel.clone(),
@@ -104,11 +101,11 @@ impl<H: StreamHandler> TestNode<H> {
     }
 }
 
-/// Sends `payload` on a new stream of `manager`'s connection to `peer` and
-/// returns what came back.
-pub async fn echo(
+/// Sends `payload` on a new raw stream of `manager`'s connection to `peer`
+/// and returns what came back.
+pub async fn raw_echo(
     manager: &NodeConnectionManager,
-    peer: &TestNode,
+    peer: &ManagerNode,
     payload: &[u8],
 ) -> anyhow::Result<Vec<u8>> {
     let conn = manager.get_or_connect(peer.id(), &[peer.addr]).await?;
@@ -116,20 +113,4 @@ pub async fn echo(
     send.write_all(payload).await?;
     send.finish()?;
     Ok(recv.read_to_end(1 << 20).await?)
-}
-
-/// Polls `condition` until it holds or `within` passes.
-pub async fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    condition()
-}
-
-pub async fn within<T>(limit: Duration, work: impl Future<Output = T>) -> T {
-    tokio::time::timeout(limit, work).await.expect("timed out")
 }
