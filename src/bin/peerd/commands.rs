@@ -25,7 +25,10 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     if let Command::Run { .. } = command {
         let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-        runtime.block_on(daemon::run(settings))?;
+        let result = runtime.block_on(daemon::run(settings));
+        // A task stuck past the shutdown bound must not hold up the exit.
+        runtime.shutdown_timeout(daemon::EXIT_WAIT);
+        result?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Bench(args) = command {

@@ -1,6 +1,8 @@
 //! The metrics listener: `/metrics` in the Prometheus text format, `/livez`
 //! (the process is up) and `/readyz` (it takes calls). One request per TCP
-//! connection, bounded in size, time and number of connections at once.
+//! connection, bounded in size, time and number of connections at once; a
+//! new connection takes the slot of the oldest, so idle ones cannot starve
+//! the probes.
 
 mod message;
 
@@ -11,20 +13,23 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Metrics;
 use super::exposition::CONTENT_TYPE;
+use crate::daemon::Slots;
 use message::{MAX_REQUEST_HEAD, Path, Response, head_end, parse};
 
 /// A client must send its request head within this.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// And take the response within this.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 16;
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; a new one takes the slot of the oldest (the
+/// answer is made at once, so every connection waits on its client).
+pub const MAX_CONNECTIONS: usize = 64;
+/// After a failed accept (out of descriptors), before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsServerError {
@@ -55,46 +60,37 @@ impl MetricsServer {
 
     /// Serves until `cancel`, which also drops the connections being served.
     pub async fn serve(self, metrics: Metrics, ready: Readiness, cancel: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let slots = Slots::new(MAX_CONNECTIONS, 0);
         let connections = TaskTracker::new();
         loop {
             let accepted = tokio::select! {
                 () = cancel.cancelled() => break,
-                accepted = accept(&self.listener, &slots) => accepted,
+                accepted = self.listener.accept() => accepted,
             };
-            let (stream, slot) = match accepted {
-                Ok(accepted) => accepted,
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::warn!("metrics listener accept failed: {e}");
-                    continue;
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                    }
                 }
             };
+            let slot = slots.admit();
             let (metrics, ready, cancel) = (metrics.clone(), ready.clone(), cancel.clone());
             connections.spawn(async move {
                 // A client that is slow to send or read must not hold up shutdown.
                 tokio::select! {
                     () = cancel.cancelled() => {}
+                    () = slot.evicted() => {}
                     () = serve_connection(stream, &metrics, &ready) => {}
                 }
-                drop(slot);
             });
         }
         connections.close();
         connections.wait().await;
     }
-}
-
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, tokio::sync::OwnedSemaphorePermit)> {
-    let slot = slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| io::Error::other("connection slots closed"))?;
-    let (stream, _) = listener.accept().await?;
-    Ok((stream, slot))
 }
 
 async fn serve_connection(mut stream: TcpStream, metrics: &Metrics, ready: &Readiness) {
