@@ -16,17 +16,9 @@ use super::handlers::AdminContext;
 use super::handlers::handle;
 use super::policy::may_administer;
 use super::protocol::{MAX_REQUEST_LINE, Request, Response};
+use crate::config::ListenerLimits;
 use crate::daemon::{Busy, Slot, Slots, effective_uid};
 
-/// A client must send its request within this, and take its answer within
-/// this again.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
-/// Admin connections at once; a new one takes the slot of the oldest that
-/// waits on its client.
-pub const MAX_CONNECTIONS: usize = 64;
-/// Requests waiting on the network at once (ping, call, connect, find):
-/// half the slots, so that `status` and `health` always get one.
-const MAX_WORKING: usize = MAX_CONNECTIONS / 2;
 /// After a failed accept (out of descriptors), before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -52,10 +44,14 @@ pub struct AdminServer {
     listener: UnixListener,
     path: PathBuf,
     daemon_uid: u32,
+    limits: ListenerLimits,
 }
 
 impl AdminServer {
-    pub fn bind(path: &Path) -> Result<Self, AdminServerError> {
+    /// `limits.max_connections` at once, of which half may wait on the
+    /// network (ping, call, connect, find), so `status` and `health` always
+    /// get a slot.
+    pub fn bind(path: &Path, limits: ListenerLimits) -> Result<Self, AdminServerError> {
         let bind_error = |source| AdminServerError::Bind {
             path: path.to_owned(),
             source,
@@ -75,6 +71,7 @@ impl AdminServer {
             listener,
             path: path.to_owned(),
             daemon_uid,
+            limits,
         })
     }
 
@@ -114,7 +111,8 @@ impl AdminServer {
     /// being served, then removes the socket file.
     pub async fn serve(self, context: AdminContext, cancel: CancellationToken) {
         let connections = TaskTracker::new();
-        let slots = Slots::new(MAX_CONNECTIONS, MAX_WORKING);
+        let max = self.limits.max_connections;
+        let slots = Slots::new(max, max / 2);
         loop {
             let accepted = tokio::select! {
                 () = cancel.cancelled() => break,
@@ -131,12 +129,13 @@ impl AdminServer {
                 }
             };
             let slot = slots.admit();
-            let (context, uid, cancel) = (context.clone(), self.daemon_uid, cancel.clone());
+            let (context, cancel) = (context.clone(), cancel.clone());
+            let (uid, timeout) = (self.daemon_uid, self.limits.timeout);
             connections.spawn(async move {
                 tokio::select! {
                     () = cancel.cancelled() => {}
                     () = slot.evicted() => {}
-                    () = serve_connection(stream, &context, uid, &slot) => {}
+                    () = serve_connection(stream, &context, uid, &slot, timeout) => {}
                 }
             });
         }
@@ -151,10 +150,11 @@ async fn serve_connection(
     context: &AdminContext,
     daemon_uid: u32,
     slot: &Slot,
+    timeout: Duration,
 ) {
     let response = match stream.peer_cred() {
         Ok(cred) if may_administer(cred.uid(), daemon_uid) => {
-            answer(&mut stream, context, slot).await
+            answer(&mut stream, context, slot, timeout).await
         }
         Ok(cred) => {
             tracing::warn!(
@@ -174,16 +174,21 @@ async fn serve_connection(
     };
     let mut line = serde_json::to_vec(&response).unwrap_or_default();
     line.push(b'\n');
-    let _ = tokio::time::timeout(IO_TIMEOUT, stream.write_all(&line)).await;
+    let _ = tokio::time::timeout(timeout, stream.write_all(&line)).await;
 }
 
-async fn answer(stream: &mut UnixStream, context: &AdminContext, slot: &Slot) -> Response {
-    let request = match tokio::time::timeout(IO_TIMEOUT, read_request(stream)).await {
+async fn answer(
+    stream: &mut UnixStream,
+    context: &AdminContext,
+    slot: &Slot,
+    timeout: Duration,
+) -> Response {
+    let request = match tokio::time::timeout(timeout, read_request(stream)).await {
         Ok(Ok(request)) => request,
         Ok(Err(message)) => return Response::Error { message },
         Err(_) => {
             return Response::Error {
-                message: format!("no request within {IO_TIMEOUT:?}"),
+                message: format!("no request within {timeout:?}"),
             };
         }
     };
@@ -234,4 +239,36 @@ async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
         ));
     }
     serde_json::from_str(&line).map_err(|e| format!("malformed request: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_stale_socket_of_ours_may_be_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.sock");
+        assert!(!AdminServer::check_path(&path).unwrap(), "nothing there");
+        let live = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert!(matches!(
+            AdminServer::check_path(&path),
+            Err(AdminServerError::InUse(_))
+        ));
+        drop(live);
+        assert!(
+            AdminServer::check_path(&path).unwrap(),
+            "stale: replaceable"
+        );
+
+        let file = dir.path().join("node.key");
+        std::fs::write(&file, "key").unwrap();
+        let link = dir.path().join("link.sock");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        for refused in [&file, &link] {
+            let err = AdminServer::check_path(refused).unwrap_err();
+            assert!(matches!(err, AdminServerError::NotASocket(_)), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "key");
+    }
 }

@@ -86,9 +86,13 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let context = AdminContext::new(node.clone(), Instant::now(), reach_addrs(node.local_addr()));
     let book = paths.data_dir.join(peers::PEER_BOOK);
     peers::load_book(&node, &book);
-    let admin = AdminServer::bind(&paths.admin_socket)?;
+    let admin = AdminServer::bind(&paths.admin_socket, settings.admin)?;
     let metrics = match settings.metrics.listen {
-        Some(addr) => Some(MetricsServer::bind(addr).await?),
+        Some(addr) => Some(
+            MetricsServer::bind(addr)
+                .await?
+                .with_limits(settings.metrics.limits),
+        ),
         None => None,
     };
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
@@ -143,11 +147,14 @@ fn prepare_paths(paths: &Paths) -> Result<DataDirLock, DaemonError> {
         .unwrap_or(Path::new("."));
     check_dir("the admin socket's directory", socket_dir)?;
     AdminServer::check_path(&paths.admin_socket)?;
-    create_private_dir(&paths.data_dir)?;
+    make_data_dir(&paths.data_dir)?;
     Ok(DataDirLock::acquire(&paths.data_dir)?)
 }
 
-fn create_private_dir(path: &Path) -> Result<(), DaemonError> {
+/// Refuses a data directory another user could change, then creates it
+/// (mode 0700) if it does not exist.
+pub fn make_data_dir(path: &Path) -> Result<(), DaemonError> {
+    check_dir("the data directory", path)?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -57,12 +57,7 @@ fn parse(key: &'static str, entries: &[String]) -> Result<Vec<PeerAddr>, DaemonE
 /// starts with an empty book.
 pub fn load_book(node: &Node, path: &Path) {
     match peer_book::load(path, node.addresses()) {
-        Ok(loaded) => tracing::info!(
-            peers = loaded.restored,
-            dropped = loaded.dropped,
-            book = %path.display(),
-            "loaded the peer book"
-        ),
+        Ok(count) => tracing::info!(peers = count, book = %path.display(), "loaded the peer book"),
         Err(error) => {
             let aside = path.with_extension("json.damaged");
             let _ = std::fs::rename(path, &aside);

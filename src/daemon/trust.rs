@@ -116,7 +116,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(message.contains("chmod go-w"), "{message}");
-        assert!(message.contains(&dir.path().display().to_string()), "{message}");
+        assert!(
+            message.contains(&dir.path().display().to_string()),
+            "{message}"
+        );
         let below = dir.path().join("data");
         let message = check_dir("the data directory", &below)
             .unwrap_err()

@@ -122,8 +122,7 @@ fn output<T: Serialize>(json: bool, value: &T, human: impl Fn(&T)) -> anyhow::Re
 }
 
 fn init(settings: &Settings, paths: &Paths, config_file: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&paths.data_dir)
-        .with_context(|| format!("cannot create {}", paths.data_dir.display()))?;
+    daemon::make_data_dir(&paths.data_dir)?;
     let (identity, created) = load_or_create_key(&paths.key_file)?;
     let written = !config_file.exists();
     if written {

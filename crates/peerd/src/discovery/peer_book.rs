@@ -52,21 +52,13 @@ pub enum PeerBookError {
     Write { path: PathBuf, source: io::Error },
 }
 
-/// What a load found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Loaded {
-    /// Entries put in the address book.
-    pub restored: usize,
-    /// Entries that did not decode, or beyond the book's limit; each is logged.
-    pub dropped: usize,
-}
-
-/// Adds the saved peers to `book`, the address book's limits applied. A
-/// missing file is an empty book.
-pub fn load(path: &Path, book: &AddressBook) -> Result<Loaded, PeerBookError> {
+/// Adds the saved peers to `book`, the address book's limits applied, and
+/// returns how many. A missing file is an empty book; an entry that does not
+/// decode, or one beyond the book's limit, is logged and dropped.
+pub fn load(path: &Path, book: &AddressBook) -> Result<usize, PeerBookError> {
     let text = match read_bounded(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(source) => {
             return Err(PeerBookError::Read {
                 path: path.to_owned(),
@@ -85,22 +77,25 @@ pub fn load(path: &Path, book: &AddressBook) -> Result<Loaded, PeerBookError> {
             saved.version
         )));
     }
-    let mut loaded = Loaded::default();
+    let total = saved.peers.len();
+    let mut restored = 0;
     for (index, value) in saved.peers.into_iter().enumerate() {
         match serde_json::from_value::<SavedPeer>(value) {
-            Ok(_) if loaded.restored == MAX_NODES => loaded.dropped += 1,
             Ok(mut peer) => {
                 peer.entry.addrs.truncate(MAX_ADDRESSES_PER_NODE);
                 book.restore(peer.node_id, peer.entry);
-                loaded.restored += 1;
+                restored += 1;
             }
             Err(error) => {
                 tracing::warn!(book = %path.display(), index, %error, "dropped a bad peer book entry");
-                loaded.dropped += 1;
             }
         }
+        if restored == MAX_NODES {
+            tracing::warn!(book = %path.display(), dropped = total - index - 1, "the peer book holds more peers than the address book keeps");
+            break;
+        }
     }
-    Ok(loaded)
+    Ok(restored)
 }
 
 /// The file's text, if it is a regular file of at most [`MAX_BOOK_BYTES`].
@@ -196,7 +191,7 @@ mod tests {
         save(&path, &book).unwrap();
 
         let again = AddressBook::default();
-        assert_eq!(load(&path, &again).unwrap().restored, 1);
+        assert_eq!(load(&path, &again).unwrap(), 1);
         assert_eq!(again.entries(), book.entries());
         assert!(!path.with_extension("json.tmp").exists());
     }
@@ -205,7 +200,7 @@ mod tests {
     fn a_missing_book_is_empty_and_a_corrupt_one_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("peers.json");
-        assert_eq!(load(&path, &AddressBook::default()).unwrap(), Loaded::default());
+        assert_eq!(load(&path, &AddressBook::default()).unwrap(), 0);
         fs::write(&path, "{ not json").unwrap();
         let err = load(&path, &AddressBook::default()).unwrap_err();
         assert!(err.to_string().contains("peers.json"), "{err}");
@@ -223,8 +218,7 @@ mod tests {
         ]});
         fs::write(&path, text.to_string()).unwrap();
         let book = AddressBook::default();
-        let loaded = load(&path, &book).unwrap();
-        assert_eq!((loaded.restored, loaded.dropped), (1, 1));
+        assert_eq!(load(&path, &book).unwrap(), 1, "the good entry of two");
         assert_eq!(book.get(good).len(), MAX_ADDRESSES_PER_NODE);
     }
 
@@ -237,6 +231,6 @@ mod tests {
         std::os::unix::fs::symlink(&victim, path.with_extension("json.tmp")).unwrap();
         save(&path, &AddressBook::default()).unwrap();
         assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
-        assert_eq!(load(&path, &AddressBook::default()).unwrap().restored, 0);
+        assert_eq!(load(&path, &AddressBook::default()).unwrap(), 0);
     }
 }

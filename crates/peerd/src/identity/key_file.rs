@@ -216,7 +216,10 @@ mod tests {
         let fifo = dir.path().join("fifo.key");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.unwrap().success());
-        assert!(matches!(read_key(&fifo), Err(KeyFileError::NotAFile { .. })));
+        assert!(matches!(
+            read_key(&fifo),
+            Err(KeyFileError::NotAFile { .. })
+        ));
         fs::OpenOptions::new()
             .append(true)
             .open(&real)
