@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use peerd::service::node::proto::{EchoRequest, EchoResponse};
-use peerd::{Identity, Node, Service};
+use peerd::node_service::proto::{EchoRequest, EchoResponse};
+use peerd::{Handlers, Identity, Node};
 use support::SECOND;
 use support::daemon::{Daemon, peerd};
 
@@ -109,7 +109,7 @@ fn assert_refused(dir: &Path, extra: &[&str], path: &Path, words: &[&str]) {
 /// Whether the test may chown to [`NOBODY`]; without root the tests that
 /// need another user's files say so and pass without checking.
 fn can_chown() -> bool {
-    let root = peerd::daemon::effective_uid() == 0;
+    let root = peerd_daemon::local::effective_uid() == 0;
     if !root {
         eprintln!("skipped: making another user's files needs root");
     }
@@ -345,14 +345,14 @@ fn a_fifo_at_the_peer_book_temp_does_not_hang_shutdown() {
 /// A node whose `test.v1.Big/Get` answers with 1 MiB: 2 MiB of hex in an
 /// admin answer, far beyond what a Unix socket buffers.
 fn big_answer_node() -> Node {
-    let service = Service::new("test.v1.Big").unary("Get", |_, _: EchoRequest| async {
+    let service = Handlers::new("test.v1.Big").unary("Get", |_, _: EchoRequest| async {
         Ok(EchoResponse {
             payload: vec![0xab; 1 << 20].into(),
         })
     });
     Node::builder(Identity::generate())
         .listen(support::localhost(1))
-        .service(service)
+        .serve(service)
         .bind()
         .unwrap()
 }

@@ -17,7 +17,7 @@ use super::handlers::handle;
 use super::policy::may_administer;
 use super::protocol::{MAX_REQUEST_LINE, Request, Response};
 use crate::config::ListenerLimits;
-use crate::daemon::{Busy, Slot, Slots, effective_uid};
+use crate::local::{Busy, Slot, Slots, effective_uid};
 
 /// After a failed accept (out of descriptors), before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);

@@ -7,7 +7,6 @@ mod lock;
 mod paths;
 mod peers;
 mod reach;
-mod slots;
 mod trust;
 
 use std::io;
@@ -25,8 +24,7 @@ use tokio_util::task::TaskTracker;
 pub use lock::{DataDirLock, LockError};
 pub use paths::Paths;
 pub use reach::reach_addrs;
-pub use slots::{Busy, Slot, Slots, Working};
-pub use trust::{TrustError, check_dir, effective_uid};
+pub use trust::{TrustError, check_dir};
 
 use crate::admin::{AdminContext, AdminServer, AdminServerError};
 use crate::config::Settings;

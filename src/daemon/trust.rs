@@ -6,6 +6,8 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::local::effective_uid;
+
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     #[error(
@@ -36,12 +38,6 @@ pub enum TrustError {
         path: PathBuf,
         source: io::Error,
     },
-}
-
-/// The user the daemon runs as.
-pub fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 /// Checks `dir` (which need not exist yet) and every directory above it:

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use super::Metrics;
 use super::exposition::CONTENT_TYPE;
 use crate::config::ListenerLimits;
-use crate::daemon::Slots;
+use crate::local::Slots;
 use message::{MAX_REQUEST_HEAD, Path, Response, head_end, parse};
 
 /// After a failed accept (out of descriptors), before the next.
