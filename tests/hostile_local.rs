@@ -109,7 +109,8 @@ fn assert_refused(dir: &Path, extra: &[&str], path: &Path, words: &[&str]) {
 /// Whether the test may chown to [`NOBODY`]; without root the tests that
 /// need another user's files say so and pass without checking.
 fn can_chown() -> bool {
-    let root = peerd_daemon::local::effective_uid() == 0;
+    let id = Command::new("id").arg("-u").output().unwrap();
+    let root = String::from_utf8_lossy(&id.stdout).trim() == "0";
     if !root {
         eprintln!("skipped: making another user's files needs root");
     }
