@@ -128,7 +128,10 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let bound = settings.shutdown_grace + SHUTDOWN_MARGIN - EXIT_WAIT;
     match tokio::time::timeout(bound, stop).await {
         Ok(()) => tracing::info!("stopped"),
-        Err(_) => tracing::warn!(?bound, "shutdown overran its bound: exiting anyway"),
+        Err(_) => {
+            tracing::warn!(?bound, "shutdown overran its bound: exiting anyway");
+            root.cancel();
+        }
     }
     Ok(())
 }
