@@ -6,6 +6,8 @@
 //! this list (and the library):
 //! - [`config`]: the layered configuration (defaults < TOML < `PEERD_*`
 //!   environment < flags), converted into the library's config structs.
+//! - [`local`]: what the local listeners share: connection slots idle
+//!   clients cannot exhaust, and the user the daemon runs as.
 //! - [`metrics`]: the node's metrics aggregated for Prometheus, and the HTTP
 //!   listener that serves them with the health probes.
 //! - [`admin`]: the local admin API on a Unix socket, and its client.
@@ -19,4 +21,5 @@ pub mod admin;
 pub mod bench;
 pub mod config;
 pub mod daemon;
+pub mod local;
 pub mod metrics;

@@ -1,15 +1,14 @@
 //! The admin socket's listener: owner-only file mode, a peer-credential check
 //! on every connection, one request per connection, bounded in size and time.
+//! A file at the socket path that is not a socket is never deleted.
 
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -17,16 +16,26 @@ use super::handlers::AdminContext;
 use super::handlers::handle;
 use super::policy::may_administer;
 use super::protocol::{MAX_REQUEST_LINE, Request, Response};
+use crate::config::ListenerLimits;
+use crate::local::{Busy, Slot, Slots, effective_uid};
 
-/// A client must send its request within this.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Admin connections served at once; more wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 32;
+/// After a failed accept (out of descriptors), before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminServerError {
     #[error("another daemon is already listening on the admin socket {0}")]
     InUse(PathBuf),
+    #[error(
+        "the admin socket path {0} exists and is not a socket; peerd never deletes it: \
+         choose another --admin-socket, or move that file away yourself"
+    )]
+    NotASocket(PathBuf),
+    #[error(
+        "the admin socket {path} belongs to uid {owner}, not to this user (uid {me}) or root; \
+         remove it as its owner, or choose another --admin-socket"
+    )]
+    ForeignSocket { path: PathBuf, owner: u32, me: u32 },
     #[error("cannot create the admin socket {path}: {source}")]
     Bind { path: PathBuf, source: io::Error },
 }
@@ -35,15 +44,21 @@ pub struct AdminServer {
     listener: UnixListener,
     path: PathBuf,
     daemon_uid: u32,
+    limits: ListenerLimits,
 }
 
 impl AdminServer {
-    pub fn bind(path: &Path) -> Result<Self, AdminServerError> {
+    /// `limits.max_connections` at once, of which half may wait on the
+    /// network (ping, call, connect, find), so `status` and `health` always
+    /// get a slot.
+    pub fn bind(path: &Path, limits: ListenerLimits) -> Result<Self, AdminServerError> {
         let bind_error = |source| AdminServerError::Bind {
             path: path.to_owned(),
             source,
         };
-        remove_stale_socket(path)?;
+        if Self::check_path(path)? {
+            std::fs::remove_file(path).map_err(bind_error)?;
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(bind_error)?;
         }
@@ -56,32 +71,72 @@ impl AdminServer {
             listener,
             path: path.to_owned(),
             daemon_uid,
+            limits,
         })
     }
 
-    /// Serves requests until `cancel`, then removes the socket file.
+    /// Whether `path` may become the admin socket without touching anything
+    /// but a stale socket of ours, which it returns `true` for: nothing
+    /// there is fine; a live socket, a socket of another user or anything
+    /// that is not a socket is refused.
+    pub fn check_path(path: &Path) -> Result<bool, AdminServerError> {
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(AdminServerError::Bind {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        if !meta.file_type().is_socket() {
+            return Err(AdminServerError::NotASocket(path.to_owned()));
+        }
+        let me = effective_uid();
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(AdminServerError::ForeignSocket {
+                path: path.to_owned(),
+                owner: meta.uid(),
+                me,
+            });
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(AdminServerError::InUse(path.to_owned()));
+        }
+        Ok(true)
+    }
+
+    /// Serves requests until `cancel`, which also drops the connections
+    /// being served, then removes the socket file.
     pub async fn serve(self, context: AdminContext, cancel: CancellationToken) {
         let connections = TaskTracker::new();
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let max = self.limits.max_connections;
+        let slots = Slots::new(max, max / 2);
         loop {
-            let slot = tokio::select! {
+            let accepted = tokio::select! {
                 () = cancel.cancelled() => break,
-                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+                accepted = self.listener.accept() => accepted,
             };
-            let stream = tokio::select! {
-                () = cancel.cancelled() => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        tracing::warn!("admin socket accept failed: {e}");
-                        continue;
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("admin socket accept failed: {e}");
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
                     }
-                },
+                }
             };
-            let (context, uid) = (context.clone(), self.daemon_uid);
+            let slot = slots.admit();
+            let (context, cancel) = (context.clone(), cancel.clone());
+            let (uid, timeout) = (self.daemon_uid, self.limits.timeout);
             connections.spawn(async move {
-                serve_connection(stream, &context, uid).await;
-                drop(slot);
+                tokio::select! {
+                    () = cancel.cancelled() => {}
+                    () = slot.evicted() => {}
+                    () = serve_connection(stream, &context, uid, &slot, timeout) => {}
+                }
             });
         }
         connections.close();
@@ -90,23 +145,17 @@ impl AdminServer {
     }
 }
 
-/// A socket file left by a daemon that died is removed; a live one is not.
-fn remove_stale_socket(path: &Path) -> Result<(), AdminServerError> {
-    if !path.exists() {
-        return Ok(());
-    }
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(AdminServerError::InUse(path.to_owned()));
-    }
-    std::fs::remove_file(path).map_err(|source| AdminServerError::Bind {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-async fn serve_connection(mut stream: UnixStream, context: &AdminContext, daemon_uid: u32) {
+async fn serve_connection(
+    mut stream: UnixStream,
+    context: &AdminContext,
+    daemon_uid: u32,
+    slot: &Slot,
+    timeout: Duration,
+) {
     let response = match stream.peer_cred() {
-        Ok(cred) if may_administer(cred.uid(), daemon_uid) => answer(&mut stream, context).await,
+        Ok(cred) if may_administer(cred.uid(), daemon_uid) => {
+            answer(&mut stream, context, slot, timeout).await
+        }
         Ok(cred) => {
             tracing::warn!(
                 uid = cred.uid(),
@@ -125,23 +174,55 @@ async fn serve_connection(mut stream: UnixStream, context: &AdminContext, daemon
     };
     let mut line = serde_json::to_vec(&response).unwrap_or_default();
     line.push(b'\n');
-    let _ = stream.write_all(&line).await;
+    let _ = tokio::time::timeout(timeout, stream.write_all(&line)).await;
 }
 
-async fn answer(stream: &mut UnixStream, context: &AdminContext) -> Response {
-    let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(stream)).await {
+async fn answer(
+    stream: &mut UnixStream,
+    context: &AdminContext,
+    slot: &Slot,
+    timeout: Duration,
+) -> Response {
+    let request = match tokio::time::timeout(timeout, read_request(stream)).await {
         Ok(Ok(request)) => request,
         Ok(Err(message)) => return Response::Error { message },
         Err(_) => {
             return Response::Error {
-                message: format!("no request within {REQUEST_TIMEOUT:?}"),
+                message: format!("no request within {timeout:?}"),
             };
         }
     };
     tracing::debug!(?request, "admin request");
+    let _working = match waits_on_network(&request).then(|| slot.work()) {
+        Some(Err(Busy(working))) => {
+            return Response::Error {
+                message: format!(
+                    "busy: {working} admin requests are waiting on the network; try again"
+                ),
+            };
+        }
+        working => working,
+    };
     match handle(context, request).await {
         Ok(result) => Response::Ok { result },
         Err(message) => Response::Error { message },
+    }
+}
+
+/// Requests whose answer waits on other nodes; the others are answered from
+/// the node's state at once.
+fn waits_on_network(request: &Request) -> bool {
+    match request {
+        Request::Connect { .. }
+        | Request::Ping { .. }
+        | Request::FindService { .. }
+        | Request::Call { .. } => true,
+        Request::Status
+        | Request::Peers
+        | Request::Id
+        | Request::Health
+        | Request::Disconnect { .. }
+        | Request::Services => false,
     }
 }
 
@@ -158,4 +239,36 @@ async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
         ));
     }
     serde_json::from_str(&line).map_err(|e| format!("malformed request: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_stale_socket_of_ours_may_be_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.sock");
+        assert!(!AdminServer::check_path(&path).unwrap(), "nothing there");
+        let live = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert!(matches!(
+            AdminServer::check_path(&path),
+            Err(AdminServerError::InUse(_))
+        ));
+        drop(live);
+        assert!(
+            AdminServer::check_path(&path).unwrap(),
+            "stale: replaceable"
+        );
+
+        let file = dir.path().join("node.key");
+        std::fs::write(&file, "key").unwrap();
+        let link = dir.path().join("link.sock");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        for refused in [&file, &link] {
+            let err = AdminServer::check_path(refused).unwrap_err();
+            assert!(matches!(err, AdminServerError::NotASocket(_)), "{err}");
+        }
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "key");
+    }
 }

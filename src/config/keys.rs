@@ -291,6 +291,18 @@ pub(super) static KEYS: &[Key] = &[
         show: |s| bytes(s.rpc.max_metadata_bytes as u64),
     },
     Key {
+        name: "admin.max_connections",
+        doc: "Most admin socket connections at once; a new one takes the slot of the oldest that waits on its client, and at most half wait on the network",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.admin.max_connections = x),
+        show: |s| count(s.admin.max_connections),
+    },
+    Key {
+        name: "admin.timeout",
+        doc: "How long an admin client may take to send its request, and again to read the answer",
+        set: |s, v| convert(v, values::nonzero_duration).map(|x| s.admin.timeout = x),
+        show: |s| duration(s.admin.timeout),
+    },
+    Key {
         name: "metrics.listen",
         doc: "Address and port of the HTTP listener for /metrics, /livez and /readyz (docs/metrics.md); \"off\" turns it off",
         set: |s, v| convert(v, values::optional_socket_addr).map(|x| s.metrics.listen = x),
@@ -301,6 +313,20 @@ pub(super) static KEYS: &[Key] = &[
                     .map_or_else(|| "off".to_owned(), |a| a.to_string()),
             )
         },
+    },
+    Key {
+        name: "metrics.max_connections",
+        doc: "Most metrics connections at once; a new one takes the slot of the oldest",
+        set: |s, v| {
+            convert(v, values::positive_usize).map(|x| s.metrics.limits.max_connections = x)
+        },
+        show: |s| count(s.metrics.limits.max_connections),
+    },
+    Key {
+        name: "metrics.timeout",
+        doc: "How long a metrics client may take to send its request head, and again to read the answer",
+        set: |s, v| convert(v, values::nonzero_duration).map(|x| s.metrics.limits.timeout = x),
+        show: |s| duration(s.metrics.limits.timeout),
     },
 ];
 

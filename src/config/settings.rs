@@ -27,6 +27,7 @@ pub struct Settings {
     /// Validated by the keys: windows fit a QUIC VarInt, keep-alive is below the idle timeout.
     pub transport: TransportConfig,
     pub rpc: RpcConfig,
+    pub admin: ListenerLimits,
     pub metrics: MetricsSettings,
 }
 
@@ -57,6 +58,27 @@ impl LogFormat {
 pub struct MetricsSettings {
     /// None: metrics are not served.
     pub listen: Option<SocketAddr>,
+    pub limits: ListenerLimits,
+}
+
+/// Bounds of a local listener (the admin socket, the metrics HTTP listener).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Connections at once; a new one takes the slot of the oldest that
+    /// waits on its client. Default 64.
+    pub max_connections: usize,
+    /// How long a client may take to send its request, and again to take
+    /// its answer. Default 5 s.
+    pub timeout: Duration,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            max_connections: 64,
+            timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -73,6 +95,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             transport: TransportConfig::default(),
             rpc: RpcConfig::default(),
+            admin: ListenerLimits::default(),
             metrics: MetricsSettings::default(),
         }
     }
@@ -91,6 +114,7 @@ impl Default for MetricsSettings {
     fn default() -> Self {
         MetricsSettings {
             listen: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9733))),
+            limits: ListenerLimits::default(),
         }
     }
 }

@@ -1,24 +1,30 @@
-//! `peerd run`: the daemon's life from start to exit. It loads or creates the
-//! identity, binds the node and the admin socket, tells systemd it is ready,
-//! and on SIGTERM/SIGINT drains calls for the grace period before exiting.
+//! `peerd run`: the daemon's life from start to exit. It checks and locks its
+//! paths, loads or creates the identity, binds the node and the admin socket,
+//! tells systemd it is ready, and on SIGTERM/SIGINT saves the peer book,
+//! drains calls for the grace period and exits within a bound.
 
+mod lock;
 mod paths;
 mod peers;
 mod reach;
+mod trust;
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use lock::{DataDirLock, LockError};
 pub use paths::Paths;
 pub use reach::reach_addrs;
+pub use trust::{TrustError, check_dir};
 
 use crate::admin::{AdminContext, AdminServer, AdminServerError};
 use crate::config::Settings;
@@ -31,6 +37,10 @@ use peerd::{Node, addressing::ParsePeerAddrError};
 pub enum DaemonError {
     #[error("cannot create the data directory {path}: {source}")]
     DataDir { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Untrusted(#[from] TrustError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error(transparent)]
     Key(#[from] KeyFileError),
     #[error("invalid entry in {key}: {source}")]
@@ -48,10 +58,17 @@ pub enum DaemonError {
     Signals(io::Error),
 }
 
+/// SIGTERM completes within `shutdown_grace` plus this: the close of every
+/// connection (at most 2 s), the listeners' and tasks' stop, and the exit.
+pub const SHUTDOWN_MARGIN: Duration = Duration::from_secs(5);
+/// The part of [`SHUTDOWN_MARGIN`] left for the runtime to stop its tasks
+/// once [`run`] has returned.
+pub const EXIT_WAIT: Duration = Duration::from_secs(1);
+
 /// Runs the daemon until SIGTERM or SIGINT, then shuts it down in order.
 pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let paths = Paths::resolve(&settings);
-    create_private_dir(&paths.data_dir)?;
+    let _lock = prepare_paths(&paths)?;
     let (identity, created) = load_or_create_key(&paths.key_file)?;
     if created {
         tracing::info!(key = %paths.key_file.display(), "created a new node identity");
@@ -67,9 +84,13 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let context = AdminContext::new(node.clone(), Instant::now(), reach_addrs(node.local_addr()));
     let book = paths.data_dir.join(peers::PEER_BOOK);
     peers::load_book(&node, &book);
-    let admin = AdminServer::bind(&paths.admin_socket)?;
+    let admin = AdminServer::bind(&paths.admin_socket, settings.admin)?;
     let metrics = match settings.metrics.listen {
-        Some(addr) => Some(MetricsServer::bind(addr).await?),
+        Some(addr) => Some(
+            MetricsServer::bind(addr)
+                .await?
+                .with_limits(settings.metrics.limits),
+        ),
         None => None,
     };
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
@@ -96,16 +117,45 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     tracing::info!(signal = signal_name, grace = ?settings.shutdown_grace, "shutting down");
     notify_systemd(sd_notify::NotifyState::Stopping);
     context.draining.cancel();
-    node.shutdown(settings.shutdown_grace).await;
-    root.cancel();
-    tasks.close();
-    tasks.wait().await;
+    // First, before anything that can wait: an overrun stop keeps the book.
     peers::save_book(&node, &book);
-    tracing::info!("stopped");
+    let stop = async {
+        node.shutdown(settings.shutdown_grace).await;
+        root.cancel();
+        tasks.close();
+        tasks.wait().await;
+    };
+    let bound = settings.shutdown_grace + SHUTDOWN_MARGIN - EXIT_WAIT;
+    match tokio::time::timeout(bound, stop).await {
+        Ok(()) => tracing::info!("stopped"),
+        Err(_) => {
+            tracing::warn!(?bound, "shutdown overran its bound: exiting anyway");
+            root.cancel();
+        }
+    }
     Ok(())
 }
 
-fn create_private_dir(path: &Path) -> Result<(), DaemonError> {
+/// Refuses paths another user could change, or a socket path holding
+/// something else, before anything is created; then makes and locks the
+/// data directory.
+fn prepare_paths(paths: &Paths) -> Result<DataDirLock, DaemonError> {
+    check_dir("the data directory", &paths.data_dir)?;
+    let socket_dir = paths
+        .admin_socket
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    check_dir("the admin socket's directory", socket_dir)?;
+    AdminServer::check_path(&paths.admin_socket)?;
+    make_data_dir(&paths.data_dir)?;
+    Ok(DataDirLock::acquire(&paths.data_dir)?)
+}
+
+/// Refuses a data directory another user could change, then creates it
+/// (mode 0700) if it does not exist.
+pub fn make_data_dir(path: &Path) -> Result<(), DaemonError> {
+    check_dir("the data directory", path)?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -141,6 +141,11 @@ impl Daemon {
         self.child.wait().unwrap();
     }
 
+    /// The exit status, if the daemon has exited.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = std::time::Instant::now() + within;
         loop {

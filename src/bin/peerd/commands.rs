@@ -25,7 +25,10 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     if let Command::Run { .. } = command {
         let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-        runtime.block_on(daemon::run(settings))?;
+        let result = runtime.block_on(daemon::run(settings));
+        // A task stuck past the shutdown bound must not hold up the exit.
+        runtime.shutdown_timeout(daemon::EXIT_WAIT);
+        result?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Bench(args) = command {
@@ -119,8 +122,7 @@ fn output<T: Serialize>(json: bool, value: &T, human: impl Fn(&T)) -> anyhow::Re
 }
 
 fn init(settings: &Settings, paths: &Paths, config_file: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&paths.data_dir)
-        .with_context(|| format!("cannot create {}", paths.data_dir.display()))?;
+    daemon::make_data_dir(&paths.data_dir)?;
     let (identity, created) = load_or_create_key(&paths.key_file)?;
     let written = !config_file.exists();
     if written {

@@ -1,6 +1,8 @@
 //! The metrics listener: `/metrics` in the Prometheus text format, `/livez`
 //! (the process is up) and `/readyz` (it takes calls). One request per TCP
-//! connection, bounded in size, time and number of connections at once.
+//! connection, bounded in size, time and number of connections at once; a
+//! new connection takes the slot of the oldest, so idle ones cannot starve
+//! the probes.
 
 mod message;
 
@@ -11,20 +13,17 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Metrics;
 use super::exposition::CONTENT_TYPE;
+use crate::config::ListenerLimits;
+use crate::local::Slots;
 use message::{MAX_REQUEST_HEAD, Path, Response, head_end, parse};
 
-/// A client must send its request head within this.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// And take the response within this.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once; more wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 16;
+/// After a failed accept (out of descriptors), before the next.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsServerError {
@@ -38,6 +37,7 @@ pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
 pub struct MetricsServer {
     listener: TcpListener,
     addr: SocketAddr,
+    limits: ListenerLimits,
 }
 
 impl MetricsServer {
@@ -45,7 +45,18 @@ impl MetricsServer {
         let bind_error = |source| MetricsServerError::Bind { addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
-        Ok(Self { listener, addr })
+        Ok(Self {
+            listener,
+            addr,
+            limits: ListenerLimits::default(),
+        })
+    }
+
+    /// Connections at once (a new one takes the slot of the oldest: the
+    /// answer is made at once, so every connection waits on its client), and
+    /// the time a client has to send its request head and to take the answer.
+    pub fn with_limits(self, limits: ListenerLimits) -> Self {
+        Self { limits, ..self }
     }
 
     /// The bound address (with the port the OS picked for port 0).
@@ -55,28 +66,33 @@ impl MetricsServer {
 
     /// Serves until `cancel`, which also drops the connections being served.
     pub async fn serve(self, metrics: Metrics, ready: Readiness, cancel: CancellationToken) {
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let slots = Slots::new(self.limits.max_connections, 0);
         let connections = TaskTracker::new();
         loop {
             let accepted = tokio::select! {
                 () = cancel.cancelled() => break,
-                accepted = accept(&self.listener, &slots) => accepted,
+                accepted = self.listener.accept() => accepted,
             };
-            let (stream, slot) = match accepted {
-                Ok(accepted) => accepted,
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
                 Err(e) => {
                     tracing::warn!("metrics listener accept failed: {e}");
-                    continue;
+                    tokio::select! {
+                        () = cancel.cancelled() => break,
+                        () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                    }
                 }
             };
+            let slot = slots.admit();
             let (metrics, ready, cancel) = (metrics.clone(), ready.clone(), cancel.clone());
+            let timeout = self.limits.timeout;
             connections.spawn(async move {
                 // A client that is slow to send or read must not hold up shutdown.
                 tokio::select! {
                     () = cancel.cancelled() => {}
-                    () = serve_connection(stream, &metrics, &ready) => {}
+                    () = slot.evicted() => {}
+                    () = serve_connection(stream, &metrics, &ready, timeout) => {}
                 }
-                drop(slot);
             });
         }
         connections.close();
@@ -84,28 +100,21 @@ impl MetricsServer {
     }
 }
 
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(TcpStream, tokio::sync::OwnedSemaphorePermit)> {
-    let slot = slots
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| io::Error::other("connection slots closed"))?;
-    let (stream, _) = listener.accept().await?;
-    Ok((stream, slot))
-}
-
-async fn serve_connection(mut stream: TcpStream, metrics: &Metrics, ready: &Readiness) {
-    let Some((response, head_only)) = respond(&mut stream, metrics, ready).await else {
+/// `timeout` bounds the read of the request head, and again the write.
+async fn serve_connection(
+    mut stream: TcpStream,
+    metrics: &Metrics,
+    ready: &Readiness,
+    timeout: Duration,
+) {
+    let Some((response, head_only)) = respond(&mut stream, metrics, ready, timeout).await else {
         return;
     };
     let write = async {
         stream.write_all(&response.encode(head_only)).await?;
         stream.shutdown().await
     };
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, write).await;
+    let _ = tokio::time::timeout(timeout, write).await;
 }
 
 /// The response and whether it goes without its body; `None` if the client
@@ -114,8 +123,9 @@ async fn respond(
     stream: &mut TcpStream,
     metrics: &Metrics,
     ready: &Readiness,
+    timeout: Duration,
 ) -> Option<(Response, bool)> {
-    let head = match tokio::time::timeout(READ_TIMEOUT, read_head(stream)).await {
+    let head = match tokio::time::timeout(timeout, read_head(stream)).await {
         Err(_) => return Some((Response::text(408, "request timeout"), false)),
         Ok(Err(_)) => return None,
         Ok(Ok(Head::TooLarge)) => return Some((Response::text(431, "request too large"), false)),

@@ -14,7 +14,7 @@ use crate::identity::NodeId;
 /// Nodes remembered at most; the longest unseen is forgotten first.
 pub const MAX_NODES: usize = 4096;
 /// Addresses remembered per node; older ones beyond this are forgotten.
-const MAX_ADDRESSES_PER_NODE: usize = 8;
+pub const MAX_ADDRESSES_PER_NODE: usize = 8;
 
 /// How an address was learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

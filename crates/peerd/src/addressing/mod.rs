@@ -6,5 +6,5 @@
 mod address_book;
 mod peer_addr;
 
-pub use address_book::{AddressBook, AddressSource, PeerEntry};
+pub use address_book::{AddressBook, AddressSource, MAX_ADDRESSES_PER_NODE, MAX_NODES, PeerEntry};
 pub use peer_addr::{ParsePeerAddrError, PeerAddr};

@@ -1,9 +1,10 @@
 //! The key file: created atomically with mode 0600, and refused when anyone
-//! but the owner could read it.
+//! but the owner could read it, when another user owns it, or when it is not
+//! a small regular file (a symlink, a FIFO, a huge file).
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::{Identity, IdentityError};
@@ -15,6 +16,20 @@ pub enum KeyFileError {
          run `chmod 600 {path}` or remove it to make a new identity"
     )]
     TooOpen { path: PathBuf, mode: u32 },
+    #[error(
+        "key file {path} is owned by uid {owner}, not by this user (uid {me}) or root; \
+         run `chown {me} {path}` if the key is yours, or remove it to make a new identity"
+    )]
+    ForeignOwner { path: PathBuf, owner: u32, me: u32 },
+    #[error(
+        "key file {path} is a symbolic link, which peerd does not follow; \
+         put the key itself there"
+    )]
+    Symlink { path: PathBuf },
+    #[error("key file {path} is not a regular file")]
+    NotAFile { path: PathBuf },
+    #[error("key file {path} is larger than {MAX_KEY_FILE} bytes ({size}): not a node key")]
+    TooLarge { path: PathBuf, size: u64 },
     #[error("cannot read key file {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
     #[error("cannot create key file {path}: {source}")]
@@ -47,23 +62,64 @@ pub fn load_or_create_key(path: &Path) -> Result<(Identity, bool), KeyFileError>
     }
 }
 
+/// The largest key file read; a PEM Ed25519 key is about 120 bytes.
+pub const MAX_KEY_FILE: u64 = 16 * 1024;
+
+/// Reads the key at `path`. The file is opened without following a symlink
+/// and without blocking (a FIFO must not hang start-up), then checked on
+/// the open descriptor, so what is checked is what is read.
 pub fn read_key(path: &Path) -> Result<Identity, KeyFileError> {
+    let path_buf = || path.to_owned();
     let read_error = |source| KeyFileError::Read {
-        path: path.to_owned(),
+        path: path_buf(),
         source,
     };
-    let mode = fs::metadata(path).map_err(read_error)?.permissions().mode() & 0o777;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => KeyFileError::Symlink { path: path_buf() },
+            _ => read_error(e),
+        })?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(KeyFileError::NotAFile { path: path_buf() });
+    }
+    let me = effective_uid();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(KeyFileError::ForeignOwner {
+            path: path_buf(),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyFileError::TooOpen {
-            path: path.to_owned(),
+            path: path_buf(),
             mode,
         });
     }
-    let pem = fs::read_to_string(path).map_err(read_error)?;
+    if meta.len() > MAX_KEY_FILE {
+        return Err(KeyFileError::TooLarge {
+            path: path_buf(),
+            size: meta.len(),
+        });
+    }
+    let mut pem = String::new();
+    file.take(MAX_KEY_FILE)
+        .read_to_string(&mut pem)
+        .map_err(read_error)?;
     Identity::from_pkcs8_pem(&pem).map_err(|source| KeyFileError::Invalid {
-        path: path.to_owned(),
+        path: path_buf(),
         source,
     })
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// Writes `identity` to `path`, which must not exist yet. The key is written
@@ -147,6 +203,31 @@ mod tests {
         write_new_key(&path, &first).unwrap();
         assert!(write_new_key(&path, &Identity::generate()).is_err());
         assert_eq!(read_key(&path).unwrap().node_id(), first.node_id());
+    }
+
+    #[test]
+    fn symlinks_fifos_and_huge_files_are_refused_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.key");
+        write_new_key(&real, &Identity::generate()).unwrap();
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(matches!(read_key(&link), Err(KeyFileError::Symlink { .. })));
+        let fifo = dir.path().join("fifo.key");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        assert!(matches!(
+            read_key(&fifo),
+            Err(KeyFileError::NotAFile { .. })
+        ));
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&real)
+            .unwrap()
+            .set_len(MAX_KEY_FILE + 1)
+            .unwrap();
+        let err = read_key(&real).unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
     }
 
     #[test]
