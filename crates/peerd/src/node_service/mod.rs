@@ -15,6 +15,8 @@ use crate::identity::NodeId;
 use crate::rpc::{CallContext, Handlers, Status};
 
 /// The generated messages of `proto/peerd/node/v1/node.proto`.
+// Generated code; the .proto files document the messages.
+#[allow(missing_docs)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/peerd.node.v1.rs"));
 }
