@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::NodeId;
 
 /// Nodes remembered at most; the longest unseen is forgotten first.
-pub const MAX_NODES: usize = 4096;
+pub(crate) const MAX_NODES: usize = 4096;
 /// Addresses remembered per node; older ones beyond this are forgotten.
 const MAX_ADDRESSES_PER_NODE: usize = 8;
 

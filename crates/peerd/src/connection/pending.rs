@@ -25,7 +25,7 @@ struct State {
 }
 
 impl PendingHandshakes {
-    pub fn load(&self, from: SocketAddr, connections: usize) -> Load {
+    pub(crate) fn load(&self, from: SocketAddr, connections: usize) -> Load {
         let state = self.lock();
         Load {
             connections,
@@ -34,11 +34,11 @@ impl PendingHandshakes {
         }
     }
 
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.lock().total
     }
 
-    pub fn begin(self: &Arc<Self>, from: SocketAddr) -> PendingPermit {
+    pub(crate) fn begin(self: &Arc<Self>, from: SocketAddr) -> PendingPermit {
         let mut state = self.lock();
         state.total += 1;
         *state.per_ip.entry(from.ip()).or_default() += 1;
@@ -50,7 +50,7 @@ impl PendingHandshakes {
     }
 
     /// Waits until no handshake from any of `addrs` is in progress, or the deadline.
-    pub async fn wait_for(&self, addrs: &[SocketAddr], deadline: Instant) {
+    pub(crate) async fn wait_for(&self, addrs: &[SocketAddr], deadline: Instant) {
         loop {
             let finished = self.finished.notified();
             if !addrs.iter().any(|a| self.lock().per_addr.contains_key(a)) {

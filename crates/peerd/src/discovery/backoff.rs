@@ -39,7 +39,7 @@ impl Backoff {
 }
 
 /// A uniform random number in [0, 1] from the system's secure generator.
-pub fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     let mut bytes = [0u8; 4];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
     f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)

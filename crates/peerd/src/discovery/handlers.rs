@@ -101,7 +101,7 @@ fn store_announcement(
     Ok(proto::AnnounceResponse {})
 }
 
-pub fn providers_of(state: &DiscoveryState, name: &str) -> proto::FindServiceResponse {
+pub(crate) fn providers_of(state: &DiscoveryState, name: &str) -> proto::FindServiceResponse {
     let now = Instant::now();
     let providers = state.providers().find(name, now);
     proto::FindServiceResponse {

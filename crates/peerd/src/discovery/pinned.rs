@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 
 /// Resolves when the connection is lost.
-pub type Lost = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type Lost = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What a pinned peer's supervisor is doing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,7 +30,7 @@ pub enum PinState {
 
 /// Connects with `connect` and reconnects after each loss until `cancel`.
 /// `random` gives the jitter (uniform in [0, 1]); `report` sees every state.
-pub async fn supervise<C, F, E>(
+pub(crate) async fn supervise<C, F, E>(
     mut connect: C,
     backoff: &Backoff,
     mut random: impl FnMut() -> f64,

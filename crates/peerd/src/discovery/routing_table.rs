@@ -71,7 +71,7 @@ impl RoutingTable {
 }
 
 /// Newest first, no duplicates, a handful at most.
-pub fn merge_addrs(known: &mut Vec<SocketAddr>, fresh: &[SocketAddr]) {
+pub(crate) fn merge_addrs(known: &mut Vec<SocketAddr>, fresh: &[SocketAddr]) {
     for addr in fresh.iter().rev() {
         known.retain(|a| a != addr);
         known.insert(0, *addr);

@@ -81,7 +81,7 @@ pub(crate) struct ReceivedHeader {
 impl ReceivedHeader {
     /// Decodes as prost decodes `RequestHeader`: the last value of a field
     /// wins, map entries add up, and unknown fields are skipped.
-    pub fn decode(mut bytes: Bytes) -> Result<Self, HeaderError> {
+    pub(crate) fn decode(mut bytes: Bytes) -> Result<Self, HeaderError> {
         let mut header = Self::default();
         while bytes.has_remaining() {
             let (tag, wire_type) = decode_key(&mut bytes)?;
@@ -111,12 +111,12 @@ impl ReceivedHeader {
     }
 
     /// The method's name as received, for the router.
-    pub fn method_bytes(&self) -> &[u8] {
+    pub(crate) fn method_bytes(&self) -> &[u8] {
         &self.method
     }
 
     /// The method's name, refused as prost would refuse it if not UTF-8.
-    pub fn method(&self) -> Result<&str, HeaderError> {
+    pub(crate) fn method(&self) -> Result<&str, HeaderError> {
         std::str::from_utf8(&self.method).map_err(|_| HeaderError::MethodNotUtf8)
     }
 }
