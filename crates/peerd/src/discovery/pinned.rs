@@ -17,13 +17,21 @@ pub(crate) type Lost = Pin<Box<dyn Future<Output = ()> + Send>>;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum PinState {
+    /// Dialling the peer.
     Connecting {
+        /// Dials that failed or whose connection was lost since the last
+        /// connection that lasted the backoff's `reset_after`; 0 at first.
         attempt: u32,
     },
+    /// Connected; the supervisor waits for the connection to be lost.
     Connected,
+    /// Waiting out the backoff before the next dial.
     Reconnecting {
+        /// The next dial's `attempt`, counted as in `Connecting`.
         attempt: u32,
+        /// The wait before it, in milliseconds, jitter included.
         next_retry_millis: u64,
+        /// Why the last attempt failed, or `connection lost`.
         last_error: String,
     },
 }

@@ -8,20 +8,45 @@ use std::path::{Path, PathBuf};
 
 use super::{Identity, IdentityError};
 
+/// Why the key file could not be used. Each variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
+    /// The file's mode lets group or others read it (any of `0o077` set);
+    /// the key is refused rather than trusted after it may have leaked.
     #[error(
         "key file {path} is readable by group or others (mode {mode:04o}); \
          run `chmod 600 {path}` or remove it to make a new identity"
     )]
-    TooOpen { path: PathBuf, mode: u32 },
+    TooOpen {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits (`mode & 0o777`).
+        mode: u32,
+    },
+    /// The file's metadata or contents could not be read; `NotFound` when
+    /// there is no file.
     #[error("cannot read key file {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A new key file could not be written; `AlreadyExists` when the path
+    /// already exists.
     #[error("cannot create key file {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    Write {
+        /// The key file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The file was read but does not hold a PKCS#8 PEM Ed25519 key.
     #[error("key file {path} is not a usable node key: {source}")]
     Invalid {
+        /// The key file.
         path: PathBuf,
+        /// Why the contents are not a key.
         source: IdentityError,
     },
 }
@@ -47,6 +72,9 @@ pub fn load_or_create_key(path: &Path) -> Result<(Identity, bool), KeyFileError>
     }
 }
 
+/// Reads the identity at `path`: a PKCS#8 PEM Ed25519 key in a file only
+/// its owner can read (mode `0o600` or tighter). Refuses a more open file
+/// with [`KeyFileError::TooOpen`] before reading a byte of it.
 pub fn read_key(path: &Path) -> Result<Identity, KeyFileError> {
     let read_error = |source| KeyFileError::Read {
         path: path.to_owned(),
