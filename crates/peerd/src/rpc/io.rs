@@ -72,7 +72,10 @@ impl FrameReader {
     /// The next frame, or `None` at a clean end of stream. Poll functions,
     /// not async ones: reading is on every call's path, and each nested
     /// async state machine costs its own bookkeeping per poll.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, CallError>> {
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Frame>, CallError>> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buffer)? {
                 return Poll::Ready(Ok(Some(frame)));
