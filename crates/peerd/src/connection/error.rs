@@ -57,7 +57,7 @@ pub enum ConnectError {
         timeout: Duration,
     },
     /// The QUIC or TLS handshake at `addr` failed, e.g. the peer refused
-    /// it, closed it over its own connection limit, or is not a node.
+    /// it (over its connection limits) or is not a node.
     #[error("connecting to node {node} at {addr} failed: {source}")]
     Handshake {
         /// The node that was dialled.

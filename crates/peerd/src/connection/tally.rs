@@ -12,12 +12,12 @@ use crate::metrics::{Histogram, HistogramSnapshot};
 /// How a handshake ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandshakeOutcome {
-    /// The handshake completed and the connection was registered.
+    /// The handshake completed.
     Ok,
     /// TLS or QUIC said no: a wrong or missing node key, a bad certificate,
     /// an unreachable address.
     Failed,
-    /// Outbound: no attempt finished within `TransportConfig::handshake_timeout`.
+    /// It did not finish within `TransportConfig::handshake_timeout`.
     TimedOut,
     /// Inbound only: admission refused it (connection or handshake limits).
     Refused,
@@ -128,8 +128,9 @@ impl ConnectionTally {
         self.handshakes[direction_index(direction)][outcome as usize].load(Ordering::Relaxed)
     }
 
-    /// How long the completed handshakes in `direction` took, from the start
-    /// of the first attempt to the connection being established.
+    /// How long the completed handshakes in `direction` took, from a dial's
+    /// first attempt or an inbound one's acceptance to the connection being
+    /// established.
     pub fn handshake_durations(&self, direction: Direction) -> HistogramSnapshot {
         self.handshake_time[direction_index(direction)].snapshot()
     }
