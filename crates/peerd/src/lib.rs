@@ -76,6 +76,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod addressing;
 pub mod connection;
 pub mod discovery;

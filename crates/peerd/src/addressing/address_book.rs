@@ -32,11 +32,14 @@ pub enum AddressSource {
     Lookup,
 }
 
+/// What the book knows of one node; also its record in the peer book file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerEntry {
     /// Most recently learned first.
     pub addrs: Vec<SocketAddr>,
+    /// When an address was last learned, in seconds since the Unix epoch.
     pub last_seen_unix: u64,
+    /// How the most recent addresses were learned.
     pub source: AddressSource,
 }
 
@@ -47,6 +50,8 @@ pub struct AddressBook {
 }
 
 impl AddressBook {
+    /// Records `addr` for `node` as a [`AddressSource::Manual`] address, tried
+    /// first from now on.
     pub fn add(&self, node: NodeId, addr: SocketAddr) {
         self.learn(node, &[addr], AddressSource::Manual);
     }
@@ -73,6 +78,8 @@ impl AddressBook {
         }
     }
 
+    /// The addresses known for `node`, most recently learned first; empty if
+    /// none.
     pub fn get(&self, node: NodeId) -> Vec<SocketAddr> {
         self.entries
             .get(&node)
@@ -80,6 +87,7 @@ impl AddressBook {
             .unwrap_or_default()
     }
 
+    /// A copy of every entry, in no particular order (e.g. to save them).
     pub fn entries(&self) -> Vec<(NodeId, PeerEntry)> {
         self.entries
             .iter()
@@ -99,10 +107,12 @@ impl AddressBook {
         }
     }
 
+    /// Nodes with an entry (at most 4096).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// True when no node has an entry.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -9,17 +9,24 @@ use crate::identity::{NodeId, ParseNodeIdError};
 /// A node and one address to reach it at. The host may be a DNS name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerAddr {
+    /// The node; the handshake fails unless the peer at the address proves
+    /// this key.
     pub node: NodeId,
     /// `host:port`, resolved when dialing.
     pub host_port: String,
 }
 
+/// Why a text is not a `<node-id>@<host>:<port>` peer address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParsePeerAddrError {
+    /// There is no `@` between a node id and an address (the text carried).
     #[error("{0:?} is not <node-id>@<host>:<port>")]
     Shape(String),
+    /// The part before `@` is not a node id.
     #[error(transparent)]
     NodeId(#[from] ParseNodeIdError),
+    /// The part after `@` is not `host:port` with a non-empty host and a port
+    /// in 0..=65535 (the text carried).
     #[error("{0:?} has no valid port after the host")]
     Port(String),
 }
@@ -53,6 +60,7 @@ impl fmt::Display for PeerAddr {
 }
 
 impl PeerAddr {
+    /// The address of `node` at the socket address `addr`.
     pub fn new(node: NodeId, addr: SocketAddr) -> Self {
         Self {
             node,

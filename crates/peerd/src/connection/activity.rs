@@ -25,7 +25,7 @@ pub(crate) struct Activity {
 }
 
 impl Activity {
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             active: AtomicUsize::new(0),
             last_used: AtomicU64::new(0),
@@ -36,7 +36,7 @@ impl Activity {
     }
 
     /// Counts a stream as active until the guard is dropped.
-    pub fn begin(self: &Arc<Self>) -> StreamGuard {
+    pub(crate) fn begin(self: &Arc<Self>) -> StreamGuard {
         if self.active.fetch_add(1, Ordering::AcqRel) == 0 {
             self.mark_used();
         }
@@ -46,25 +46,25 @@ impl Activity {
         }
     }
 
-    pub fn active(&self) -> usize {
+    pub(crate) fn active(&self) -> usize {
         self.active.load(Ordering::Acquire)
     }
 
-    pub fn last_used(&self) -> Instant {
+    pub(crate) fn last_used(&self) -> Instant {
         self.epoch + Duration::from_nanos(self.last_used.load(Ordering::Acquire))
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
     }
 
-    pub fn set_draining(&self, draining: bool) {
+    pub(crate) fn set_draining(&self, draining: bool) {
         self.draining.store(draining, Ordering::Release);
         self.changed.notify_one();
     }
 
     /// Starts the idle wait over, as if a stream had just ended.
-    pub fn restart_idle(&self) {
+    pub(crate) fn restart_idle(&self) {
         self.mark_used();
         self.changed.notify_one();
     }
@@ -77,7 +77,7 @@ impl Activity {
 
     /// Returns once no stream has been active for `ttl` (or `linger` while
     /// draining). Streams that open in the meantime restart the wait.
-    pub async fn idle_expired(&self, ttl: Duration, linger: Duration) {
+    pub(crate) async fn idle_expired(&self, ttl: Duration, linger: Duration) {
         loop {
             let changed = self.changed.notified();
             let limit = if self.is_draining() { linger } else { ttl };

@@ -18,6 +18,7 @@ pub enum CloseCode {
 }
 
 impl CloseCode {
+    /// The reason text sent with the code, for the peer's logs.
     pub fn reason(self) -> &'static [u8] {
         match self {
             Self::Normal => b"closed",
@@ -28,6 +29,8 @@ impl CloseCode {
         }
     }
 
+    /// The close code with this number, or `None` for a number peerd does
+    /// not send (e.g. another application's).
     pub fn from_code(code: u64) -> Option<Self> {
         [
             Self::Normal,

@@ -33,14 +33,19 @@ pub use endpoint::{bind_udp, set_buffers};
 /// Receives every bidirectional stream a peer opens, on any connection. It
 /// must not block: it takes ownership of the stream and spawns its own work.
 pub trait StreamHandler: Send + Sync + 'static {
+    /// Takes one stream; called on the connection's driver task, so it
+    /// must return at once.
     fn handle_stream(&self, stream: IncomingStream);
 }
 
 /// A stream the peer opened, with the authenticated connection it came on.
 #[derive(Debug)]
 pub struct IncomingStream {
+    /// The connection the stream came on; its remote node is the caller.
     pub connection: NodeConnection,
+    /// Our half of the stream, towards the peer.
     pub send: quinn::SendStream,
+    /// The peer's half, from the peer.
     pub recv: quinn::RecvStream,
     /// Keeps the connection counted as busy while the stream is served.
     pub guard: StreamGuard,
@@ -64,6 +69,9 @@ pub struct ManagerStats {
 /// The SNI sent on dials. Never checked: the certificate key is the identity.
 const SERVER_NAME: &str = "peerd";
 
+/// Owner of the node's QUIC endpoint and of its connections, at most one
+/// primary per node. A cheap, clonable handle: clones share one endpoint;
+/// `shutdown` closes it for all.
 #[derive(Clone)]
 pub struct NodeConnectionManager {
     shared: Arc<Shared>,
@@ -144,14 +152,18 @@ impl NodeConnectionManager {
         Ok(Self { shared })
     }
 
+    /// This node's id, the key its certificate carries.
     pub fn node_id(&self) -> NodeId {
         self.shared.local
     }
 
+    /// The UDP address the endpoint is bound to (the port chosen, when bound
+    /// to port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.shared.endpoint.local_addr()
     }
 
+    /// The transport settings the manager was made with.
     pub fn config(&self) -> &TransportConfig {
         &self.shared.config
     }
@@ -175,6 +187,8 @@ impl NodeConnectionManager {
         &self.shared.tally
     }
 
+    /// The counters now; each field is read on its own, so they are not one
+    /// atomic snapshot.
     pub fn stats(&self) -> ManagerStats {
         let shared = &self.shared;
         ManagerStats {
@@ -195,6 +209,9 @@ impl NodeConnectionManager {
             .count()
     }
 
+    /// Events from now on for every connection registered or closed. The
+    /// channel holds 1024 events: a subscriber that falls further behind
+    /// receives `Lagged` and misses the oldest.
     pub fn subscribe(&self) -> broadcast::Receiver<ConnectionEvent> {
         self.shared.events.subscribe()
     }

@@ -16,7 +16,9 @@ use crate::identity::NodeId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
+    /// This node dialled the peer.
     Outbound,
+    /// The peer dialled this node.
     Inbound,
 }
 
@@ -69,14 +71,17 @@ impl NodeConnection {
         self.inner.activity.begin()
     }
 
+    /// The peer's node, proved by its key in the TLS handshake.
     pub fn remote_node_id(&self) -> NodeId {
         self.inner.remote
     }
 
+    /// Which side dialled.
     pub fn direction(&self) -> Direction {
         self.inner.direction
     }
 
+    /// The peer's current UDP address (it may change if the peer migrates).
     pub fn remote_address(&self) -> SocketAddr {
         self.inner.quic.remote_address()
     }
@@ -91,14 +96,18 @@ impl NodeConnection {
         self.inner.activity.last_used()
     }
 
+    /// Streams open on this connection now, opened by either side.
     pub fn active_streams(&self) -> usize {
         self.inner.activity.active()
     }
 
+    /// QUIC's current estimate of the round-trip time.
     pub fn rtt(&self) -> Duration {
         self.inner.quic.rtt()
     }
 
+    /// quinn's statistics of this connection so far (datagrams, bytes,
+    /// losses, congestion window).
     pub fn stats(&self) -> quinn::ConnectionStats {
         self.inner.quic.stats()
     }
@@ -108,6 +117,8 @@ impl NodeConnection {
         self.inner.activity.is_draining()
     }
 
+    /// True once the connection is closed, by either side or by a timeout;
+    /// a closed connection never opens again.
     pub fn is_closed(&self) -> bool {
         self.inner.quic.close_reason().is_some()
     }
@@ -117,10 +128,15 @@ impl NodeConnection {
         &self.inner.quic
     }
 
+    /// Closes the connection at once with `code` as its QUIC application
+    /// error code; streams still open on it fail. The manager drops it from
+    /// its map when its driver sees it close.
     pub fn close(&self, code: CloseCode) {
         self.inner.quic.close(code.var_int(), code.reason());
     }
 
+    /// True when both handles are the same connection (not merely to the
+    /// same node).
     pub fn same_as(&self, other: &NodeConnection) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }

@@ -49,7 +49,7 @@ pub(crate) fn source_of(ip: IpAddr) -> IpAddr {
 }
 
 impl PendingHandshakes {
-    pub fn load(&self, from: SocketAddr, connections: usize) -> Load {
+    pub(crate) fn load(&self, from: SocketAddr, connections: usize) -> Load {
         let state = self.lock();
         let source = source_of(from.ip());
         let now = Instant::now();
@@ -73,11 +73,11 @@ impl PendingHandshakes {
         }
     }
 
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.lock().total
     }
 
-    pub fn begin(self: &Arc<Self>, from: SocketAddr) -> PendingPermit {
+    pub(crate) fn begin(self: &Arc<Self>, from: SocketAddr) -> PendingPermit {
         let mut state = self.lock();
         state.total += 1;
         state.next_id += 1;
@@ -105,7 +105,7 @@ impl PendingHandshakes {
     }
 
     /// Ends the `victim` handshake: it no longer counts, and its task stops.
-    pub fn evict(&self, victim: Victim) {
+    pub(crate) fn evict(&self, victim: Victim) {
         let mut state = self.lock();
         let source = match victim {
             Victim::HeaviestSource => state
@@ -129,7 +129,7 @@ impl PendingHandshakes {
     }
 
     /// Waits until no handshake from any of `addrs` is in progress, or the deadline.
-    pub async fn wait_for(&self, addrs: &[SocketAddr], deadline: Instant) {
+    pub(crate) async fn wait_for(&self, addrs: &[SocketAddr], deadline: Instant) {
         loop {
             let finished = self.finished.notified();
             if !addrs.iter().any(|a| self.lock().per_addr.contains_key(a)) {
@@ -175,7 +175,7 @@ pub(crate) struct PendingPermit {
 
 impl PendingPermit {
     /// Resolves when a newcomer took this handshake's slot.
-    pub async fn evicted(&self) {
+    pub(crate) async fn evicted(&self) {
         self.evicted.cancelled().await
     }
 }

@@ -29,7 +29,7 @@ pub(crate) struct ServedStream {
 }
 
 impl ServedStreams {
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
             shared: Arc::new(Counter {
                 in_use: AtomicUsize::new(0),
@@ -42,7 +42,7 @@ impl ServedStreams {
     /// A slot, once one is free. Slots come back only by being dropped, and
     /// `&mut self` makes this the only taker: a count seen below the limit
     /// stays below it until this takes a slot.
-    pub async fn take(&mut self) -> ServedStream {
+    pub(crate) async fn take(&mut self) -> ServedStream {
         let counter = &self.shared;
         loop {
             if counter.in_use.load(Ordering::Acquire) < counter.limit {

@@ -34,7 +34,7 @@ pub(crate) struct DialTurn<'a> {
 
 impl DialFlight {
     /// Waits until no dial to the node runs.
-    pub async fn join(&self) -> DialTurn<'_> {
+    pub(crate) async fn join(&self) -> DialTurn<'_> {
         let seen = self.ended.load(Ordering::Acquire);
         let last_failure = self.last_failure.lock().await;
         DialTurn {
@@ -48,7 +48,7 @@ impl DialFlight {
 impl DialTurn<'_> {
     /// The error of a dial that ended while this caller waited for its turn,
     /// if it tried every one of `addrs`.
-    pub fn failure_waited_on(&self, addrs: &[SocketAddr]) -> Option<ConnectError> {
+    pub(crate) fn failure_waited_on(&self, addrs: &[SocketAddr]) -> Option<ConnectError> {
         let failed = self.last_failure.as_ref().filter(|_| self.waited)?;
         let tried_all = addrs.iter().all(|addr| failed.addrs.contains(addr));
         tried_all.then(|| failed.error.clone())
@@ -56,7 +56,7 @@ impl DialTurn<'_> {
 
     /// Records how the dial of `addrs` ended (`None`: it connected), for the
     /// callers waiting on it.
-    pub fn end(mut self, addrs: &[SocketAddr], failure: Option<&ConnectError>) {
+    pub(crate) fn end(mut self, addrs: &[SocketAddr], failure: Option<&ConnectError>) {
         *self.last_failure = failure.map(|error| FailedDial {
             addrs: addrs.to_vec(),
             error: error.clone(),

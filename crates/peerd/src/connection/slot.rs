@@ -31,7 +31,7 @@ fn candidate(conn: &NodeConnection) -> Candidate {
 
 impl PeerSlot {
     /// The connection to use for new streams, if it is open.
-    pub fn primary(&self) -> Option<NodeConnection> {
+    pub(crate) fn primary(&self) -> Option<NodeConnection> {
         let connections = self.lock();
         connections
             .primary
@@ -40,7 +40,7 @@ impl PeerSlot {
             .cloned()
     }
 
-    pub fn all(&self) -> Vec<NodeConnection> {
+    pub(crate) fn all(&self) -> Vec<NodeConnection> {
         let connections = self.lock();
         connections
             .primary
@@ -50,13 +50,13 @@ impl PeerSlot {
             .collect()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         let connections = self.lock();
         connections.primary.is_none() && connections.draining.is_empty()
     }
 
     /// Adds a new connection and returns the primary after the decision.
-    pub fn insert(&self, local: NodeId, conn: NodeConnection) -> NodeConnection {
+    pub(crate) fn insert(&self, local: NodeId, conn: NodeConnection) -> NodeConnection {
         let mut connections = self.lock();
         let current = match connections.primary.take() {
             Some(current) if !current.is_closed() => current,
@@ -78,7 +78,7 @@ impl PeerSlot {
 
     /// Forgets a closed connection. If it was the primary, the best open
     /// drained one (by the same rule) takes its place.
-    pub fn remove(&self, local: NodeId, conn: &NodeConnection) {
+    pub(crate) fn remove(&self, local: NodeId, conn: &NodeConnection) {
         let mut connections = self.lock();
         connections.draining.retain(|c| !c.same_as(conn));
         if !connections

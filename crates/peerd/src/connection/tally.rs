@@ -12,18 +12,23 @@ use crate::metrics::{Histogram, HistogramSnapshot};
 /// How a handshake ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandshakeOutcome {
+    /// The handshake completed.
     Ok,
     /// TLS or QUIC said no: a wrong or missing node key, a bad certificate,
     /// an unreachable address.
     Failed,
+    /// It did not finish within `TransportConfig::handshake_timeout`.
     TimedOut,
     /// Inbound only: admission refused it (connection or handshake limits).
     Refused,
 }
 
 impl HandshakeOutcome {
+    /// Every outcome, in the order the tally indexes them.
     pub const ALL: [HandshakeOutcome; 4] = [Self::Ok, Self::Failed, Self::TimedOut, Self::Refused];
 
+    /// A short lowercase name (`ok`, `failed`, `timeout`, `refused`), e.g. a
+    /// metrics label value.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -37,12 +42,16 @@ impl HandshakeOutcome {
 /// Bytes and losses on the wire, as quinn counts them: whole UDP datagrams.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Traffic {
+    /// Bytes of UDP datagrams sent, QUIC headers and retransmissions included.
     pub sent_bytes: u64,
+    /// Bytes of UDP datagrams received.
     pub received_bytes: u64,
+    /// Packets sent that QUIC's loss detection declared lost.
     pub lost_packets: u64,
 }
 
 impl Traffic {
+    /// The traffic so far of the connection with these quinn statistics.
     pub fn of(stats: &quinn::ConnectionStats) -> Self {
         Self {
             sent_bytes: stats.udp_tx.bytes,
@@ -64,6 +73,8 @@ impl Add for Traffic {
     }
 }
 
+/// The manager's counters since it started, shared by its tasks; read
+/// them through `NodeConnectionManager::tally`. All counts only grow.
 #[derive(Debug, Default)]
 pub struct ConnectionTally {
     /// Indexed by `direction_index`, then by position in `HandshakeOutcome::ALL`.
@@ -112,10 +123,14 @@ impl ConnectionTally {
             .fetch_add(traffic.lost_packets, Ordering::SeqCst);
     }
 
+    /// Handshakes in `direction` that ended with `outcome`.
     pub fn handshakes(&self, direction: Direction, outcome: HandshakeOutcome) -> u64 {
         self.handshakes[direction_index(direction)][outcome as usize].load(Ordering::Relaxed)
     }
 
+    /// How long the completed handshakes in `direction` took, from a dial's
+    /// first attempt or an inbound one's acceptance to the connection being
+    /// established.
     pub fn handshake_durations(&self, direction: Direction) -> HistogramSnapshot {
         self.handshake_time[direction_index(direction)].snapshot()
     }

@@ -8,10 +8,15 @@ use std::time::Duration;
 /// `reset_after`, the next loss starts again from attempt 0.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backoff {
+    /// The wait before attempt 0. Default 0.5 s.
     pub base: Duration,
+    /// Each further attempt waits this many times longer. Default 2.
     pub factor: u32,
+    /// No wait is longer than this (before jitter). Default 60 s.
     pub cap: Duration,
+    /// The relative spread, from 0.0 to 1.0. Default 0.2 (±20 %).
     pub jitter: f64,
+    /// A connection up this long counts as healthy. Default 30 s.
     pub reset_after: Duration,
 }
 
@@ -39,7 +44,7 @@ impl Backoff {
 }
 
 /// A uniform random number in [0, 1] from the system's secure generator.
-pub fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     let mut bytes = [0u8; 4];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
     f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)

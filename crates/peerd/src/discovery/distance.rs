@@ -6,10 +6,10 @@ use crate::identity::NodeId;
 
 /// The XOR of two ids, compared as a 256-bit big-endian number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Distance([u8; 32]);
+pub(crate) struct Distance([u8; 32]);
 
 impl Distance {
-    pub fn between(a: &NodeId, b: &NodeId) -> Self {
+    pub(crate) fn between(a: &NodeId, b: &NodeId) -> Self {
         let mut xor = [0u8; 32];
         for (out, (x, y)) in xor.iter_mut().zip(a.as_bytes().iter().zip(b.as_bytes())) {
             *out = x ^ y;
@@ -19,7 +19,7 @@ impl Distance {
 
     /// The k-bucket this distance falls in: 255 for the farthest half of the
     /// id space, 0 for ids differing only in the last bit; `None` for zero.
-    pub fn bucket(&self) -> Option<usize> {
+    pub(crate) fn bucket(&self) -> Option<usize> {
         let leading_zeros: u32 = self
             .0
             .iter()
@@ -30,7 +30,7 @@ impl Distance {
 }
 
 /// Orders ids by closeness to `target`.
-pub fn closer_to(target: &NodeId, a: &NodeId, b: &NodeId) -> Ordering {
+pub(crate) fn closer_to(target: &NodeId, a: &NodeId, b: &NodeId) -> Ordering {
     Distance::between(target, a).cmp(&Distance::between(target, b))
 }
 

@@ -18,7 +18,7 @@ pub(super) struct FreshAnswers {
 }
 
 impl FreshAnswers {
-    pub fn new(fresh_for: Duration, capacity: usize) -> Self {
+    pub(crate) fn new(fresh_for: Duration, capacity: usize) -> Self {
         Self {
             answered: Mutex::default(),
             fresh_for,
@@ -27,14 +27,14 @@ impl FreshAnswers {
     }
 
     /// Whether `node` answered within `fresh_for` before `now`.
-    pub fn is_fresh(&self, node: NodeId, now: Instant) -> bool {
+    pub(crate) fn is_fresh(&self, node: NodeId, now: Instant) -> bool {
         self.lock()
             .get(&node)
             .is_some_and(|&answered| now.saturating_duration_since(answered) < self.fresh_for)
     }
 
     /// Notes that `node` answered at `now`.
-    pub fn record(&self, node: NodeId, now: Instant) {
+    pub(crate) fn record(&self, node: NodeId, now: Instant) {
         let mut answered = self.lock();
         if answered.len() >= self.capacity && !answered.contains_key(&node) {
             answered.retain(|_, &mut at| now.saturating_duration_since(at) < self.fresh_for);

@@ -17,12 +17,17 @@ use crate::rpc::{CallContext, Status};
 /// What discovery knows, shared by the handlers and the active side.
 #[derive(Debug)]
 pub struct DiscoveryState {
+    /// This node's id, the routing table's centre.
     pub local: NodeId,
+    /// Known nodes by XOR distance to `local` (Kademlia k-buckets).
     pub table: Mutex<RoutingTable>,
+    /// Service announcements other nodes stored here, bounded and
+    /// expiring.
     pub providers: Mutex<ProviderStore>,
 }
 
 impl DiscoveryState {
+    /// Empty state for the node `local`.
     pub fn new(local: NodeId) -> Arc<Self> {
         Arc::new(Self {
             local,
@@ -31,10 +36,12 @@ impl DiscoveryState {
         })
     }
 
+    /// Locks the routing table. Panics if a holder of the lock panicked.
     pub fn table(&self) -> std::sync::MutexGuard<'_, RoutingTable> {
         self.table.lock().expect("routing table lock poisoned")
     }
 
+    /// Locks the provider store. Panics if a holder of the lock panicked.
     pub fn providers(&self) -> std::sync::MutexGuard<'_, ProviderStore> {
         self.providers.lock().expect("provider store lock poisoned")
     }
@@ -101,7 +108,7 @@ fn store_announcement(
     Ok(proto::AnnounceResponse {})
 }
 
-pub fn providers_of(state: &DiscoveryState, name: &str) -> proto::FindServiceResponse {
+pub(crate) fn providers_of(state: &DiscoveryState, name: &str) -> proto::FindServiceResponse {
     let now = Instant::now();
     let providers = state.providers().find(name, now);
     proto::FindServiceResponse {

@@ -29,7 +29,7 @@ const INFO_FRESH_FOR: Duration = Duration::from_secs(600);
 /// Nodes whose answer is remembered, at most.
 const FRESH_ANSWERS_MAX: usize = 4096;
 
-pub async fn learn_from_connections(discovery: Discovery) {
+pub(crate) async fn learn_from_connections(discovery: Discovery) {
     let mut events = discovery.inner.manager.subscribe();
     let questions = Arc::new(Semaphore::new(CONCURRENT_INFO));
     let answers = Arc::new(FreshAnswers::new(INFO_FRESH_FOR, FRESH_ANSWERS_MAX));

@@ -10,7 +10,7 @@ use super::routing_table::Contact;
 use crate::identity::NodeId;
 
 /// Queries in flight at once (Kademlia's α).
-pub const ALPHA: usize = 3;
+pub(crate) const ALPHA: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Progress {
@@ -21,7 +21,7 @@ enum Progress {
 }
 
 #[derive(Debug)]
-pub struct Lookup {
+pub(crate) struct Lookup {
     target: NodeId,
     local: NodeId,
     k: usize,
@@ -33,7 +33,7 @@ pub struct Lookup {
 impl Lookup {
     /// `stop_when_found`: finish as soon as the target itself is known (a
     /// node lookup), rather than once the k closest have answered.
-    pub fn new(
+    pub(crate) fn new(
         local: NodeId,
         target: NodeId,
         k: usize,
@@ -53,7 +53,7 @@ impl Lookup {
 
     /// Contacts to ask now, marked as asked: up to α in flight, from the k
     /// closest that have not failed.
-    pub fn next_queries(&mut self) -> Vec<Contact> {
+    pub(crate) fn next_queries(&mut self) -> Vec<Contact> {
         if self.finished_early() {
             return Vec::new();
         }
@@ -71,17 +71,17 @@ impl Lookup {
         picked
     }
 
-    pub fn answered(&mut self, from: NodeId, contacts: Vec<Contact>) {
+    pub(crate) fn answered(&mut self, from: NodeId, contacts: Vec<Contact>) {
         self.set(from, Progress::Answered);
         self.learn(contacts);
     }
 
-    pub fn failed(&mut self, from: NodeId) {
+    pub(crate) fn failed(&mut self, from: NodeId) {
         self.set(from, Progress::Failed);
     }
 
     /// The target's own contact, if some node told us where it is.
-    pub fn found(&self) -> Option<&Contact> {
+    pub(crate) fn found(&self) -> Option<&Contact> {
         self.candidates
             .iter()
             .map(|(c, _)| c)
@@ -89,7 +89,7 @@ impl Lookup {
     }
 
     /// The k closest contacts that answered.
-    pub fn closest_answered(&self) -> Vec<Contact> {
+    pub(crate) fn closest_answered(&self) -> Vec<Contact> {
         self.candidates
             .iter()
             .filter(|(_, p)| *p == Progress::Answered)
@@ -140,7 +140,7 @@ impl Lookup {
 
 /// Runs `lookup` to the end, asking each contact with `query`, which returns
 /// the contacts that node knows closest to the target.
-pub async fn run<Q, F, E>(mut lookup: Lookup, query: Q) -> Lookup
+pub(crate) async fn run<Q, F, E>(mut lookup: Lookup, query: Q) -> Lookup
 where
     Q: Fn(Contact) -> F,
     F: Future<Output = Result<Vec<Contact>, E>> + Send + 'static,

@@ -40,12 +40,17 @@ use crate::rpc::{AddressResolver, RpcClient};
 /// Why a peer given as `id@host:port` could not be connected.
 #[derive(Debug, thiserror::Error)]
 pub enum ReachError {
+    /// The host part could not be resolved (e.g. an unknown name or no
+    /// DNS server).
     #[error("cannot resolve {host_port}: {source}")]
     Resolve {
+        /// The `host:port` that was looked up.
         host_port: String,
+        /// The resolver's error.
         #[source]
         source: std::io::Error,
     },
+    /// The host resolved, but no connection to the node could be made there.
     #[error(transparent)]
     Connect(#[from] ConnectError),
 }
@@ -103,6 +108,7 @@ impl Discovery {
         });
     }
 
+    /// This node's id.
     pub fn local_id(&self) -> NodeId {
         self.inner.state.local
     }

@@ -42,14 +42,36 @@ struct SavedPeer {
     entry: PeerEntry,
 }
 
+/// Why the peer book could not be loaded or saved. Each variant names the
+/// file.
 #[derive(Debug, thiserror::Error)]
 pub enum PeerBookError {
+    /// The file exists but could not be read.
     #[error("cannot read the peer book {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The peer book file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The file is not a peer book this version reads: not JSON of the
+    /// expected shape, or another format version.
     #[error("the peer book {path} is not valid: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The peer book file.
+        path: PathBuf,
+        /// What is wrong with it, for the log.
+        message: String,
+    },
+    /// The new file could not be written, synced or renamed into place; a
+    /// failure before the rename leaves the old file as it was.
     #[error("cannot write the peer book {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    Write {
+        /// The peer book file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
 }
 
 /// Adds the saved peers to `book`, the address book's limits applied, and

@@ -11,26 +11,34 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 
 /// Resolves when the connection is lost.
-pub type Lost = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub(crate) type Lost = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// What a pinned peer's supervisor is doing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum PinState {
+    /// Dialling the peer.
     Connecting {
+        /// Dials that failed or whose connection was lost since the last
+        /// connection that lasted the backoff's `reset_after`; 0 at first.
         attempt: u32,
     },
+    /// Connected; the supervisor waits for the connection to be lost.
     Connected,
+    /// Waiting out the backoff before the next dial.
     Reconnecting {
+        /// The next dial's `attempt`, counted as in `Connecting`.
         attempt: u32,
+        /// The wait before it, in milliseconds, jitter included.
         next_retry_millis: u64,
+        /// Why the last attempt failed, or `connection lost`.
         last_error: String,
     },
 }
 
 /// Connects with `connect` and reconnects after each loss until `cancel`.
 /// `random` gives the jitter (uniform in [0, 1]); `report` sees every state.
-pub async fn supervise<C, F, E>(
+pub(crate) async fn supervise<C, F, E>(
     mut connect: C,
     backoff: &Backoff,
     mut random: impl FnMut() -> f64,

@@ -10,11 +10,11 @@ use tokio::time::Instant;
 use crate::identity::NodeId;
 
 /// Records kept at most, all services together.
-pub const MAX_RECORDS: usize = 10_000;
+pub(crate) const MAX_RECORDS: usize = 10_000;
 /// Services one node may have announced here at once.
-pub const MAX_PER_NODE: usize = 64;
+pub(crate) const MAX_PER_NODE: usize = 64;
 /// Longer TTLs are cut to this, so a vanished node is forgotten within it.
-pub const MAX_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_TTL: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {

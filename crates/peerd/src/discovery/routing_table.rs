@@ -9,9 +9,12 @@ use crate::identity::NodeId;
 /// Bucket size (Kademlia's k).
 pub const K: usize = 20;
 
+/// A node in the routing table, or in a `FindNode` answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
+    /// The node's id, which is also its position in the key space.
     pub node: NodeId,
+    /// Where to dial it, best first.
     pub addrs: Vec<SocketAddr>,
 }
 
@@ -71,7 +74,7 @@ impl RoutingTable {
 }
 
 /// Newest first, no duplicates, a handful at most.
-pub fn merge_addrs(known: &mut Vec<SocketAddr>, fresh: &[SocketAddr]) {
+pub(crate) fn merge_addrs(known: &mut Vec<SocketAddr>, fresh: &[SocketAddr]) {
     for addr in fresh.iter().rev() {
         known.retain(|a| a != addr);
         known.insert(0, *addr);

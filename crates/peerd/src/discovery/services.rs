@@ -20,9 +20,16 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// A node offering a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceRecord {
+    /// The provider's node id in its base32 text form, as the answering node
+    /// sent it (not checked to parse).
     pub node_id: String,
+    /// The version the provider announced, free-form (e.g. `1.2.0`).
     pub version: String,
+    /// Where to dial the provider, best first, at most 8; entries that do not
+    /// parse as socket addresses are left out.
     pub addrs: Vec<SocketAddr>,
+    /// Seconds until the record expires unless the provider announces again,
+    /// as the answering node counted when it answered.
     pub ttl_remaining_secs: u32,
 }
 

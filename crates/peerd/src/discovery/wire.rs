@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::routing_table::Contact;
 use crate::node_service::proto::NodeAddress;
 
-pub fn to_node_address(contact: &Contact) -> NodeAddress {
+pub(crate) fn to_node_address(contact: &Contact) -> NodeAddress {
     NodeAddress {
         node_id: contact.node.to_string(),
         addrs: contact.addrs.iter().map(ToString::to_string).collect(),
@@ -14,14 +14,14 @@ pub fn to_node_address(contact: &Contact) -> NodeAddress {
 }
 
 /// The contact in `address`, with at most 8 addresses that parse.
-pub fn from_node_address(address: &NodeAddress) -> Option<Contact> {
+pub(crate) fn from_node_address(address: &NodeAddress) -> Option<Contact> {
     Some(Contact {
         node: address.node_id.parse().ok()?,
         addrs: parse_addrs(&address.addrs),
     })
 }
 
-pub fn parse_addrs(addrs: &[String]) -> Vec<SocketAddr> {
+pub(crate) fn parse_addrs(addrs: &[String]) -> Vec<SocketAddr> {
     addrs
         .iter()
         .filter_map(|a| a.parse().ok())
@@ -30,7 +30,7 @@ pub fn parse_addrs(addrs: &[String]) -> Vec<SocketAddr> {
 }
 
 /// A node listening on 0.0.0.0 is reachable at the IP we see it at.
-pub fn fill_unspecified(addrs: Vec<SocketAddr>, seen_at: IpAddr) -> Vec<SocketAddr> {
+pub(crate) fn fill_unspecified(addrs: Vec<SocketAddr>, seen_at: IpAddr) -> Vec<SocketAddr> {
     addrs
         .into_iter()
         .map(|a| {

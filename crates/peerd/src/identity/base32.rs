@@ -4,7 +4,7 @@
 
 const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
-pub fn encode(bytes: &[u8]) -> String {
+pub(crate) fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
     let mut buffer: u16 = 0;
     let mut bits = 0;
@@ -25,7 +25,7 @@ pub fn encode(bytes: &[u8]) -> String {
 /// Decodes into exactly `N` bytes; `None` on a wrong length, a character
 /// outside the alphabet, or non-zero trailing bits (which would make two
 /// spellings of one key).
-pub fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
+pub(crate) fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
     if text.len() != (N * 8).div_ceil(5) {
         return None;
     }

@@ -9,34 +9,81 @@ use std::path::{Path, PathBuf};
 
 use super::{Identity, IdentityError};
 
+/// Why the key file could not be used. Each variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
+    /// The file's mode lets group or others read it (any of `0o077` set);
+    /// the key is refused rather than trusted after it may have leaked.
     #[error(
         "key file {path} is readable by group or others (mode {mode:04o}); \
          run `chmod 600 {path}` or remove it to make a new identity"
     )]
-    TooOpen { path: PathBuf, mode: u32 },
+    TooOpen {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits (`mode & 0o777`).
+        mode: u32,
+    },
+    /// Another non-root user owns the file and could have swapped the key.
     #[error(
         "key file {path} is owned by uid {owner}, not by this user (uid {me}) or root; \
          run `chown {me} {path}` if the key is yours, or remove it to make a new identity"
     )]
-    ForeignOwner { path: PathBuf, owner: u32, me: u32 },
+    ForeignOwner {
+        /// The key file.
+        path: PathBuf,
+        /// The uid that owns it.
+        owner: u32,
+        /// This process's effective uid.
+        me: u32,
+    },
+    /// The path is a symbolic link: what it points to could be anyone's.
     #[error(
         "key file {path} is a symbolic link, which peerd does not follow; \
          put the key itself there"
     )]
-    Symlink { path: PathBuf },
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// The path is not a regular file (a FIFO would hang start-up).
     #[error("key file {path} is not a regular file")]
-    NotAFile { path: PathBuf },
+    NotAFile {
+        /// The path, which names a directory, FIFO, socket or device.
+        path: PathBuf,
+    },
+    /// The file is too large to be a key; it is not read.
     #[error("key file {path} is larger than {MAX_KEY_FILE} bytes ({size}): not a node key")]
-    TooLarge { path: PathBuf, size: u64 },
+    TooLarge {
+        /// The key file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// The file's metadata or contents could not be read; `NotFound` when
+    /// there is no file.
     #[error("cannot read key file {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// A new key file could not be written; `AlreadyExists` when the path
+    /// already exists.
     #[error("cannot create key file {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    Write {
+        /// The key file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The file was read but does not hold a PKCS#8 PEM Ed25519 key.
     #[error("key file {path} is not a usable node key: {source}")]
     Invalid {
+        /// The key file.
         path: PathBuf,
+        /// Why the contents are not a key.
         source: IdentityError,
     },
 }
@@ -63,7 +110,7 @@ pub fn load_or_create_key(path: &Path) -> Result<(Identity, bool), KeyFileError>
 }
 
 /// The largest key file read; a PEM Ed25519 key is about 120 bytes.
-pub const MAX_KEY_FILE: u64 = 16 * 1024;
+pub(crate) const MAX_KEY_FILE: u64 = 16 * 1024;
 
 /// Reads the key at `path`. The file is opened without following a symlink
 /// and without blocking (a FIFO must not hang start-up), then checked on

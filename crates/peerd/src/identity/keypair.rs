@@ -12,14 +12,20 @@ use super::NodeId;
 /// Subject name in node certificates. Peers never check it: the key is the identity.
 const CERTIFICATE_NAME: &str = "peerd";
 
+/// Why a key cannot be a node's identity.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum IdentityError {
+    /// The text is not a PEM `PRIVATE KEY` block holding PKCS#8 DER.
     #[error("not a PKCS#8 private key in PEM form: {0}")]
     Pem(String),
+    /// The PKCS#8 document does not parse as a key pair.
     #[error("the key is not a valid Ed25519 key: {0}")]
     Key(rcgen::Error),
+    /// The key is of another algorithm (named in the message); node keys are
+    /// Ed25519 only, since the node id is the Ed25519 public key.
     #[error("the key is {0:?}, but node keys must be Ed25519")]
     NotEd25519(String),
+    /// The self-signed certificate for the key could not be made.
     #[error("could not create the node certificate: {0}")]
     Certificate(rcgen::Error),
 }
@@ -40,12 +46,15 @@ impl Clone for Identity {
 }
 
 impl Identity {
+    /// A new identity with a fresh random Ed25519 key.
     pub fn generate() -> Self {
         let key_pair = KeyPair::generate_for(&PKCS_ED25519)
             .expect("the ring provider always generates Ed25519 keys");
         Self::from_key_pair(&key_pair).expect("a freshly generated Ed25519 key is valid")
     }
 
+    /// The identity whose key is the PKCS#8 PEM text `pem` (as
+    /// [`Identity::to_pkcs8_pem`] writes it).
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, IdentityError> {
         let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
             .map_err(|e| IdentityError::Pem(e.to_string()))?;
@@ -70,10 +79,13 @@ impl Identity {
         })
     }
 
+    /// The node id: the Ed25519 public key.
     pub fn node_id(&self) -> NodeId {
         self.node_id
     }
 
+    /// The secret key as PKCS#8 PEM text, the key file's format. Handle with
+    /// care: it is the secret.
     pub fn to_pkcs8_pem(&self) -> String {
         self.key_pair().serialize_pem()
     }

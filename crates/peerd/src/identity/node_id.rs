@@ -18,10 +18,13 @@ impl NodeId {
     /// Length of the text form.
     pub const TEXT_LEN: usize = 52;
 
+    /// The node whose Ed25519 public key is `bytes`. Not checked to be a valid
+    /// curve point: a node id names a key; a handshake proves it.
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
         Self(bytes)
     }
 
+    /// The public key's 32 bytes.
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -63,6 +66,8 @@ impl fmt::Debug for NodeId {
     "invalid node id {input:?}: expected {} characters of base32 (a-z, 2-7)",
     NodeId::TEXT_LEN
 )]
+/// A text that is not a node id: not 52 characters of base32
+/// (`a`–`z`, `2`–`7`, either case) encoding 32 bytes.
 pub struct ParseNodeIdError {
     input: String,
 }

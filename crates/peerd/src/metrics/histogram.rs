@@ -38,11 +38,15 @@ pub struct Histogram {
 pub struct HistogramSnapshot {
     /// `(le, observations <= le)`, ending with `("+Inf", count)`.
     pub buckets: Vec<(&'static str, u64)>,
+    /// Observations in all.
     pub count: u64,
+    /// The sum of all observations, in seconds.
     pub sum_seconds: f64,
 }
 
 impl Histogram {
+    /// Adds one observation; durations beyond `u64` nanoseconds (584 years)
+    /// saturate.
     pub fn observe(&self, elapsed: Duration) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         let bucket = BOUNDS.partition_point(|&(bound, _)| bound < nanos);
@@ -50,6 +54,9 @@ impl Histogram {
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
+    /// The counts now, made cumulative. Buckets are read one by one while
+    /// observations may continue, so `count` is their sum, not a snapshot of
+    /// one instant.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let labels = BOUNDS.iter().map(|&(_, le)| le).chain(["+Inf"]);
         let mut count = 0;

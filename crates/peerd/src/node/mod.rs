@@ -58,11 +58,14 @@ impl NodeBuilder {
         self
     }
 
+    /// Transport limits and timers. Default [`TransportConfig::default`].
     pub fn transport(mut self, config: TransportConfig) -> Self {
         self.transport = config;
         self
     }
 
+    /// RPC limits and timers, for the server and the client. Default
+    /// [`RpcConfig::default`].
     pub fn rpc(mut self, config: RpcConfig) -> Self {
         self.rpc = config;
         self
@@ -134,6 +137,8 @@ impl NodeBuilder {
 }
 
 impl Node {
+    /// A builder for a node with `identity`'s key and id; nothing is bound
+    /// until [`NodeBuilder::bind`].
     pub fn builder(identity: Identity) -> NodeBuilder {
         NodeBuilder {
             identity,
@@ -146,32 +151,41 @@ impl Node {
         }
     }
 
+    /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
     }
 
+    /// The UDP address the node is bound to (with the port the OS picked, if
+    /// bound to port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
+    /// The RPC client: calls other nodes by id, over a live connection or a
+    /// dial to an address the address book or discovery has for them.
     pub fn client(&self) -> &RpcClient {
         &self.client
     }
 
+    /// The connection manager: the node's endpoint and connections, their
+    /// counters and events.
     pub fn manager(&self) -> &NodeConnectionManager {
         &self.manager
     }
 
+    /// The RPC server that serves this node's handlers, with its call
+    /// counters.
     pub fn server(&self) -> &RpcServer {
         &self.server
     }
 
-    /// Where to dial nodes that have no connection.
     /// Lookups, service announcements, pinned peers.
     pub fn discovery(&self) -> &Discovery {
         &self.discovery
     }
 
+    /// Where to dial nodes that have no connection.
     pub fn addresses(&self) -> &AddressBook {
         &self.addresses
     }

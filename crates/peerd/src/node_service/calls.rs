@@ -25,6 +25,8 @@ pub async fn ping(
     Ok(start.elapsed())
 }
 
+/// Asks `node` who it is: its id, version, listen addresses, services, and
+/// the address it sees this node at.
 pub async fn info(
     client: &RpcClient,
     node: NodeId,

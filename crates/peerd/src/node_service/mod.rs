@@ -17,23 +17,40 @@ use crate::identity::NodeId;
 use crate::rpc::{CallContext, Handlers, Status};
 
 /// The generated messages of `proto/peerd/node/v1/node.proto`.
+// Generated code; the .proto files document the messages.
+#[allow(missing_docs)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/peerd.node.v1.rs"));
 }
 
+/// The service's full name, as routers and `Info` list it.
 pub const SERVICE: &str = "peerd.node.v1.Node";
+/// Liveness and round trip: echoes a nonce with the callee's clock.
 pub const PING: &str = "peerd.node.v1.Node/Ping";
+/// Who the callee is: id, version, listen addresses, services, and the
+/// address it sees the caller at.
 pub const INFO: &str = "peerd.node.v1.Node/Info";
+/// Returns the payload unchanged, after an optional delay; for
+/// benchmarks and load generators.
 pub const ECHO: &str = "peerd.node.v1.Node/Echo";
+/// Discovery: the nodes the callee knows closest to a key (Kademlia
+/// FIND_NODE).
 pub const FIND_NODE: &str = "peerd.node.v1.Node/FindNode";
+/// Discovery: stores the caller as a provider of a named service for a
+/// TTL (at most one hour).
 pub const ANNOUNCE: &str = "peerd.node.v1.Node/Announce";
+/// Discovery: the providers of a named service the callee has stored.
 pub const FIND_SERVICE: &str = "peerd.node.v1.Node/FindService";
 
 /// What `Info` reports about this node.
 #[derive(Debug, Clone)]
 pub struct NodeInfo {
+    /// This node's id.
     pub node_id: NodeId,
+    /// Where this node listens; sent as `host:port` strings.
     pub listen_addrs: Vec<SocketAddr>,
+    /// Names of the services this node serves, `peerd.node.v1.Node`
+    /// included.
     pub services: Vec<String>,
 }
 

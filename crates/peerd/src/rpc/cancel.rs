@@ -21,7 +21,7 @@ struct Signal {
 }
 
 impl CallCancel {
-    pub fn cancel(&self) {
+    pub(crate) fn cancel(&self) {
         // SeqCst on both flags, both sides: either the waiter sees `raised`,
         // or `cancel` sees `awaited` and wakes the waiter's `Notified`.
         self.0.raised.store(true, Ordering::SeqCst);
@@ -30,11 +30,11 @@ impl CallCancel {
         }
     }
 
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.0.raised.load(Ordering::SeqCst)
     }
 
-    pub async fn cancelled(&self) {
+    pub(crate) async fn cancelled(&self) {
         // Made before the flags are read: `notify_waiters` wakes every
         // `Notified` that exists when it is called, polled yet or not.
         let notified = pin!(self.0.notify.notified());

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use super::wire::borrowed::MetadataLimits;
 
+/// Settings of the RPC server and client: message size, deadlines,
+/// handler and waiting-call limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpcConfig {
     /// Largest request or response message, in bytes. Default 4 MiB.

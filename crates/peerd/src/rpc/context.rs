@@ -16,6 +16,8 @@ pub(crate) fn deadline_after(now: Instant, timeout: std::time::Duration) -> Inst
     now.checked_add(timeout).unwrap_or(now + FAR_FUTURE)
 }
 
+/// What a handler is told about the call it serves: who called, which
+/// method, until when, and with what metadata.
 #[derive(Debug, Clone)]
 pub struct CallContext {
     pub(crate) caller: NodeId,
@@ -47,6 +49,8 @@ impl CallContext {
         self.deadline
     }
 
+    /// The key/value pairs the caller sent in the request header
+    /// (`CallOptions::metadata`).
     pub fn metadata(&self) -> &HashMap<String, String> {
         &self.metadata
     }
@@ -58,6 +62,7 @@ impl CallContext {
         self.cancelled.cancelled().await
     }
 
+    /// True once the call is cancelled (see [`CallContext::cancelled`]).
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.is_cancelled()
     }

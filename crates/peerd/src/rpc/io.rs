@@ -27,7 +27,7 @@ pub(crate) struct FrameReader {
 }
 
 impl FrameReader {
-    pub fn new(recv: quinn::RecvStream, max_message: u32) -> Self {
+    pub(crate) fn new(recv: quinn::RecvStream, max_message: u32) -> Self {
         Self {
             recv,
             decoder: FrameDecoder::new(max_message),
@@ -37,7 +37,7 @@ impl FrameReader {
 
     /// The payload of the next frame, which must be of type `kind`; `None`
     /// at a clean end of stream.
-    pub fn next_of(
+    pub(crate) fn next_of(
         &mut self,
         kind: FrameType,
     ) -> impl Future<Output = Result<Option<Bytes>, CallError>> + '_ {
@@ -48,7 +48,7 @@ impl FrameReader {
     }
 
     /// The payload of exactly one message frame, then the end of the stream.
-    pub fn single_message(&mut self) -> impl Future<Output = Result<Bytes, CallError>> + '_ {
+    pub(crate) fn single_message(&mut self) -> impl Future<Output = Result<Bytes, CallError>> + '_ {
         let mut message = None;
         poll_fn(move |cx| {
             loop {
@@ -72,7 +72,10 @@ impl FrameReader {
     /// The next frame, or `None` at a clean end of stream. Poll functions,
     /// not async ones: reading is on every call's path, and each nested
     /// async state machine costs its own bookkeeping per poll.
-    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Frame>, CallError>> {
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Frame>, CallError>> {
         loop {
             if let Some(frame) = self.decoder.decode(&mut self.buffer)? {
                 return Poll::Ready(Ok(Some(frame)));
@@ -99,7 +102,7 @@ impl FrameReader {
     }
 
     /// Tells the peer we will read no more.
-    pub fn stop(&mut self, code: StreamCode) {
+    pub(crate) fn stop(&mut self, code: StreamCode) {
         let _ = self.recv.stop(code.var_int());
     }
 }
@@ -143,7 +146,7 @@ impl Chunks {
     /// Writes what is left to `send`. A poll function over quinn's
     /// cancel-safe `write_chunks`: its nested async writers made every
     /// call's future hundreds of bytes larger.
-    pub fn poll_write(
+    pub(crate) fn poll_write(
         &mut self,
         send: &mut quinn::SendStream,
         cx: &mut Context<'_>,

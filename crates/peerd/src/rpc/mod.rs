@@ -52,10 +52,13 @@ pub enum StreamCode {
 }
 
 impl StreamCode {
+    /// The code as QUIC sends it.
     pub fn var_int(self) -> quinn::VarInt {
         quinn::VarInt::from_u32(self as u32)
     }
 
+    /// The code with this QUIC value, or `None` for a value no peer of this
+    /// protocol sends.
     pub fn from_var_int(code: quinn::VarInt) -> Option<Self> {
         match code.into_inner() {
             0 => Some(Self::Done),

@@ -68,6 +68,8 @@ pub struct Handlers {
 }
 
 impl Handlers {
+    /// No handlers yet for the service `name`, its full proto name
+    /// (`package.Service`); methods are then called as `name/Method`.
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -75,6 +77,7 @@ impl Handlers {
         }
     }
 
+    /// The service's full name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -183,6 +186,7 @@ pub(crate) struct Route {
 }
 
 impl Router {
+    /// A router with no methods: every call is answered UNIMPLEMENTED.
     pub fn new() -> Self {
         Self::default()
     }

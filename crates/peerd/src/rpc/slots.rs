@@ -91,21 +91,21 @@ pub(crate) struct Slot<'a> {
 }
 
 impl HandlerSlots {
-    pub fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize) -> Self {
         Self {
             limit,
             state: Mutex::default(),
         }
     }
 
-    pub fn in_use(&self) -> usize {
+    pub(crate) fn in_use(&self) -> usize {
         self.lock().in_use
     }
 
     /// A slot for `caller` from `source`: at once, taken from a caller over
     /// its share, or the next one freed that is `caller`'s turn. `None`
     /// only if the slots went away, which they do not while borrowed.
-    pub async fn acquire(&self, caller: NodeId, source: IpAddr) -> Option<Slot<'_>> {
+    pub(crate) async fn acquire(&self, caller: NodeId, source: IpAddr) -> Option<Slot<'_>> {
         let granted = {
             let mut state = self.lock();
             state.enter(caller, source);
@@ -314,7 +314,7 @@ impl Drop for Waiting<'_> {
 
 impl Slot<'_> {
     /// Resolves when the slot is given to a caller under its share.
-    pub async fn revoked(&self) {
+    pub(crate) async fn revoked(&self) {
         self.revoked.cancelled().await
     }
 }

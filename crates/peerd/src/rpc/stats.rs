@@ -23,11 +23,14 @@ const CODES: usize = Code::Unauthenticated as usize + 1;
 /// Which end of the call this node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// This node serves the call.
     Server,
+    /// This node makes the call.
     Client,
 }
 
 impl Role {
+    /// `server` or `client`, e.g. a metrics label value.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Server => "server",
@@ -66,6 +69,8 @@ impl MethodStats {
         }
     }
 
+    /// The full method name (`package.Service/Method`), or
+    /// [`UNKNOWN_METHOD`] / [`OTHER_METHOD`] for the overflow.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -78,6 +83,8 @@ impl MethodStats {
         })
     }
 
+    /// How long the finished calls took: on a server from accepting the
+    /// stream, on a client from starting the call, to the call's end.
     pub fn duration(&self) -> HistogramSnapshot {
         self.duration.snapshot()
     }
@@ -112,10 +119,12 @@ impl CallStats {
         }
     }
 
+    /// Which end of the calls these counts are.
     pub fn role(&self) -> Role {
         self.role
     }
 
+    /// Calls started and not yet finished, all methods together.
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::Relaxed)
     }
@@ -212,6 +221,8 @@ impl CallRecord {
         self.slot = Slot(index.min(self.stats.methods.len()));
     }
 
+    /// Records the call as finished with `code`; the count and the duration
+    /// are taken when the record drops, which this does.
     pub fn end(mut self, code: Code) {
         self.code = code;
     }

@@ -39,12 +39,17 @@ pub struct Faults {
 /// Datagrams seen so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FaultStats {
+    /// Datagrams received from the kernel, dropped ones included.
     pub received: u64,
+    /// Received datagrams dropped by loss or the blackhole (datagrams not
+    /// sent during a blackhole are not counted).
     pub dropped: u64,
     /// Delivered after a datagram that arrived later.
     pub reordered: u64,
 }
 
+/// A UDP socket for quinn (`AsyncUdpSocket`) that applies [`Faults`] to
+/// what it receives; hand it to `NodeBuilder::socket`.
 #[derive(Debug)]
 pub struct FaultySocket {
     socket: tokio::net::UdpSocket,
@@ -92,10 +97,13 @@ impl FaultySocket {
         }))
     }
 
+    /// Replaces the faults from now on; datagrams already held keep their
+    /// delivery time.
     pub fn set_faults(&self, faults: Faults) {
         self.lock().faults = faults;
     }
 
+    /// The counts so far.
     pub fn stats(&self) -> FaultStats {
         self.lock().stats
     }

@@ -12,16 +12,24 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
 ];
 
+/// Why a peer's certificate names no node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertificateError {
+    /// The peer presented no certificate or a chain (the count carried);
+    /// nodes present exactly one self-signed certificate.
     #[error("the peer presented {0} certificates; exactly one is required")]
     WrongCount(usize),
+    /// The certificate does not parse as X.509 DER.
     #[error("the peer's certificate is not valid DER")]
     Malformed,
+    /// The certificate's key is not a 32-byte Ed25519 key.
     #[error("the peer's certificate key is not Ed25519")]
     NotEd25519,
 }
 
+/// The `NodeId` a certificate proves: its Ed25519 subject public key.
+/// Nothing else in the certificate (names, validity dates) is looked at;
+/// the handshake's signature shows that the peer holds the key.
 pub fn node_id_from_certificate(cert: &CertificateDer<'_>) -> Result<NodeId, CertificateError> {
     let parsed = webpki::EndEntityCert::try_from(cert).map_err(|_| CertificateError::Malformed)?;
     let spki = parsed.subject_public_key_info();

@@ -13,12 +13,18 @@ use super::ALPN;
 use super::verifier::{AnyNode, ExpectedPeer};
 use crate::identity::{Identity, IdentityError};
 
+/// Why a TLS configuration could not be built. A node's key and the ring
+/// provider normally always work, so any of these is a bug or a broken key.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TlsError {
+    /// The identity's certificate could not be made.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// rustls refused the key or the protocol versions.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    /// quinn refused the rustls configuration (e.g. no TLS 1.3 suite QUIC
+    /// can use).
     #[error("QUIC TLS configuration: {0}")]
     Quic(String),
 }
@@ -31,6 +37,8 @@ pub struct TlsConfigs {
 }
 
 impl TlsConfigs {
+    /// The configurations for `identity`: its key and a self-signed
+    /// certificate carrying it, on [`crypto_provider`].
     pub fn new(identity: &Identity) -> Result<Self, TlsError> {
         // Explicit provider: the library never depends on a process-wide default.
         let provider = Arc::new(crypto_provider());
@@ -44,6 +52,8 @@ impl TlsConfigs {
         })
     }
 
+    /// The server side: TLS 1.3 only, ALPN [`ALPN`], a client certificate
+    /// required from any node (the caller's key is its identity), no 0-RTT.
     pub fn server(&self) -> Result<QuicServerConfig, TlsError> {
         let mut config = ServerConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -55,6 +65,8 @@ impl TlsConfigs {
         QuicServerConfig::try_from(config).map_err(|e| TlsError::Quic(e.to_string()))
     }
 
+    /// The client side of a dial: TLS 1.3 only, ALPN [`ALPN`], our
+    /// certificate offered, and only `expected`'s key accepted.
     pub fn client(&self, expected: Arc<ExpectedPeer>) -> Result<QuicClientConfig, TlsError> {
         let mut config = ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?

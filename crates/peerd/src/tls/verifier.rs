@@ -16,11 +16,14 @@ use crate::identity::NodeId;
 /// can be reported with both IDs.
 #[derive(Debug)]
 pub struct ExpectedPeer {
+    /// The node the dial is for; any other key fails the handshake.
     pub expected: NodeId,
     seen: OnceLock<NodeId>,
 }
 
 impl ExpectedPeer {
+    /// A verifier for a dial to `expected`, shared between the rustls config
+    /// and the dialler, which reads the key seen after a failure.
     pub fn new(expected: NodeId) -> Arc<Self> {
         Arc::new(Self {
             expected,

@@ -35,7 +35,7 @@ pub(super) enum Incoming {
 }
 
 impl ActiveCall {
-    pub fn new(
+    pub(crate) fn new(
         send: quinn::SendStream,
         recv: quinn::RecvStream,
         busy: StreamGuard,
@@ -51,23 +51,23 @@ impl ActiveCall {
         }
     }
 
-    pub async fn send(&mut self, frames: OutFrames) -> Result<(), CallError> {
+    pub(crate) async fn send(&mut self, frames: OutFrames) -> Result<(), CallError> {
         Ok(write_frames(&mut self.send, frames).await?)
     }
 
     /// Sends the last frames and the end of the request in one write.
-    pub async fn send_final(&mut self, frames: OutFrames) -> Result<(), CallError> {
+    pub(crate) async fn send_final(&mut self, frames: OutFrames) -> Result<(), CallError> {
         self.send(frames).await?;
         self.finish_sending()
     }
 
-    pub fn finish_sending(&mut self) -> Result<(), CallError> {
+    pub(crate) fn finish_sending(&mut self) -> Result<(), CallError> {
         Ok(self.send.finish()?)
     }
 
     /// Cancels the call on the wire, unless the callee has ended it, so
     /// its handler stops.
-    pub fn cancel(&mut self) {
+    pub(crate) fn cancel(&mut self) {
         if !self.answer.ended {
             self.answer.ended = true;
             let _ = self.send.reset(StreamCode::Cancelled.var_int());
@@ -76,7 +76,7 @@ impl ActiveCall {
     }
 
     /// The next message or the final status.
-    pub async fn receive(&mut self) -> Result<Incoming, CallError> {
+    pub(crate) async fn receive(&mut self) -> Result<Incoming, CallError> {
         poll_fn(|cx| self.answer.poll_receive(cx)).await
     }
 
@@ -87,7 +87,7 @@ impl ActiveCall {
     ///
     /// One poll function, not nested async ones: each layer would move the
     /// answer and keep its own state on every call's path.
-    pub fn unary(
+    pub(crate) fn unary(
         &mut self,
         frames: OutFrames,
     ) -> impl Future<Output = Result<Result<Bytes, Status>, CallError>> + '_ {

@@ -32,6 +32,9 @@ use waiting::WaitingCalls;
 /// Finds addresses of nodes the address book does not know (discovery's
 /// iterative lookup, for a `Node`).
 pub trait AddressResolver: Send + Sync + 'static {
+    /// Addresses to dial `node` at, best first; empty if none are found.
+    /// Asked only when a call has neither a connection nor an address for the
+    /// node; the call's deadline bounds the wait.
     fn resolve(&self, node: NodeId) -> Pin<Box<dyn Future<Output = Vec<SocketAddr>> + Send>>;
 }
 
@@ -52,26 +55,31 @@ pub struct CallOptions {
 }
 
 impl CallOptions {
+    /// Sets [`CallOptions::timeout`].
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
+    /// Adds one metadata pair, sent in the request header.
     pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
         self
     }
 
+    /// Sets [`CallOptions::priority`].
     pub fn with_priority(mut self, priority: i32) -> Self {
         self.priority = priority;
         self
     }
 
+    /// Adds an address to [`CallOptions::addrs`].
     pub fn with_addr(mut self, addr: SocketAddr) -> Self {
         self.addrs.push(addr);
         self
     }
 
+    /// Sets [`CallOptions::wait_for_ready`].
     pub fn with_wait_for_ready(mut self) -> Self {
         self.wait_for_ready = true;
         self
@@ -82,6 +90,9 @@ impl CallOptions {
 /// come back by dialing us, which wakes the call at once.
 const READY_RETRY_MAX: Duration = Duration::from_secs(2);
 
+/// Calls methods of other nodes by [`NodeId`]: reuses the live connection to
+/// the node, whoever dialled it, or dials one of its addresses. A cheap,
+/// clonable handle; clones share the counters and the waiting calls.
 #[derive(Clone)]
 pub struct RpcClient {
     manager: NodeConnectionManager,
@@ -93,6 +104,8 @@ pub struct RpcClient {
 }
 
 impl RpcClient {
+    /// A client making its connections through `manager`, dialling addresses
+    /// from `addresses`, with no resolver.
     pub fn new(manager: NodeConnectionManager, addresses: AddressBook, config: RpcConfig) -> Self {
         Self {
             manager,

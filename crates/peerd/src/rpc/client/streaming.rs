@@ -53,6 +53,9 @@ impl<Req, Resp> StreamingCall<Req, Resp> {
 }
 
 impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Resp> {
+    /// Sends one request message, waiting while the stream's flow control
+    /// holds it back, at most until the call's deadline. An error ends the
+    /// call.
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
         let mut frame = OutFrames::new();
         frame.put_message(FrameType::Message, message);

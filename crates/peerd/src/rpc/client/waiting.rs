@@ -14,7 +14,7 @@ pub(super) struct WaitingCalls {
 
 impl WaitingCalls {
     /// A place in `node`'s queue, or `None` if `limit` calls already wait.
-    pub fn enter(&self, node: NodeId, limit: usize) -> Option<WaitingPlace> {
+    pub(crate) fn enter(&self, node: NodeId, limit: usize) -> Option<WaitingPlace> {
         let mut waiting = self.per_node.entry(node).or_default();
         if *waiting >= limit {
             return None;

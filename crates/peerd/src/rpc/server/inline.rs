@@ -27,7 +27,7 @@ pub(super) struct InlinePolls {
 }
 
 impl InlinePolls {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             epoch: Instant::now(),
             paused_until: AtomicU64::new(0),
@@ -35,12 +35,12 @@ impl InlinePolls {
         }
     }
 
-    pub fn allowed(&self, now: Instant) -> bool {
+    pub(crate) fn allowed(&self, now: Instant) -> bool {
         self.nanos(now) >= self.paused_until.load(Ordering::Relaxed)
     }
 
     /// Notes a first poll that began at `started` and lasted `took`.
-    pub fn ran(&self, started: Instant, took: Duration) {
+    pub(crate) fn ran(&self, started: Instant, took: Duration) {
         if took <= BUDGET {
             // A load first: the common case writes nothing.
             if self.long_ahead.load(Ordering::Relaxed) > 0 {

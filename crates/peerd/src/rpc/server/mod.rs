@@ -24,6 +24,9 @@ use crate::connection::{IncomingStream, StreamHandler};
 use crate::rpc::stats::CallStats;
 use inline::InlinePolls;
 
+/// Serves calls: the connection manager's stream handler, which runs each
+/// stream's call through the router under the configured limits. A cheap,
+/// clonable handle; clones share handlers, counters and shutdown.
 #[derive(Clone)]
 pub struct RpcServer {
     shared: Arc<Shared>,
@@ -58,6 +61,7 @@ impl RpcServer {
         }
     }
 
+    /// The handlers this server routes calls to.
     pub fn router(&self) -> &Router {
         &self.shared.router
     }

@@ -49,7 +49,7 @@ impl CallError {
     /// A peer broke the protocol. Cold: kept out of the code of the paths
     /// every call takes.
     #[cold]
-    pub fn protocol(message: impl Into<String>) -> Self {
+    pub(crate) fn protocol(message: impl Into<String>) -> Self {
         CallError::Protocol(message.into())
     }
 }
@@ -113,7 +113,7 @@ impl CallError {
     /// True when the callee never saw this call, so it is safe to send it
     /// again: the connection was a drained duplicate (the node's primary will
     /// carry it), or the callee lost it before acknowledging the request.
-    pub fn is_unseen(&self) -> bool {
+    pub(crate) fn is_unseen(&self) -> bool {
         matches!(self, CallError::Undelivered(_))
             || self
                 .lost_connection()
@@ -122,7 +122,7 @@ impl CallError {
 
     /// True when the peer answered with a stateless reset: it holds no state
     /// for the connection, as after a restart.
-    pub fn is_stateless_reset(&self) -> bool {
+    pub(crate) fn is_stateless_reset(&self) -> bool {
         matches!(self.lost_connection(), Some(quinn::ConnectionError::Reset))
     }
 

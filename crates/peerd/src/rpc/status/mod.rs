@@ -16,22 +16,49 @@ use super::wire::outgoing::{Encode, OutFrames};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u32)]
 pub enum Code {
+    /// The call succeeded.
     Ok = 0,
+    /// The call was cancelled: the caller reset the stream or left, or
+    /// this node closed the connection it ran on.
     Cancelled = 1,
+    /// An error without a better code; also any number outside 0..=16.
     Unknown = 2,
+    /// The request is malformed whatever the callee's state, e.g. it does
+    /// not decode as the method's request type, or the caller dialled itself.
     InvalidArgument = 3,
+    /// The call's deadline passed before it completed: the caller's timeout
+    /// ran out, or the callee's handler or the request header outlasted it.
     DeadlineExceeded = 4,
+    /// The requested entity does not exist.
     NotFound = 5,
+    /// The entity a call tried to create already exists.
     AlreadyExists = 6,
+    /// The caller is known but not allowed this call.
     PermissionDenied = 7,
+    /// A limit was hit: a frame over the size limit, the queue of calls
+    /// waiting for a node full, a provider store at capacity.
     ResourceExhausted = 8,
+    /// The system is not in the state the call requires; retrying as is
+    /// will not help.
     FailedPrecondition = 9,
+    /// The call was aborted by a conflict, e.g. with a concurrent change.
     Aborted = 10,
+    /// An argument is past the valid range.
     OutOfRange = 11,
+    /// The callee serves no such method (`service/Method` unknown to its
+    /// router).
     Unimplemented = 12,
+    /// A broken invariant: a peer broke the protocol, a response does not
+    /// decode, or a local TLS or stream error.
     Internal = 13,
+    /// The callee could not be reached or went away: no address, the dial
+    /// failed, the connection was lost, or the node is shutting down.
+    /// Usually transient; retrying later may succeed.
     Unavailable = 14,
+    /// Unrecoverable data loss or corruption.
     DataLoss = 15,
+    /// The peer's key is not the node the caller dialled (the TLS
+    /// handshake proved another identity).
     Unauthenticated = 16,
 }
 
@@ -123,6 +150,8 @@ impl Eq for Details {}
 static NO_METADATA: LazyLock<HashMap<String, String>> = LazyLock::new(HashMap::new);
 
 impl Status {
+    /// A status with `code` and `message`; an empty message allocates
+    /// nothing.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         let message = message.into();
         // No map for an empty status: `HashMap::new` seeds a hasher, and
@@ -148,38 +177,47 @@ impl Status {
         Self { code, details }
     }
 
+    /// The status of a call that succeeded: `Code::Ok`, no message.
     pub fn ok() -> Self {
         Self::new(Code::Ok, "")
     }
 
+    /// `Code::InvalidArgument` with `message`.
     pub fn invalid_argument(message: impl Into<String>) -> Self {
         Self::new(Code::InvalidArgument, message)
     }
 
+    /// `Code::NotFound` with `message`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(Code::NotFound, message)
     }
 
+    /// `Code::Internal` with `message`.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(Code::Internal, message)
     }
 
+    /// `Code::Unavailable` with `message`.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(Code::Unavailable, message)
     }
 
+    /// `Code::Unimplemented` with `message`.
     pub fn unimplemented(message: impl Into<String>) -> Self {
         Self::new(Code::Unimplemented, message)
     }
 
+    /// `Code::ResourceExhausted` with `message`.
     pub fn resource_exhausted(message: impl Into<String>) -> Self {
         Self::new(Code::ResourceExhausted, message)
     }
 
+    /// `Code::DeadlineExceeded` with `message`.
     pub fn deadline_exceeded(message: impl Into<String>) -> Self {
         Self::new(Code::DeadlineExceeded, message)
     }
 
+    /// `Code::Cancelled` with `message`.
     pub fn cancelled(message: impl Into<String>) -> Self {
         Self::new(Code::Cancelled, message)
     }
@@ -198,20 +236,25 @@ impl Status {
         self
     }
 
+    /// The status code, as sent on the wire.
     pub fn code(&self) -> Code {
         self.code
     }
 
+    /// The human-readable message sent with the code; empty if none.
     pub fn message(&self) -> &str {
         self.details.as_ref().map_or("", |details| &details.message)
     }
 
+    /// The trailers sent with the status (see [`Status::with_metadata`]);
+    /// empty if none.
     pub fn metadata(&self) -> &HashMap<String, String> {
         self.details
             .as_ref()
             .map_or(&NO_METADATA, |details| &details.metadata)
     }
 
+    /// True for `Code::Ok`.
     pub fn is_ok(&self) -> bool {
         self.code == Code::Ok
     }

@@ -78,7 +78,7 @@ pub(crate) struct MetadataLimits {
 /// Memory a decoded metadata entry takes beyond its key and value bytes:
 /// two `String`s in the map's table, which grows by doubling, and two
 /// allocations. Measured: 8,700 one-byte entries took 126 bytes each.
-pub const METADATA_ENTRY_COST: usize = 128;
+pub(crate) const METADATA_ENTRY_COST: usize = 128;
 
 /// A received `RequestHeader`. Its method stays in the frame's bytes: the
 /// route is found by them, so no call copies its method into a `String`.
@@ -95,7 +95,7 @@ impl ReceivedHeader {
     /// Decodes as prost decodes `RequestHeader`: the last value of a field
     /// wins, map entries add up, and unknown fields are skipped. Metadata
     /// over `limits` is refused as soon as it is.
-    pub fn decode(mut bytes: Bytes, limits: MetadataLimits) -> Result<Self, HeaderError> {
+    pub(crate) fn decode(mut bytes: Bytes, limits: MetadataLimits) -> Result<Self, HeaderError> {
         let mut header = Self::default();
         let mut accounted = 0;
         while bytes.has_remaining() {
@@ -133,12 +133,12 @@ impl ReceivedHeader {
     }
 
     /// The method's name as received, for the router.
-    pub fn method_bytes(&self) -> &[u8] {
+    pub(crate) fn method_bytes(&self) -> &[u8] {
         &self.method
     }
 
     /// The method's name, refused as prost would refuse it if not UTF-8.
-    pub fn method(&self) -> Result<&str, HeaderError> {
+    pub(crate) fn method(&self) -> Result<&str, HeaderError> {
         std::str::from_utf8(&self.method).map_err(|_| HeaderError::MethodNotUtf8)
     }
 }

@@ -17,6 +17,7 @@ pub const MAX_CONTROL_FRAME: u32 = 64 * 1024;
 /// the declared size. Larger payloads grow the buffer as they arrive.
 pub const RESERVE_AHEAD: usize = 64 * 1024;
 
+/// A frame's type, its first byte on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameType {
@@ -29,6 +30,7 @@ pub enum FrameType {
 }
 
 impl FrameType {
+    /// The type with this wire byte, or `None` for a byte no frame type has.
     pub fn from_byte(byte: u8) -> Option<Self> {
         match byte {
             0x01 => Some(Self::Header),
@@ -39,24 +41,41 @@ impl FrameType {
     }
 }
 
+/// One decoded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// What the payload is.
     pub kind: FrameType,
+    /// The payload, without the 5-byte header; at most the limit for `kind`.
     pub payload: Bytes,
 }
 
+/// A stream's bytes that are not a valid sequence of frames. Any of these
+/// ends the call: the rest of the stream cannot be framed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// The type byte (carried) is none of [`FrameType`]'s.
     #[error("unknown frame type 0x{0:02x}")]
     UnknownType(u8),
+    /// The declared payload length is over the limit for the frame's type:
+    /// [`MAX_CONTROL_FRAME`] for headers and statuses, the decoder's
+    /// `max_message` (`RpcConfig::max_message_size`) for messages. Detected
+    /// from the header alone, before any payload is buffered.
     #[error("a {kind:?} frame of {declared} bytes exceeds the limit of {limit} bytes")]
     TooLarge {
+        /// The frame's type.
         kind: FrameType,
+        /// The payload length the header declares, in bytes.
         declared: u32,
+        /// The limit for `kind`, in bytes.
         limit: u32,
     },
+    /// The stream ended in the middle of a frame.
     #[error("the stream ended inside a frame ({buffered} bytes of it received)")]
-    Truncated { buffered: usize },
+    Truncated {
+        /// Bytes of the unfinished frame received, its header included.
+        buffered: usize,
+    },
 }
 
 /// Received bytes not yet cut into frames. Whole frames are cut from the
@@ -95,6 +114,7 @@ impl Unframed {
         self.chunk.len() + self.assembling.len()
     }
 
+    /// True when no received byte is left undecoded.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -112,6 +132,8 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
+    /// A decoder that refuses message frames over `max_message` bytes
+    /// (header and status frames: [`MAX_CONTROL_FRAME`]).
     pub fn new(max_message: u32) -> Self {
         Self { max_message }
     }

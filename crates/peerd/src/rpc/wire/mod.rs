@@ -7,6 +7,8 @@ pub mod codec;
 pub(crate) mod outgoing;
 
 /// The generated messages of `proto/peerd/rpc/v1/rpc.proto`.
+// Generated code; the .proto files document the messages.
+#[allow(missing_docs)]
 pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/peerd.rpc.v1.rs"));
 }

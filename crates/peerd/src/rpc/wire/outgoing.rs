@@ -9,7 +9,7 @@ use super::codec::{FRAME_HEADER_LEN, FrameType, put_frame_header};
 
 /// Payloads at least this long are passed on by reference; shorter ones are
 /// copied next to their frame header, which is cheaper than another chunk.
-pub const BY_REFERENCE_MIN: usize = 4096;
+pub(crate) const BY_REFERENCE_MIN: usize = 4096;
 
 /// Room reserved for the other fields of a message whose payload is passed
 /// by reference; more only costs a reallocation.
@@ -17,7 +17,7 @@ const FIELDS_BESIDE_PAYLOAD: usize = 64;
 
 /// A message `OutFrames` can encode: any prost message, or a borrowed
 /// stand-in with the same bytes (`super::borrowed`).
-pub trait Encode {
+pub(crate) trait Encode {
     fn encoded_len(&self) -> usize;
     /// Appends the message's fields; `put_message` reserved the room.
     fn encode_raw(&self, out: &mut OutFrames);
@@ -36,18 +36,18 @@ impl<M: prost::Message> Encode for M {
 /// Encoded frames, in order: chunks already cut, then the bytes being
 /// written.
 #[derive(Debug, Default)]
-pub struct OutFrames {
+pub(crate) struct OutFrames {
     chunks: Vec<Bytes>,
     tail: BytesMut,
 }
 
 impl OutFrames {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Room for `bytes` of frames (see `room_for`) in one allocation.
-    pub fn with_capacity(bytes: usize) -> Self {
+    pub(crate) fn with_capacity(bytes: usize) -> Self {
         Self {
             chunks: Vec::new(),
             tail: BytesMut::with_capacity(bytes),
@@ -58,12 +58,12 @@ impl OutFrames {
     /// the message, or only its other fields if its payload goes by
     /// reference. An estimate for a message of 4 KiB or more made of smaller
     /// fields: all of it is copied, and the buffer grows while encoding.
-    pub fn room_for(message: &impl Encode) -> usize {
+    pub(crate) fn room_for(message: &impl Encode) -> usize {
         FRAME_HEADER_LEN + copied_len(message.encoded_len())
     }
 
     /// Appends one frame whose payload is `message`.
-    pub fn put_message(&mut self, kind: FrameType, message: &impl Encode) {
+    pub(crate) fn put_message(&mut self, kind: FrameType, message: &impl Encode) {
         let len = message.encoded_len();
         let needed = FRAME_HEADER_LEN + copied_len(len);
         // Exactly: a buffer frozen with room to spare is given a second
@@ -76,14 +76,14 @@ impl OutFrames {
     }
 
     /// The frames as chunks for quinn, in order.
-    pub fn into_chunks(mut self) -> Vec<Bytes> {
+    pub(crate) fn into_chunks(mut self) -> Vec<Bytes> {
         self.cut_tail();
         self.chunks
     }
 
     /// The frames as one chunk, if nothing was kept by reference: the
     /// common case, which needs no list.
-    pub fn into_single(self) -> Result<Bytes, Self> {
+    pub(crate) fn into_single(self) -> Result<Bytes, Self> {
         match self.chunks.is_empty() {
             true => Ok(self.tail.freeze()),
             false => Err(self),

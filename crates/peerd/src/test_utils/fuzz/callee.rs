@@ -34,12 +34,12 @@ pub(super) struct ScriptedCallee {
 
 impl ScriptedCallee {
     /// Answers the streams opened from now on by `answer`, or as an echo.
-    pub fn install(&self, answer: Option<Answer>) {
+    pub(crate) fn install(&self, answer: Option<Answer>) {
         *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = answer;
     }
 
     /// Returns once every handler has ended.
-    pub async fn idle(&self) {
+    pub(crate) async fn idle(&self) {
         self.handlers.close();
         self.handlers.wait().await;
         self.handlers.reopen();

@@ -46,6 +46,9 @@ impl Default for CallerRig {
 }
 
 impl CallerRig {
+    /// Binds the caller and the callee on 127.0.0.1 on a runtime of its own
+    /// (one worker thread). Panics if they cannot bind: the rig cannot run
+    /// without them.
     pub fn new() -> Self {
         let runtime = super::rig_runtime();
         let callee = Arc::new(ScriptedCallee::default());

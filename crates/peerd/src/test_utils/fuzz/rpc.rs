@@ -38,6 +38,8 @@ impl Default for RpcRig {
 }
 
 impl RpcRig {
+    /// Binds both nodes on 127.0.0.1 on a runtime of its own (one worker
+    /// thread). Panics if they cannot bind: the rig cannot run without them.
     pub fn new() -> Self {
         let runtime = super::rig_runtime();
         let (caller, callee) = runtime.block_on(async {

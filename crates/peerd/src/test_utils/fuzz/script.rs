@@ -27,7 +27,7 @@ pub(super) enum Pattern {
 }
 
 impl Pattern {
-    pub fn method(self) -> &'static str {
+    pub(crate) fn method(self) -> &'static str {
         match self {
             Pattern::Unary => "fuzz.v1.Script/Unary",
             Pattern::ServerStreaming => "fuzz.v1.Script/ServerStreaming",
