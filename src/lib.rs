@@ -18,5 +18,6 @@
 pub mod admin;
 pub mod bench;
 pub mod config;
+pub mod gateway;
 pub mod daemon;
 pub mod metrics;

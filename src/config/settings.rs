@@ -4,6 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::gateway::GatewaySettings;
 use super::keys::KEYS;
 use peerd::connection::TransportConfig;
 use peerd::rpc::RpcConfig;
@@ -28,6 +29,7 @@ pub struct Settings {
     pub transport: TransportConfig,
     pub rpc: RpcConfig,
     pub metrics: MetricsSettings,
+    pub gateway: GatewaySettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +76,7 @@ impl Default for Settings {
             transport: TransportConfig::default(),
             rpc: RpcConfig::default(),
             metrics: MetricsSettings::default(),
+            gateway: GatewaySettings::default(),
         }
     }
 }
