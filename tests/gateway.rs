@@ -22,6 +22,7 @@ use serde_json::Value;
 use support::daemon::Daemon;
 
 const AGENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/agent.py");
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/example.py");
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The venv's Python, or `None` (outside CI) when there is none.
@@ -142,21 +143,35 @@ fn python_agents_call_each_other_through_two_daemons() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let quick_dial = ["--set", "transport.handshake_timeout=2s"];
     let a = Daemon::start(dir_a.path(), &quick_dial);
-    let (gateway_a, gateway_b) = (dir_a.path().join("agent.sock"), dir_b.path().join("agent.sock"));
-    let (agent_a_socket, agent_b_socket) = (dir_a.path().join("a.sock"), dir_b.path().join("b.sock"));
+    let (gateway_a, gateway_b) = (
+        dir_a.path().join("agent.sock"),
+        dir_b.path().join("agent.sock"),
+    );
+    let (agent_a_socket, agent_b_socket) =
+        (dir_a.path().join("a.sock"), dir_b.path().join("b.sock"));
     let config_b = daemon_b_config(dir_b.path(), &agent_b_socket, a.id);
     let b = Daemon::start(dir_b.path(), &["--config", config_b.to_str().unwrap()]);
     let stubs = tempfile::tempdir().unwrap();
     let stub_dir = |name: &str| stubs.path().join(name);
 
-    let agent_b = Agent::spawn(&python, &stub_dir("b"), &["serve", agent_b_socket.to_str().unwrap()]);
+    let agent_b = Agent::spawn(
+        &python,
+        &stub_dir("b"),
+        &["serve", agent_b_socket.to_str().unwrap()],
+    );
     let mut b_events = Vec::new();
     agent_b.wait_for("event", "ready", &mut b_events);
     let b_id = b.id.to_string();
     let agent_a = Agent::spawn(
         &python,
         &stub_dir("a"),
-        &["serve", agent_a_socket.to_str().unwrap(), "--expose", gateway_a.to_str().unwrap(), &b_id],
+        &[
+            "serve",
+            agent_a_socket.to_str().unwrap(),
+            "--expose",
+            gateway_a.to_str().unwrap(),
+            &b_id,
+        ],
     );
     agent_a.wait_for("event", "ready", &mut Vec::new());
 
@@ -166,7 +181,13 @@ fn python_agents_call_each_other_through_two_daemons() {
     let caller_a = Agent::spawn(
         &python,
         &stub_dir("a-call"),
-        &["call", gateway_a.to_str().unwrap(), &b.peer_addr(), &unknown, &dead],
+        &[
+            "call",
+            gateway_a.to_str().unwrap(),
+            &b.peer_addr(),
+            &unknown,
+            &dead,
+        ],
     );
     let results = scenarios(caller_a.all_lines());
     check_patterns(&results, a.id);
@@ -175,7 +196,11 @@ fn python_agents_call_each_other_through_two_daemons() {
 
     // B calls A back, over the connection A dialed: B never learned A's
     // address, so no other connection could carry it.
-    let back = Agent::spawn(&python, &stub_dir("b-call"), &["one", gateway_b.to_str().unwrap(), &a.id.to_string()]);
+    let back = Agent::spawn(
+        &python,
+        &stub_dir("b-call"),
+        &["one", gateway_b.to_str().unwrap(), &a.id.to_string()],
+    );
     let back = scenarios(back.all_lines());
     assert_eq!(back["one"]["code"], "OK", "{:?}", back["one"]);
     assert_eq!(back["one"]["data"], format!("one|caller={}", b.id));
@@ -183,6 +208,7 @@ fn python_agents_call_each_other_through_two_daemons() {
     assert_eq!(status["connections_outbound"], 1, "{status}");
     assert_eq!(status["connections_inbound"], 0, "{status}");
 
+    check_readme_example(&python, &stub_dir("a-call"), &gateway_a, &b_id, a.id);
     check_socket_refuses_other_users(&python, &gateway_a, &b_id);
     check_dynamic_exposure_ends_with_its_agent(agent_a, &a);
 }
@@ -199,7 +225,11 @@ fn check_patterns(results: &HashMap<String, Value>, a: NodeId) {
     assert_eq!(data("bidi_streaming"), serde_json::json!(["X", "Y"]));
 }
 
-fn check_deadline_cancel_status(results: &HashMap<String, Value>, agent_b: &Agent, seen: &mut Vec<Value>) {
+fn check_deadline_cancel_status(
+    results: &HashMap<String, Value>,
+    agent_b: &Agent,
+    seen: &mut Vec<Value>,
+) {
     let deadline = &results["deadline"];
     assert_eq!(deadline["code"], "DEADLINE_EXCEEDED", "{deadline}");
     let elapsed = deadline["elapsed_ms"].as_u64().unwrap();
@@ -215,43 +245,75 @@ fn check_deadline_cancel_status(results: &HashMap<String, Value>, agent_b: &Agen
     assert_eq!(status["trailers"]["x-why"], "test", "{status}");
 }
 
-fn check_refusals(results: &HashMap<String, Value>, agent_b: &Agent, seen: &mut Vec<Value>, unknown: &str) {
+fn check_refusals(
+    results: &HashMap<String, Value>,
+    agent_b: &Agent,
+    seen: &mut Vec<Value>,
+    unknown: &str,
+) {
     let denied = &results["not_allowed"];
     assert_eq!(denied["code"], "PERMISSION_DENIED", "{denied}");
-    assert!(denied["details"].as_str().unwrap().contains("allow list"), "{denied}");
+    assert!(
+        denied["details"].as_str().unwrap().contains("allow list"),
+        "{denied}"
+    );
     let down = &results["backend_down"];
     assert_eq!(down["code"], "UNAVAILABLE", "{down}");
-    assert!(down["details"].as_str().unwrap().contains("peerd.test.Down"), "{down}");
+    assert!(
+        down["details"]
+            .as_str()
+            .unwrap()
+            .contains("peerd.test.Down"),
+        "{down}"
+    );
     let unknown_node = &results["unknown_node"];
     assert_eq!(unknown_node["code"], "UNAVAILABLE", "{unknown_node}");
     let message = unknown_node["details"].as_str().unwrap();
-    assert!(message.contains(unknown) && message.contains("addresses tried"), "{message}");
+    assert!(
+        message.contains(unknown) && message.contains("addresses tried"),
+        "{message}"
+    );
     let dead = &results["dead_node"];
     assert_eq!(dead["code"], "UNAVAILABLE", "{dead}");
-    assert!(dead["details"].as_str().unwrap().contains("127.0.0.1:9"), "{dead}");
+    assert!(
+        dead["details"].as_str().unwrap().contains("127.0.0.1:9"),
+        "{dead}"
+    );
     assert!(dead["elapsed_ms"].as_u64().unwrap() < 5000, "{dead}");
     // Every call B's server saw so far: none to Private.
     seen.extend(agent_b.lines.try_iter());
     let private_calls = seen.iter().filter(|e| e["service"] == "Private").count();
-    assert_eq!(private_calls, 0, "calls not allowed reached the agent: {seen:?}");
+    assert_eq!(
+        private_calls, 0,
+        "calls not allowed reached the agent: {seen:?}"
+    );
 }
 
 fn check_socket_refuses_other_users(python: &Path, gateway: &Path, node: &str) {
     let output = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(python)
-        .args(["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])"])
+        .args([
+            "-c",
+            "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])",
+        ])
         .arg(gateway)
         .arg(node)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "user nobody connected to the gateway");
+    assert!(
+        !output.status.success(),
+        "user nobody connected to the gateway"
+    );
     assert!(stderr.contains("PermissionError"), "{stderr}");
 }
 
 fn check_dynamic_exposure_ends_with_its_agent(mut agent_a: Agent, a: &Daemon) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let probe = Node::builder(Identity::generate())
             .listen("127.0.0.1:0".parse().unwrap())
@@ -260,21 +322,54 @@ fn check_dynamic_exposure_ends_with_its_agent(mut agent_a: Agent, a: &Daemon) {
         let options = CallOptions::default()
             .with_timeout(Duration::from_secs(2))
             .with_addr(a.addr);
-        let call = || probe.client().unary_encoded(a.id, "peerd.test.Echo/Unary", b"", &options);
+        let call = || {
+            probe
+                .client()
+                .unary_encoded(a.id, "peerd.test.Echo/Unary", b"", &options)
+        };
         let exposed = call().await.unwrap_err();
         assert_eq!(exposed.code(), Code::PermissionDenied, "{exposed}");
         agent_a.child.kill().unwrap();
         let killed = Instant::now();
         let gone = loop {
             let status = call().await.unwrap_err();
-            if status.code() != Code::PermissionDenied || killed.elapsed() > Duration::from_secs(3) {
+            if status.code() != Code::PermissionDenied || killed.elapsed() > Duration::from_secs(3)
+            {
                 break status;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let took = killed.elapsed();
         assert_eq!(gone.code(), Code::Unimplemented, "{gone}");
-        assert!(took < Duration::from_secs(1), "the exposure outlived its agent by {took:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "the exposure outlived its agent by {took:?}"
+        );
         probe.shutdown(Duration::from_secs(1)).await;
     });
+}
+
+/// The README's Python example is tests/python/example.py, and it works.
+fn check_readme_example(python: &Path, stubs: &Path, gateway: &Path, node: &str, own: NodeId) {
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("```python\n{example}```")),
+        "README.md's Python example differs from tests/python/example.py"
+    );
+    let output = Command::new(python)
+        .arg(EXAMPLE)
+        .arg(gateway)
+        .arg(node)
+        .env("PYTHONPATH", stubs)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout, format!("I am {own}\nhello|caller={own}\n"));
 }

@@ -313,7 +313,13 @@ pub(super) static KEYS: &[Key] = &[
         name: "gateway.listen",
         doc: "Loopback TCP address for the gateway too (any local user can connect to it); \"off\" by default",
         set: |s, v| convert(v, gateway::loopback_listen).map(|x| s.gateway.listen = x),
-        show: |s| text(s.gateway.listen.map_or_else(|| "off".to_owned(), |a| a.to_string())),
+        show: |s| {
+            text(
+                s.gateway
+                    .listen
+                    .map_or_else(|| "off".to_owned(), |a| a.to_string()),
+            )
+        },
     },
     Key {
         name: "gateway.group",

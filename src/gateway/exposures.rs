@@ -33,7 +33,9 @@ impl BackendTarget {
         if let Some(path) = text.strip_prefix("unix:") {
             return match path.starts_with('/') {
                 true => Ok(Self::Unix(path.into())),
-                false => Err(format!("target {text:?}: a unix socket path must be absolute")),
+                false => Err(format!(
+                    "target {text:?}: a unix socket path must be absolute"
+                )),
             };
         }
         let addr: SocketAddr = text.parse().map_err(|_| {
@@ -41,7 +43,9 @@ impl BackendTarget {
         })?;
         match addr.ip().is_loopback() {
             true => Ok(Self::Tcp(addr)),
-            false => Err(format!("target {text:?}: only loopback addresses may be targets")),
+            false => Err(format!(
+                "target {text:?}: only loopback addresses may be targets"
+            )),
         }
     }
 }
@@ -182,7 +186,11 @@ pub struct ExposureGuard {
 
 impl Drop for ExposureGuard {
     fn drop(&mut self) {
-        let mut services = self.exposures.services.write().unwrap_or_else(|e| e.into_inner());
+        let mut services = self
+            .exposures
+            .services
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let ours = services
             .get(&self.exposure.service)
             .is_some_and(|current| Arc::ptr_eq(current, &self.exposure));
@@ -204,8 +212,14 @@ mod tests {
             Ok(BackendTarget::Unix("/run/a.sock".into()))
         );
         assert!(BackendTarget::parse("unix:relative.sock").is_err());
-        assert!(matches!(BackendTarget::parse("127.0.0.1:50051"), Ok(BackendTarget::Tcp(_))));
-        assert!(matches!(BackendTarget::parse("[::1]:50051"), Ok(BackendTarget::Tcp(_))));
+        assert!(matches!(
+            BackendTarget::parse("127.0.0.1:50051"),
+            Ok(BackendTarget::Tcp(_))
+        ));
+        assert!(matches!(
+            BackendTarget::parse("[::1]:50051"),
+            Ok(BackendTarget::Tcp(_))
+        ));
         let remote = BackendTarget::parse("192.0.2.7:50051").unwrap_err();
         assert!(remote.contains("loopback"), "{remote}");
         assert!(BackendTarget::parse("localhost:1").is_err());
@@ -235,7 +249,12 @@ mod tests {
         };
         let guard = exposures.add(make()).unwrap();
         assert!(exposures.get("pkg.Svc").is_some());
-        assert!(exposures.add(make()).unwrap_err().contains("already exposed"));
+        assert!(
+            exposures
+                .add(make())
+                .unwrap_err()
+                .contains("already exposed")
+        );
         drop(guard);
         assert!(exposures.get("pkg.Svc").is_none());
         assert!(exposures.add(make()).is_ok());

@@ -33,7 +33,11 @@ impl Inbound {
     /// The fallback handler for `Router::with_fallback`.
     pub fn handler(
         self,
-    ) -> impl Fn(CallContext, RawRequests, RawResponses) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>
+    ) -> impl Fn(
+        CallContext,
+        RawRequests,
+        RawResponses,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>
     + Send
     + Sync
     + 'static {
@@ -42,7 +46,9 @@ impl Inbound {
             Box::pin(async move {
                 let service = context.method().split('/').next().unwrap_or("").to_owned();
                 let result = inbound.serve(context, requests, responses).await;
-                inbound.metrics.record(Direction::Inbound, &service, &result);
+                inbound
+                    .metrics
+                    .record(Direction::Inbound, &service, &result);
                 result
             })
         }
@@ -54,7 +60,10 @@ impl Inbound {
         requests: RawRequests,
         responses: RawResponses,
     ) -> Result<(), Status> {
-        let (service, _) = context.method().split_once('/').unwrap_or((context.method(), ""));
+        let (service, _) = context
+            .method()
+            .split_once('/')
+            .unwrap_or((context.method(), ""));
         let Some(exposure) = self.exposures.get(service) else {
             return Err(Status::unimplemented(format!(
                 "unknown method {:?}: no agent on this node exposes service {service:?}",
@@ -111,10 +120,17 @@ async fn forward(
             .await
             .map_err(|e| backend_status(exposure, &e))?;
         let mut stream = response.into_inner();
-        while let Some(message) = stream.message().await.map_err(|e| backend_status(exposure, &e))? {
+        while let Some(message) = stream
+            .message()
+            .await
+            .map_err(|e| backend_status(exposure, &e))?
+        {
             responses.send(&message).await?;
         }
-        let trailers = stream.trailers().await.map_err(|e| backend_status(exposure, &e))?;
+        let trailers = stream
+            .trailers()
+            .await
+            .map_err(|e| backend_status(exposure, &e))?;
         Ok::<_, Status>(trailers)
     };
     tokio::pin!(pump, answer);

@@ -60,7 +60,10 @@ impl Listeners {
             None => None,
             Some(name) => {
                 let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
-                Some(resolve_group(name, &groups).ok_or_else(|| GatewayError::UnknownGroup(name.into()))?)
+                Some(
+                    resolve_group(name, &groups)
+                        .ok_or_else(|| GatewayError::UnknownGroup(name.into()))?,
+                )
             }
         };
         let mut permitted = Permitted {
@@ -95,7 +98,9 @@ impl Listeners {
     }
 
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
-        self.tcp.as_ref().and_then(|listener| listener.local_addr().ok())
+        self.tcp
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// Serves agents until `shared.cancel`, then removes the socket file.

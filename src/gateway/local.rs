@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tonic::Streaming;
 
 use super::exposures::{Allow, BackendTarget, Exposure};
+use super::status::ok_with_trailers;
 use super::{Answer, Shared, proto};
 use peerd::connection::Direction;
 
@@ -44,8 +45,9 @@ pub async fn serve(
             )));
         }
     };
-    let (sender, answer) = mpsc::channel(1);
+    let (sender, answer) = mpsc::channel(2);
     let _ = sender.try_send(Ok(Bytes::from(reply)));
+    let _ = sender.try_send(Err(ok_with_trailers(None)));
     Ok(tonic::Response::new(Answer::new(answer)))
 }
 
@@ -98,7 +100,9 @@ fn expose(
 ) -> Result<tonic::Response<Answer>, tonic::Status> {
     let invalid = |message: String| tonic::Status::invalid_argument(message);
     if request.service.is_empty() || request.service.contains('/') {
-        return Err(invalid("service must be a gRPC service name like \"pkg.Echo\"".into()));
+        return Err(invalid(
+            "service must be a gRPC service name like \"pkg.Echo\"".into(),
+        ));
     }
     let target = BackendTarget::parse(&request.target).map_err(invalid)?;
     let allow = Allow::parse(&request.allow).map_err(invalid)?;

@@ -165,7 +165,13 @@ mod tests {
     fn targets_are_a_node_id_with_an_optional_address() {
         let id = NodeId::from_bytes([7; 32]);
         let plain = parse_target(&id.to_string()).unwrap();
-        assert_eq!(plain, Target { node: id, addrs: vec![] });
+        assert_eq!(
+            plain,
+            Target {
+                node: id,
+                addrs: vec![]
+            }
+        );
         let with_addr = parse_target(&format!("{id}@127.0.0.1:7733")).unwrap();
         assert_eq!(with_addr.addrs, vec!["127.0.0.1:7733".parse().unwrap()]);
         assert!(parse_target("nonsense").unwrap_err().contains("node id"));

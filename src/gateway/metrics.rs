@@ -46,7 +46,13 @@ impl GatewayMetrics {
     pub fn record_code(&self, direction: Direction, service: &str, code: Code) {
         let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         let known = calls.keys().any(|(_, name, _)| name == service);
-        let services = || calls.keys().map(|(_, name, _)| name).collect::<std::collections::BTreeSet<_>>().len();
+        let services = || {
+            calls
+                .keys()
+                .map(|(_, name, _)| name)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        };
         let name = match known || services() < MAX_SERVICES {
             true => service.to_owned(),
             false => "other".to_owned(),
@@ -75,7 +81,10 @@ impl GatewayMetrics {
 
 /// A Prometheus label value: backslash, quote and newline escaped.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -156,7 +156,8 @@ impl Gateway {
             GatewaySocket::Default => Some(default_socket.to_owned()),
             GatewaySocket::At(path) => Some(path.clone()),
         };
-        let guards = expose_configured(&self.settings, &self.exposures).map_err(GatewayError::Expose)?;
+        let guards =
+            expose_configured(&self.settings, &self.exposures).map_err(GatewayError::Expose)?;
         let listeners = Listeners::bind(
             socket.as_deref(),
             self.settings.listen,
@@ -172,7 +173,10 @@ impl Gateway {
             tasks: TaskTracker::new(),
             cancel,
         });
-        let (socket, tcp) = (listeners.socket_path().map(Path::to_owned), listeners.tcp_addr());
+        let (socket, tcp) = (
+            listeners.socket_path().map(Path::to_owned),
+            listeners.tcp_addr(),
+        );
         let serving = Box::pin(async move {
             listeners.serve(shared.clone()).await;
             shared.tasks.close();

@@ -30,7 +30,9 @@ pub async fn forward(
     let (call, permit, deadline) = match opened {
         Ok(opened) => opened,
         Err(status) => {
-            shared.metrics.record_code(Direction::Outbound, &service, status.code());
+            shared
+                .metrics
+                .record_code(Direction::Outbound, &service, status.code());
             return Err(to_grpc(&status));
         }
     };
@@ -39,7 +41,9 @@ pub async fn forward(
     let pumping = shared.clone();
     shared.tasks.spawn(async move {
         let code = pump(call, request.into_inner(), sender, deadline, cancel).await;
-        pumping.metrics.record_code(Direction::Outbound, &service, code);
+        pumping
+            .metrics
+            .record_code(Direction::Outbound, &service, code);
         drop(permit);
     });
     Ok(tonic::Response::new(Answer::new(answer)))
@@ -50,7 +54,14 @@ async fn open(
     calls: Arc<Semaphore>,
     method: &str,
     headers: &HeaderMap,
-) -> Result<(StreamingCall<Encoded, Encoded>, OwnedSemaphorePermit, Instant), Status> {
+) -> Result<
+    (
+        StreamingCall<Encoded, Encoded>,
+        OwnedSemaphorePermit,
+        Instant,
+    ),
+    Status,
+> {
     let permit = calls.try_acquire_owned().map_err(|_| {
         Status::resource_exhausted(format!(
             "this gateway connection already has {} calls in progress (gateway.max_calls_per_connection); open another connection or wait",
@@ -113,7 +124,11 @@ fn explain_unreachable(shared: &Shared, target: &Target, status: Status) -> Stat
     };
     let tried = match tried.is_empty() {
         true => "none known (the address book and discovery have none)".to_owned(),
-        false => tried.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        false => tried
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
     };
     Status::unavailable(format!(
         "node {} is unreachable: {}; addresses tried: {tried}. Check that it runs, or give its address as {NODE}: <node-id>@<host>:<port>",

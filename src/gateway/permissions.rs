@@ -53,7 +53,12 @@ fn supplementary_groups(status: &str) -> Vec<u32> {
     status
         .lines()
         .find_map(|line| line.strip_prefix("Groups:"))
-        .map(|groups| groups.split_whitespace().filter_map(|g| g.parse().ok()).collect())
+        .map(|groups| {
+            groups
+                .split_whitespace()
+                .filter_map(|g| g.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -98,7 +103,10 @@ mod tests {
             ..alone
         };
         assert!(shared.allows(&peer(1000, 4242, &[])), "primary group");
-        assert!(shared.allows(&peer(1000, 1000, &[27, 4242])), "supplementary");
+        assert!(
+            shared.allows(&peer(1000, 1000, &[27, 4242])),
+            "supplementary"
+        );
         assert!(!shared.allows(&peer(1001, 1001, &[27])));
     }
 
