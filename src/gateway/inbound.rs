@@ -21,6 +21,9 @@ use super::metrics::{Direction, GatewayMetrics};
 use super::status::from_grpc;
 use peerd::rpc::{CallContext, RawRequests, RawResponses, Status};
 
+/// One inbound call being served.
+pub type Serving = std::pin::Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
+
 /// The RPC server's fallback: serves the methods of exposed services.
 #[derive(Clone)]
 pub struct Inbound {
@@ -33,14 +36,7 @@ impl Inbound {
     /// The fallback handler for `Router::with_fallback`.
     pub fn handler(
         self,
-    ) -> impl Fn(
-        CallContext,
-        RawRequests,
-        RawResponses,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>
-    + Send
-    + Sync
-    + 'static {
+    ) -> impl Fn(CallContext, RawRequests, RawResponses) -> Serving + Send + Sync + 'static {
         move |context, requests, responses| {
             let inbound = self.clone();
             Box::pin(async move {
