@@ -18,6 +18,6 @@
 pub mod admin;
 pub mod bench;
 pub mod config;
-pub mod gateway;
 pub mod daemon;
+pub mod gateway;
 pub mod metrics;

@@ -4,8 +4,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::gateway::GatewaySettings;
 use super::keys::KEYS;
+use crate::gateway::GatewaySettings;
 use peerd::connection::TransportConfig;
 use peerd::rpc::RpcConfig;
 

@@ -13,8 +13,8 @@ use rustc_hash::FxBuildHasher;
 use tokio::sync::mpsc;
 
 use super::io::FrameReader;
-use super::status::CallError;
 use super::raw::{RawRequests, RawResponses};
+use super::status::CallError;
 use super::unary::UnaryCall;
 use super::wire::outgoing::OutFrames;
 use super::wire::outgoing::response_frames;

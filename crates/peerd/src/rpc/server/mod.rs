@@ -19,9 +19,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::router::Route;
 use super::slots::HandlerSlots;
 use super::wire::borrowed::ReceivedHeader;
-use super::router::Route;
 use super::{Router, RpcConfig};
 use crate::connection::{IncomingStream, StreamHandler};
 use crate::rpc::stats::CallStats;
