@@ -141,8 +141,15 @@ allow = ["*"]
 fn python_agents_call_each_other_through_two_daemons() {
     let Some(python) = python() else { return };
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let quick_dial = ["--set", "transport.handshake_timeout=2s"];
-    let a = Daemon::start(dir_a.path(), &quick_dial);
+    let a_settings = [
+        "--set",
+        "transport.handshake_timeout=2s",
+        "--set",
+        "gateway.max_calls_per_connection=3",
+        "--set",
+        "rpc.max_message_size=1MiB",
+    ];
+    let a = Daemon::start(dir_a.path(), &a_settings);
     let (gateway_a, gateway_b) = (
         dir_a.path().join("agent.sock"),
         dir_b.path().join("agent.sock"),
@@ -193,6 +200,16 @@ fn python_agents_call_each_other_through_two_daemons() {
     check_patterns(&results, a.id);
     check_deadline_cancel_status(&results, &agent_b, &mut b_events);
     check_refusals(&results, &agent_b, &mut b_events, &unknown);
+    check_limits(&results);
+    check_slow_reader_is_bounded(
+        &python,
+        &stub_dir("a-stall"),
+        &gateway_a,
+        &b_id,
+        &a,
+        &agent_b,
+        &mut b_events,
+    );
 
     // B calls A back, over the connection A dialed: B never learned A's
     // address, so no other connection could carry it.
@@ -372,4 +389,77 @@ fn check_readme_example(python: &Path, stubs: &Path, gateway: &Path, node: &str,
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(stdout, format!("I am {own}\nhello|caller={own}\n"));
+}
+
+fn check_limits(results: &HashMap<String, Value>) {
+    let large = &results["too_large"];
+    assert_eq!(large["code"], "RESOURCE_EXHAUSTED", "{large}");
+    assert!(
+        large["details"]
+            .as_str()
+            .unwrap()
+            .contains("max_message_size"),
+        "{large}"
+    );
+    let over = &results["over_limit"];
+    assert_eq!(over["code"], "RESOURCE_EXHAUSTED", "{over}");
+    assert!(
+        over["details"]
+            .as_str()
+            .unwrap()
+            .contains("gateway.max_calls_per_connection"),
+        "{over}"
+    );
+}
+
+/// Messages of the stalled stream: 64 KiB of text, encoded with 4 bytes
+/// of tag and length.
+const STALL_MESSAGE: u64 = 64 * 1024 + 4;
+
+/// An agent that stops reading a server stream: the gateway queues at most
+/// `gateway.stream_buffer` (8) of its messages plus the one waiting to
+/// enter the queue, and backpressure reaches
+/// agent B's handler, which stops producing.
+fn check_slow_reader_is_bounded(
+    python: &Path,
+    stubs: &Path,
+    gateway: &Path,
+    node: &str,
+    a: &Daemon,
+    agent_b: &Agent,
+    seen: &mut Vec<Value>,
+) {
+    let staller = Agent::spawn(python, stubs, &["stall", gateway.to_str().unwrap(), node]);
+    staller.wait_for("event", "stalled", &mut Vec::new());
+    std::thread::sleep(Duration::from_millis(1500));
+    let buffered = gauge(a, "peerd_gateway_buffered_bytes");
+    drop(staller);
+    let ended = agent_b.wait_for("event", "endless-ended", seen);
+    let produced = ended["sent"].as_u64().unwrap() * STALL_MESSAGE;
+    assert!(
+        buffered <= 9 * STALL_MESSAGE,
+        "the gateway queued {buffered} bytes for a stalled agent"
+    );
+    assert!(buffered > 0, "the gauge saw nothing queued: {buffered}");
+    // Without backpressure a Python handler makes hundreds of MB in 1.5 s.
+    assert!(
+        produced <= 32 << 20,
+        "B produced {produced} bytes for a reader that stopped after one message"
+    );
+    eprintln!("stalled reader: gateway queue {buffered} B, produced by B {produced} B");
+}
+
+/// A gauge's value from a daemon's /metrics.
+fn gauge(daemon: &Daemon, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(daemon.metrics.expect("metrics listener")).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics: {text}"))
 }

@@ -73,6 +73,8 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let book = paths.data_dir.join(peers::PEER_BOOK);
     peers::load_book(&node, &book);
     let admin = AdminServer::bind(&paths.admin_socket)?;
+    let gateway_metrics = gateway.metrics().clone();
+    context.metrics.append(move || gateway_metrics.render());
     let gateway = gateway
         .start(
             node.clone(),

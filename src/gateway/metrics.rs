@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use peerd::rpc::{Code, Status};
 
@@ -31,6 +32,8 @@ impl Direction {
 #[derive(Debug, Default)]
 pub struct GatewayMetrics {
     calls: Mutex<BTreeMap<(Direction, String, &'static str), u64>>,
+    /// Response bytes queued for agents that have not read them yet.
+    buffered: AtomicU64,
 }
 
 impl GatewayMetrics {
@@ -60,10 +63,29 @@ impl GatewayMetrics {
         *calls.entry((direction, name, code.name())).or_default() += 1;
     }
 
-    /// `peerd_gateway_calls_total{direction,service,code}`.
+    pub fn buffer(&self, bytes: usize) {
+        self.buffered.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn unbuffer(&self, bytes: usize) {
+        self.buffered.fetch_sub(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub fn buffered(&self) -> u64 {
+        self.buffered.load(Ordering::Relaxed)
+    }
+
+    /// `peerd_gateway_calls_total{direction,service,code}` and
+    /// `peerd_gateway_buffered_bytes`.
     pub fn render(&self) -> String {
         let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = String::from(
+        let mut out = format!(
+            "# HELP peerd_gateway_buffered_bytes Response bytes queued in the gateway for agents that have not read them.\n\
+             # TYPE peerd_gateway_buffered_bytes gauge\n\
+             peerd_gateway_buffered_bytes {}\n",
+            self.buffered()
+        );
+        out.push_str(
             "# HELP peerd_gateway_calls_total Calls through the agent gateway, finished.\n\
              # TYPE peerd_gateway_calls_total counter\n",
         );

@@ -197,6 +197,9 @@ impl Gateway {
 pub struct Answer {
     messages: ReceiverStream<Result<Bytes, tonic::Status>>,
     ended: bool,
+    /// Counts the queued messages' bytes (`GatewayMetrics::buffered`),
+    /// which their sender added.
+    counted: Option<Arc<GatewayMetrics>>,
 }
 
 impl Answer {
@@ -204,6 +207,41 @@ impl Answer {
         Self {
             messages: ReceiverStream::new(messages),
             ended: false,
+            counted: None,
+        }
+    }
+
+    /// An answer whose sender counts each message's bytes into `metrics`.
+    pub fn counted(
+        messages: mpsc::Receiver<Result<Bytes, tonic::Status>>,
+        metrics: Arc<GatewayMetrics>,
+    ) -> Self {
+        Self {
+            messages: ReceiverStream::new(messages),
+            ended: false,
+            counted: Some(metrics),
+        }
+    }
+
+    fn taken(&self, message: &Bytes) {
+        taken(self.counted.as_deref(), message);
+    }
+}
+
+fn taken(counted: Option<&GatewayMetrics>, message: &Bytes) {
+    if let Some(metrics) = counted {
+        metrics.unbuffer(message.len());
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        let queue = self.messages.as_mut();
+        queue.close();
+        while let Ok(item) = queue.try_recv() {
+            if let Ok(message) = item {
+                taken(self.counted.as_deref(), &message);
+            }
         }
     }
 }
@@ -217,7 +255,10 @@ impl Stream for Answer {
         }
         let next = std::task::ready!(Pin::new(&mut self.messages).poll_next(cx));
         Poll::Ready(match next {
-            Some(Ok(message)) => Some(Ok(message)),
+            Some(Ok(message)) => {
+                self.taken(&message);
+                Some(Ok(message))
+            }
             Some(Err(status)) => {
                 self.ended = true;
                 Some(Err(status))

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
 
 use super::metadata::{NODE, SERVICE, Target, grpc_timeout, parse_target, to_peerd};
-use super::metrics::Direction;
+use super::metrics::{Direction, GatewayMetrics};
 use super::status::{ok_with_trailers, to_grpc};
 use super::{Answer, Shared};
 use peerd::rpc::{CallOptions, Code, Encoded, Status, StreamingCall};
@@ -38,15 +38,22 @@ pub async fn forward(
     };
     let (sender, answer) = mpsc::channel(shared.limits.stream_buffer);
     let cancel = shared.cancel.child_token();
-    let pumping = shared.clone();
+    let metrics = shared.metrics.clone();
     shared.tasks.spawn(async move {
-        let code = pump(call, request.into_inner(), sender, deadline, cancel).await;
-        pumping
-            .metrics
+        let pipe = Pipe {
+            answer: sender,
+            deadline,
+            metrics,
+        };
+        let code = pump(call, request.into_inner(), &pipe, cancel).await;
+        pipe.metrics
             .record_code(Direction::Outbound, &service, code);
         drop(permit);
     });
-    Ok(tonic::Response::new(Answer::new(answer)))
+    Ok(tonic::Response::new(Answer::counted(
+        answer,
+        shared.metrics.clone(),
+    )))
 }
 
 async fn open(
@@ -137,21 +144,61 @@ fn explain_unreachable(shared: &Shared, target: &Target, status: Status) -> Stat
     ))
 }
 
+/// Where a call's answer goes: the agent's queue, until the deadline.
+struct Pipe {
+    answer: mpsc::Sender<Result<Bytes, tonic::Status>>,
+    deadline: Instant,
+    metrics: Arc<GatewayMetrics>,
+}
+
+impl Pipe {
+    /// Queues a response; waits while the agent is not reading
+    /// (backpressure), until the deadline.
+    async fn message(&self, message: Bytes) -> Result<(), Status> {
+        let len = message.len();
+        self.metrics.buffer(len);
+        let sent = tokio::time::timeout_at(self.deadline, self.answer.send(Ok(message))).await;
+        let failure = match sent {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(_)) => Status::cancelled("the agent cancelled the call"),
+            Err(_) => Status::deadline_exceeded("the call's deadline passed"),
+        };
+        self.metrics.unbuffer(len);
+        Err(failure)
+    }
+
+    /// Queues the call's final status (an OK one carries the trailers).
+    async fn end(&self, status: tonic::Status) {
+        let _ = tokio::time::timeout_at(self.deadline, self.answer.send(Err(status))).await;
+    }
+}
+
+/// An agent's request stream failed: a message over the size limit is
+/// RESOURCE_EXHAUSTED, as from a peerd callee (tonic says OUT_OF_RANGE).
+fn request_failed(status: &tonic::Status) -> Status {
+    match status.code() == tonic::Code::OutOfRange && status.message().contains("too large") {
+        true => Status::resource_exhausted(format!(
+            "a request message is over rpc.max_message_size: {}",
+            status.message()
+        )),
+        false => Status::cancelled(format!("the agent's request stream failed: {status}")),
+    }
+}
+
 /// Moves messages both ways until the call ends, the agent goes away, the
 /// deadline passes or the daemon shuts down. Returns the call's code.
 async fn pump(
     mut call: StreamingCall<Encoded, Encoded>,
     mut requests: Streaming<Bytes>,
-    answer: mpsc::Sender<Result<Bytes, tonic::Status>>,
-    deadline: Instant,
+    pipe: &Pipe,
     cancel: CancellationToken,
 ) -> Code {
     let mut sending = true;
     let ending = loop {
         tokio::select! {
-            () = answer.closed() => break Status::cancelled("the agent cancelled the call"),
+            () = pipe.answer.closed() => break Status::cancelled("the agent cancelled the call"),
             () = cancel.cancelled() => break Status::unavailable("the daemon is shutting down"),
-            () = tokio::time::sleep_until(deadline) => {
+            () = tokio::time::sleep_until(pipe.deadline) => {
                 break Status::deadline_exceeded("the call's deadline passed");
             }
             request = requests.message(), if sending => match request {
@@ -163,25 +210,20 @@ async fn pump(
                     sending = false;
                     let _ = call.close_send();
                 }
-                Err(status) => break Status::cancelled(format!("the agent's request stream failed: {status}")),
+                Err(status) => break request_failed(&status),
             },
             response = call.message_encoded() => match response {
                 Ok(Some(message)) => {
-                    // Backpressure: waits while the agent is not reading.
-                    match tokio::time::timeout_at(deadline, answer.send(Ok(message))).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => break Status::cancelled("the agent cancelled the call"),
-                        Err(_) => break Status::deadline_exceeded("the call's deadline passed"),
+                    if let Err(status) = pipe.message(message).await {
+                        break status;
                     }
                 }
                 Ok(None) => {
-                    let ok = ok_with_trailers(call.final_status());
-                    let _ = tokio::time::timeout_at(deadline, answer.send(Err(ok))).await;
+                    pipe.end(ok_with_trailers(call.final_status())).await;
                     return Code::Ok;
                 }
                 Err(status) => {
-                    let failed = to_grpc(&status);
-                    let _ = tokio::time::timeout_at(deadline, answer.send(Err(failed))).await;
+                    pipe.end(to_grpc(&status)).await;
                     return status.code();
                 }
             },
@@ -190,6 +232,6 @@ async fn pump(
     // Dropping the call cancels it on the wire: the callee's handler stops.
     // A full queue loses this status; `Answer` then ends the stream with
     // UNAVAILABLE rather than OK.
-    let _ = answer.try_send(Err(to_grpc(&ending)));
+    let _ = pipe.answer.try_send(Err(to_grpc(&ending)));
     ending.code()
 }

@@ -8,6 +8,8 @@ reach other nodes only through a peerd daemon's agent gateway.
       NODE through the gateway (and calls to an unknown and a dead node);
       prints one JSON line per scenario.
   agent.py one GATEWAY NODE [TIMEOUT]               one Unary call.
+  agent.py stall GATEWAY NODE                       read one message of an
+      endless stream, then stop reading.
 """
 
 import json
@@ -143,6 +145,31 @@ def call(gateway, node, unknown_node, dead_node):
     scenario("unknown_node", lambda: echo.Unary(echo_pb2.Note(), metadata=unknown, timeout=10).text)
     dead = (("peerd-node", dead_node),)
     scenario("dead_node", lambda: echo.Unary(echo_pb2.Note(), metadata=dead, timeout=10).text)
+    big = echo_pb2.Note(text="x" * (2 << 20))
+    scenario("too_large", lambda: echo.Unary(big, metadata=target, timeout=10).text)
+    over_limit(echo, target)
+
+
+def over_limit(echo, target):
+    # The daemon allows 3 calls at once per connection (the test sets it).
+    streams = [echo.Endless(echo_pb2.Note(count=10), metadata=target) for _ in range(3)]
+    for stream in streams:
+        next(stream)
+    scenario("over_limit", lambda: echo.Unary(echo_pb2.Note(), metadata=target, timeout=10).text)
+    for stream in streams:
+        stream.cancel()
+
+
+def stall(gateway, node):
+    # Reads one message of an endless stream of 64 KiB messages, then stops
+    # reading until killed.
+    channel = gateway_channel(gateway)
+    stream = echo_grpc.EchoStub(channel).Endless(
+        echo_pb2.Note(count=64 * 1024), metadata=(("peerd-node", node),), timeout=30
+    )
+    next(stream)
+    emit(event="stalled")
+    time.sleep(30)
 
 
 def cancel_stream(echo, target):
@@ -160,6 +187,8 @@ def main():
         serve(sys.argv[2], expose)
     elif role == "call":
         call(*sys.argv[2:6])
+    elif role == "stall":
+        stall(sys.argv[2], sys.argv[3])
     elif role == "one":
         # agent.py one GATEWAY NODE [TIMEOUT]: one Unary call, for probes.
         started = time.monotonic()
