@@ -463,3 +463,99 @@ fn gauge(daemon: &Daemon, name: &str) -> u64 {
         .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics: {text}"))
 }
+
+/// Connects to `socket` as user nobody with `groups`, speaks the HTTP/2
+/// preface, and says whether the daemon answered ("admitted"), closed the
+/// connection ("closed"), or the connect itself failed ("refused").
+fn connect_as_nobody(socket: &Path, groups: &str) -> String {
+    const PROBE: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+try:
+    s.connect(sys.argv[1])
+except PermissionError:
+    print("refused"); sys.exit()
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+try:
+    data = s.recv(64)
+except ConnectionResetError:
+    data = b""
+print("admitted" if data else "closed")
+"#;
+    let groups = match groups {
+        "" => "--clear-groups".to_owned(),
+        list => format!("--groups={list}"),
+    };
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            &groups,
+            "/usr/bin/python3",
+            "-c",
+            PROBE,
+        ])
+        .arg(socket)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn the_socket_admits_the_configured_group_and_checks_credentials_beyond_the_file_mode() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    if !is_root {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs as root"
+        );
+        eprintln!("skipped: needs root to act as other users");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let public = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(public.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = public.path().join("agent.sock");
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "--set",
+            &format!("gateway.socket={}", socket.display()),
+            "--set",
+            "gateway.group=4242",
+        ],
+    );
+    let file = std::fs::metadata(&socket).unwrap();
+    assert_eq!((file.mode() & 0o777, file.gid()), (0o660, 4242));
+    assert_eq!(
+        connect_as_nobody(&socket, "4242"),
+        "admitted",
+        "a member of gateway.group"
+    );
+    assert_eq!(
+        connect_as_nobody(&socket, "27,4242"),
+        "admitted",
+        "a supplementary member"
+    );
+    assert_eq!(
+        connect_as_nobody(&socket, ""),
+        "refused",
+        "the file mode refuses others"
+    );
+    // With the file opened to all by mistake, the credential check still refuses.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(connect_as_nobody(&socket, ""), "closed");
+    assert!(
+        daemon.logs_within(Duration::from_secs(5), |line| line
+            .contains("gateway connection refused")
+            && line.contains("65534")),
+        "the refusal was not logged"
+    );
+}
