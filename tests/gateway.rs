@@ -169,6 +169,12 @@ fn python_agents_call_each_other_through_two_daemons() {
     let mut b_events = Vec::new();
     agent_b.wait_for("event", "ready", &mut b_events);
     let b_id = b.id.to_string();
+    let watcher = Agent::spawn(
+        &python,
+        &stub_dir("b-events"),
+        &["events", gateway_b.to_str().unwrap()],
+    );
+    watcher.wait_for("event", "watching", &mut Vec::new());
     let agent_a = Agent::spawn(
         &python,
         &stub_dir("a"),
@@ -198,6 +204,20 @@ fn python_agents_call_each_other_through_two_daemons() {
     );
     let results = scenarios(caller_a.all_lines());
     check_patterns(&results, a.id);
+    let connected = watcher.wait_for("event", "connection", &mut Vec::new());
+    assert_eq!(
+        (
+            &connected["kind"],
+            &connected["node_id"],
+            &connected["direction"]
+        ),
+        (
+            &"connected".into(),
+            &a.id.to_string().into(),
+            &"inbound".into()
+        ),
+        "B's agent saw {connected}"
+    );
     check_deadline_cancel_status(&results, &agent_b, &mut b_events);
     check_refusals(&results, &agent_b, &mut b_events, &unknown);
     check_limits(&results);

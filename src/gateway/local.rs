@@ -12,7 +12,8 @@ use tonic::Streaming;
 use super::exposures::{Allow, BackendTarget, Exposure};
 use super::status::ok_with_trailers;
 use super::{Answer, Shared, proto};
-use peerd::connection::Direction;
+use peerd::connection::{ConnectionEvent, Direction, EventKind};
+use tokio::sync::broadcast::error::RecvError;
 
 /// The local API's methods are `/peerd.agent.v1.Agent/<Method>`.
 pub const SERVICE_PREFIX: &str = "peerd.agent.v1.Agent/";
@@ -35,6 +36,7 @@ pub async fn serve(
             let request = proto::FindServiceRequest::decode(request).map_err(bad)?;
             find_service(&shared, &request.name).await.encode_to_vec()
         }
+        "Events" => return Ok(events(&shared)),
         "Expose" => {
             let request = proto::ExposeRequest::decode(request).map_err(bad)?;
             return expose(&shared, request);
@@ -68,10 +70,7 @@ fn peers(shared: &Shared) -> proto::PeersResponse {
         .map(|connection| proto::Peer {
             node_id: connection.remote_node_id().to_string(),
             address: connection.remote_address().to_string(),
-            direction: match connection.direction() {
-                Direction::Inbound => "inbound".into(),
-                Direction::Outbound => "outbound".into(),
-            },
+            direction: direction_name(connection.direction()).into(),
             rtt_micros: u64::try_from(connection.rtt().as_micros()).unwrap_or(u64::MAX),
         })
         .collect();
@@ -90,6 +89,60 @@ async fn find_service(shared: &Shared, name: &str) -> proto::FindServiceResponse
         })
         .collect();
     proto::FindServiceResponse { providers }
+}
+
+/// Connection events until the agent ends the call or the daemon stops.
+fn events(shared: &Arc<Shared>) -> tonic::Response<Answer> {
+    let mut events = shared.node.manager().subscribe();
+    let (sender, answer) = mpsc::channel(shared.limits.stream_buffer);
+    let cancel = shared.cancel.child_token();
+    shared.tasks.spawn(async move {
+        loop {
+            let event = tokio::select! {
+                () = sender.closed() => return,
+                () = cancel.cancelled() => return,
+                event = events.recv() => event,
+            };
+            let message = match event {
+                Ok(event) => event_message(&event),
+                Err(RecvError::Lagged(missed)) => proto::ConnectionEvent {
+                    missed,
+                    ..Default::default()
+                },
+                Err(RecvError::Closed) => return,
+            };
+            if sender
+                .send(Ok(Bytes::from(message.encode_to_vec())))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    tonic::Response::new(Answer::new(answer))
+}
+
+fn event_message(event: &ConnectionEvent) -> proto::ConnectionEvent {
+    let (kind, reason) = match &event.kind {
+        EventKind::Connected => ("connected", String::new()),
+        EventKind::Disconnected { reason } => ("disconnected", reason.clone()),
+    };
+    proto::ConnectionEvent {
+        node_id: event.node.to_string(),
+        kind: kind.into(),
+        direction: direction_name(event.direction).into(),
+        address: event.remote_address.to_string(),
+        reason,
+        missed: 0,
+    }
+}
+
+fn direction_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    }
 }
 
 /// Exposes the service until the agent's call ends (it cancels, its

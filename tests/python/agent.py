@@ -8,6 +8,7 @@ reach other nodes only through a peerd daemon's agent gateway.
       NODE through the gateway (and calls to an unknown and a dead node);
       prints one JSON line per scenario.
   agent.py one GATEWAY NODE [TIMEOUT]               one Unary call.
+  agent.py events GATEWAY                           print connection events.
   agent.py stall GATEWAY NODE                       read one message of an
       endless stream, then stop reading.
 """
@@ -160,6 +161,14 @@ def over_limit(echo, target):
         stream.cancel()
 
 
+def events(gateway):
+    stream = agent_grpc.AgentStub(gateway_channel(gateway)).Events(agent_pb2.EventsRequest())
+    stream.initial_metadata()  # the daemon has subscribed once it answers
+    emit(event="watching")
+    for event in stream:
+        emit(event="connection", kind=event.kind, node_id=event.node_id, direction=event.direction)
+
+
 def stall(gateway, node):
     # Reads one message of an endless stream of 64 KiB messages, then stops
     # reading until killed.
@@ -187,6 +196,8 @@ def main():
         serve(sys.argv[2], expose)
     elif role == "call":
         call(*sys.argv[2:6])
+    elif role == "events":
+        events(sys.argv[2])
     elif role == "stall":
         stall(sys.argv[2], sys.argv[3])
     elif role == "one":
