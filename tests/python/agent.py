@@ -128,6 +128,8 @@ def call(gateway, node, unknown_node, dead_node):
     target = (("peerd-node", node),)
     notes = lambda *texts: iter([echo_pb2.Note(text=t) for t in texts])
     scenario("unary", lambda: echo.Unary(echo_pb2.Note(text="hi"), metadata=target).text)
+    by_service = (("peerd-service", "peerd.test.Echo"),)
+    scenario("by_service", lambda: echo.Unary(echo_pb2.Note(text="found"), metadata=by_service, timeout=10).text)
     scenario("server_streaming", lambda: [n.text for n in echo.Split(echo_pb2.Note(count=3), metadata=target)])
     scenario("client_streaming", lambda: echo.Join(notes("a", "b", "c"), metadata=target).text)
     scenario("bidi_streaming", lambda: [n.text for n in echo.Chat(notes("x", "y"), metadata=target)])
