@@ -4,6 +4,8 @@
 //! # Layout
 //! Modules in layer order, lowest first; each uses only those above it in
 //! this list (and the library):
+//! - [`gateway`]: the agent gateway, gRPC on a Unix socket through which
+//!   local programs call other nodes and expose their own services.
 //! - [`config`]: the layered configuration (defaults < TOML < `PEERD_*`
 //!   environment < flags), converted into the library's config structs.
 //! - [`metrics`]: the node's metrics aggregated for Prometheus, and the HTTP
