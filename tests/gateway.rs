@@ -284,6 +284,7 @@ fn check_deadline_cancel_status(
     assert_eq!(deadline["code"], "DEADLINE_EXCEEDED", "{deadline}");
     let elapsed = deadline["elapsed_ms"].as_u64().unwrap();
     assert!(elapsed < 400, "a 200 ms timeout ended after {elapsed} ms");
+    eprintln!("200 ms deadline on a 2 s handler: DEADLINE_EXCEEDED after {elapsed} ms");
     let slow = agent_b.wait_for("event", "slow-ended", seen);
     assert_eq!(slow["cancelled"], true, "B's handler ran on: {slow}");
     let cancelled = &results["cancel"];
@@ -395,6 +396,7 @@ fn check_dynamic_exposure_ends_with_its_agent(mut agent_a: Agent, a: &Daemon) {
             took < Duration::from_secs(1),
             "the exposure outlived its agent by {took:?}"
         );
+        eprintln!("dynamic exposure gone {took:?} after SIGKILL");
         probe.shutdown(Duration::from_secs(1)).await;
     });
 }
