@@ -4,6 +4,8 @@
 //! # Layout
 //! Modules in layer order, lowest first; each uses only those above it in
 //! this list (and the library):
+//! - [`gateway`]: the agent gateway, gRPC on a Unix socket through which
+//!   local programs call other nodes and expose their own services.
 //! - [`config`]: the layered configuration (defaults < TOML < `PEERD_*`
 //!   environment < flags), converted into the library's config structs.
 //! - [`local`]: what the local listeners share: connection slots idle
@@ -22,4 +24,5 @@ pub mod bench;
 pub mod config;
 pub mod daemon;
 pub mod local;
+pub mod gateway;
 pub mod metrics;

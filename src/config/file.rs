@@ -115,7 +115,12 @@ impl FileText<'_> {
             DeValue::Float(_) => Raw::Unsupported("a float"),
             DeValue::Boolean(_) => Raw::Unsupported("a boolean"),
             DeValue::Datetime(_) => Raw::Unsupported("a date-time"),
-            DeValue::Table(_) => Raw::Unsupported("a table"),
+            DeValue::Table(table) => Raw::Table(
+                table
+                    .iter()
+                    .map(|(key, value)| (key.get_ref().to_string(), self.given(value)))
+                    .collect(),
+            ),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use toml::Value;
 
+use super::gateway;
 use super::settings::Settings;
 use super::units::{format_byte_size, format_duration};
 use super::values::{self, Given, Rejection, convert};
@@ -327,6 +328,62 @@ pub(super) static KEYS: &[Key] = &[
         doc: "How long a metrics client may take to send its request head, and again to read the answer",
         set: |s, v| convert(v, values::nonzero_duration).map(|x| s.metrics.limits.timeout = x),
         show: |s| duration(s.metrics.limits.timeout),
+    },
+    Key {
+        name: "gateway.socket",
+        doc: "Unix socket of the agent gateway (docs/gateway.md); \"\" means agent.sock in the runtime or data directory, \"off\" turns it off",
+        set: |s, v| convert(v, gateway::socket).map(|x| s.gateway.socket = x),
+        show: |s| gateway::show_socket(&s.gateway.socket),
+    },
+    Key {
+        name: "gateway.listen",
+        doc: "Loopback TCP address for the gateway too (any local user can connect to it); \"off\" by default",
+        set: |s, v| convert(v, gateway::loopback_listen).map(|x| s.gateway.listen = x),
+        show: |s| {
+            text(
+                s.gateway
+                    .listen
+                    .map_or_else(|| "off".to_owned(), |a| a.to_string()),
+            )
+        },
+    },
+    Key {
+        name: "gateway.group",
+        doc: "Group (name or number) whose members may use the gateway socket besides the daemon's user and root; \"\" for none",
+        set: |s, v| convert(v, gateway::group).map(|x| s.gateway.group = x),
+        show: |s| text(s.gateway.group.clone().unwrap_or_default()),
+    },
+    Key {
+        name: "gateway.max_connections",
+        doc: "Most agent connections to the gateway at once",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.gateway.max_connections = x),
+        show: |s| count(s.gateway.max_connections),
+    },
+    Key {
+        name: "gateway.max_calls_per_connection",
+        doc: "Most calls one agent connection forwards at once; more get RESOURCE_EXHAUSTED",
+        set: |s, v| {
+            convert(v, values::positive_usize).map(|x| s.gateway.max_calls_per_connection = x)
+        },
+        show: |s| count(s.gateway.max_calls_per_connection),
+    },
+    Key {
+        name: "gateway.max_calls_per_service",
+        doc: "Most calls forwarded at once to one exposed service; more get RESOURCE_EXHAUSTED",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.gateway.max_calls_per_service = x),
+        show: |s| count(s.gateway.max_calls_per_service),
+    },
+    Key {
+        name: "gateway.stream_buffer",
+        doc: "Messages the gateway queues per streaming call and direction before it stops reading (backpressure)",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.gateway.stream_buffer = x),
+        show: |s| count(s.gateway.stream_buffer),
+    },
+    Key {
+        name: "gateway.expose",
+        doc: "Services agents serve, exposed to other nodes: [[gateway.expose]] tables of service, target (\"unix:/path\" or \"127.0.0.1:<port>\") and allow (node ids or \"*\")",
+        set: |s, v| gateway::expose_list(v).map(|x| s.gateway.expose = x),
+        show: |s| gateway::show_expose(&s.gateway.expose),
     },
 ];
 

@@ -13,6 +13,7 @@
 
 mod error;
 mod file;
+mod gateway;
 mod keys;
 mod layers;
 mod settings;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::keys::KEYS;
+use crate::gateway::GatewaySettings;
 use peerd::connection::TransportConfig;
 use peerd::rpc::RpcConfig;
 
@@ -29,6 +30,7 @@ pub struct Settings {
     pub rpc: RpcConfig,
     pub admin: ListenerLimits,
     pub metrics: MetricsSettings,
+    pub gateway: GatewaySettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +99,7 @@ impl Default for Settings {
             rpc: RpcConfig::default(),
             admin: ListenerLimits::default(),
             metrics: MetricsSettings::default(),
+            gateway: GatewaySettings::default(),
         }
     }
 }

@@ -18,6 +18,8 @@ pub(super) enum Raw {
     Text(String),
     Integer(i64),
     List(Vec<Given>),
+    /// A TOML table's fields, in file order.
+    Table(Vec<(String, Given)>),
     /// A TOML value of a type no key accepts, described for the error message ("a float").
     Unsupported(&'static str),
 }
@@ -55,6 +57,7 @@ fn describe(raw: &Raw) -> String {
         Raw::Text(text) => format!("{text:?}"),
         Raw::Integer(number) => number.to_string(),
         Raw::List(_) => "a list".to_owned(),
+        Raw::Table(_) => "a table".to_owned(),
         Raw::Unsupported(description) => (*description).to_owned(),
     }
 }

@@ -28,6 +28,7 @@ pub use trust::{TrustError, check_dir};
 
 use crate::admin::{AdminContext, AdminServer, AdminServerError};
 use crate::config::Settings;
+use crate::gateway::{Gateway, GatewayError};
 use crate::metrics::{MetricsServer, MetricsServerError, Readiness};
 use peerd::connection::BindError;
 use peerd::identity::{KeyFileError, load_or_create_key};
@@ -54,6 +55,8 @@ pub enum DaemonError {
     Admin(#[from] AdminServerError),
     #[error(transparent)]
     Metrics(#[from] MetricsServerError),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
     #[error("cannot listen for signals: {0}")]
     Signals(io::Error),
 }
@@ -75,16 +78,28 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     }
     let configured = peers::Configured::from_settings(&settings)?;
     let root = CancellationToken::new();
+    let gateway = Gateway::new(&settings.gateway, &settings.rpc);
     let node = Node::builder(identity)
         .listen(settings.listen)
         .transport(settings.transport.clone())
         .rpc(settings.rpc.clone())
+        .fallback(gateway.inbound().handler())
         .cancel_token(root.child_token())
         .bind()?;
     let context = AdminContext::new(node.clone(), Instant::now(), reach_addrs(node.local_addr()));
     let book = paths.data_dir.join(peers::PEER_BOOK);
     peers::load_book(&node, &book);
     let admin = AdminServer::bind(&paths.admin_socket, settings.admin)?;
+    let gateway_metrics = gateway.metrics().clone();
+    context.metrics.append(move || gateway_metrics.render());
+    let gateway = gateway
+        .start(
+            node.clone(),
+            &paths.agent_socket,
+            context.reach_addrs.clone(),
+            root.child_token(),
+        )
+        .await?;
     let metrics = match settings.metrics.listen {
         Some(addr) => Some(
             MetricsServer::bind(addr)
@@ -98,6 +113,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
 
     let tasks = TaskTracker::new();
     tasks.spawn(admin.serve(context.clone(), root.child_token()));
+    tasks.spawn(gateway.serving);
     tasks.spawn(peers::run(
         node.clone(),
         configured,
@@ -109,6 +125,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     context.ready.cancel();
     notify_systemd(sd_notify::NotifyState::Ready);
     announce(&context, &paths, metrics_addr);
+    announce_gateway(gateway.socket.as_deref(), gateway.tcp);
 
     let signal_name = tokio::select! {
         _ = terminate.recv() => "SIGTERM",
@@ -202,5 +219,15 @@ fn announce(context: &AdminContext, paths: &Paths, metrics: Option<SocketAddr>) 
     }
     for addr in &context.reach_addrs {
         println!("reach: {}@{addr}", node.id());
+    }
+}
+
+/// Tells the operator where agents reach the gateway.
+fn announce_gateway(socket: Option<&Path>, tcp: Option<SocketAddr>) {
+    if let Some(socket) = socket {
+        println!("agent gateway: unix:{}", socket.display());
+    }
+    if let Some(addr) = tcp {
+        println!("agent gateway: {addr}");
     }
 }

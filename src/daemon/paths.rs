@@ -8,12 +8,15 @@ use crate::config::Settings;
 
 pub const KEY_FILE: &str = "node.key";
 pub const ADMIN_SOCKET: &str = "admin.sock";
+pub const AGENT_SOCKET: &str = "agent.sock";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
     pub data_dir: PathBuf,
     pub key_file: PathBuf,
     pub admin_socket: PathBuf,
+    /// The agent gateway's socket, unless `gateway.socket` names another.
+    pub agent_socket: PathBuf,
 }
 
 impl Paths {
@@ -21,12 +24,13 @@ impl Paths {
     /// directory of the user; then `./peerd-data`.
     pub fn resolve(settings: &Settings) -> Self {
         let data_dir = settings.data_dir.clone().unwrap_or_else(default_data_dir);
-        let admin_socket = settings.admin_socket.clone().unwrap_or_else(|| {
-            env_dir("RUNTIME_DIRECTORY")
-                .unwrap_or_else(|| data_dir.clone())
-                .join(ADMIN_SOCKET)
-        });
+        let runtime_dir = env_dir("RUNTIME_DIRECTORY").unwrap_or_else(|| data_dir.clone());
+        let admin_socket = settings
+            .admin_socket
+            .clone()
+            .unwrap_or_else(|| runtime_dir.join(ADMIN_SOCKET));
         Self {
+            agent_socket: runtime_dir.join(AGENT_SOCKET),
             key_file: data_dir.join(KEY_FILE),
             data_dir,
             admin_socket,

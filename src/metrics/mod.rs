@@ -28,6 +28,8 @@ struct Inner {
     served: Arc<CallStats>,
     made: Arc<CallStats>,
     traffic: MonotonicTraffic,
+    /// Metrics of the daemon's other parts (the agent gateway), appended.
+    extra: std::sync::OnceLock<Box<dyn Fn() -> String + Send + Sync>>,
 }
 
 /// Finished calls of both roles, for `peerd status`.
@@ -63,6 +65,7 @@ impl Metrics {
                 served,
                 made,
                 traffic: MonotonicTraffic::default(),
+                extra: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -70,11 +73,21 @@ impl Metrics {
     /// Every metric in the Prometheus text format (`CONTENT_TYPE`).
     pub fn render(&self) -> String {
         let inner = &self.inner;
-        render::render(&render::Sources {
+        let mut text = render::render(&render::Sources {
             manager: &inner.manager,
             calls: [&inner.served, &inner.made],
             traffic: &inner.traffic,
-        })
+        });
+        if let Some(extra) = inner.extra.get() {
+            text.push_str(&extra());
+        }
+        text
+    }
+
+    /// Appends `render`'s text (whole metric families) to every scrape;
+    /// set once.
+    pub fn append(&self, render: impl Fn() -> String + Send + Sync + 'static) {
+        let _ = self.inner.extra.set(Box::new(render));
     }
 
     pub fn call_totals(&self) -> CallTotals {

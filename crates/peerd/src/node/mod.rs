@@ -77,6 +77,19 @@ impl NodeBuilder {
         self
     }
 
+    /// Serves every method no service routes (see `Router::with_fallback`).
+    pub fn fallback<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(crate::rpc::CallContext, crate::rpc::RawRequests, crate::rpc::RawResponses) -> Fut
+            + Send
+            + Sync
+            + 'static,
+        Fut: std::future::Future<Output = Result<(), crate::rpc::Status>> + Send + 'static,
+    {
+        self.router = self.router.with_fallback(handler);
+        self
+    }
+
     /// The node's tasks stop when `cancel` (or a parent) is cancelled.
     pub fn cancel_token(mut self, cancel: CancellationToken) -> Self {
         self.cancel = cancel;

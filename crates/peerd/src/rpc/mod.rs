@@ -7,8 +7,9 @@
 //!   pure, no sockets.
 //! - `status` (gRPC codes; `status::mapping` is the one place internal
 //!   errors become codes), `stats` (per-method call counters), `config`.
-//! - `io`: frames over quinn streams; `cancel`, `context`, `streams`: what a
-//!   handler and a caller hold.
+//! - `io`: frames over quinn streams; `cancel`, `context`, `streams`, `raw`
+//!   (messages as bytes, for the router's fallback): what a handler and a
+//!   caller hold.
 //! - `slots`: the node's handler slots, shared fairly between sources and
 //!   callers; `unary`: a unary call as the server hands it to its method.
 //! - `router`: [`Handlers`] (one proto service's typed handlers), erased to
@@ -22,6 +23,7 @@ mod client;
 mod config;
 mod context;
 mod io;
+mod raw;
 mod router;
 mod server;
 mod slots;
@@ -31,9 +33,10 @@ mod streams;
 mod unary;
 pub mod wire;
 
-pub use client::{AddressResolver, CallOptions, RpcClient, StreamingCall};
+pub use client::{AddressResolver, CallOptions, Encoded, RpcClient, StreamingCall};
 pub use config::RpcConfig;
 pub use context::CallContext;
+pub use raw::{RawRequests, RawResponses};
 pub use router::{Handlers, Router};
 pub use server::RpcServer;
 pub use status::{Code, Status};

@@ -13,6 +13,7 @@ use rustc_hash::FxBuildHasher;
 use tokio::sync::mpsc;
 
 use super::io::FrameReader;
+use super::raw::{RawRequests, RawResponses};
 use super::status::CallError;
 use super::unary::UnaryCall;
 use super::wire::outgoing::OutFrames;
@@ -174,6 +175,8 @@ pub struct Router {
     /// position), the same allocations the routes hold.
     names: Vec<Arc<str>>,
     services: Vec<String>,
+    /// Serves every method without a route, if set.
+    fallback: Option<Method>,
 }
 
 /// A routed method and its index, which names it in the call metrics.
@@ -212,6 +215,30 @@ impl Router {
             self.services.push(handlers.name);
         }
         self
+    }
+
+    /// Serves every method that has no route (instead of UNIMPLEMENTED),
+    /// with its messages as bytes: a gateway forwards calls this way
+    /// without the methods' schemas. Its context names the method called;
+    /// it may answer UNIMPLEMENTED itself.
+    pub fn with_fallback<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(CallContext, RawRequests, RawResponses) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        let erased = move |context, reader, frames| -> BoxFuture<'static, _> {
+            Box::pin(handler(
+                context,
+                RawRequests::new(reader),
+                RawResponses::new(frames),
+            ))
+        };
+        self.fallback = Some(Method::Streaming(Arc::new(erased)));
+        self
+    }
+
+    pub(crate) fn fallback(&self) -> Option<&Method> {
+        self.fallback.as_ref()
     }
 
     /// Names of the services routed, in the order they were added.

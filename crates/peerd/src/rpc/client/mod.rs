@@ -26,7 +26,7 @@ use crate::connection::{NodeConnection, NodeConnectionManager};
 use crate::identity::NodeId;
 use crate::rpc::stats::CallStats;
 use active::ActiveCall;
-pub use streaming::StreamingCall;
+pub use streaming::{Encoded, StreamingCall};
 use waiting::WaitingCalls;
 
 /// Finds addresses of nodes the address book does not know (discovery's
@@ -157,7 +157,7 @@ impl RpcClient {
         request: &[u8],
         options: &CallOptions,
     ) -> Result<Bytes, Status> {
-        self.unary_then(node, method, &Encoded(request), options, Ok)
+        self.unary_then(node, method, &EncodedRef(request), options, Ok)
             .await
     }
 
@@ -265,6 +265,51 @@ impl RpcClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
+        let timeout = self.timeout(options);
+        let deadline = deadline_after(Instant::now(), timeout);
+        let header = header_frame(method, options, timeout, 0);
+        let request_done = false;
+        self.start_streaming(node, method, options, deadline, header, request_done)
+            .await
+    }
+
+    /// Calls a server-streaming method with a request already encoded;
+    /// read the responses' bytes with `StreamingCall::message_encoded`.
+    pub async fn server_streaming_encoded(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &[u8],
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Encoded, Encoded>, Status> {
+        let timeout = self.timeout(options);
+        let deadline = deadline_after(Instant::now(), timeout);
+        let frames = request_frames(method, options, timeout, &EncodedRef(request));
+        let request_done = true;
+        self.start_streaming(node, method, options, deadline, frames, request_done)
+            .await
+    }
+
+    /// Calls a client-streaming method with encoded messages: send them
+    /// with `StreamingCall::send_encoded`, close, then read the one answer.
+    pub async fn client_streaming_encoded(
+        &self,
+        node: NodeId,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Encoded, Encoded>, Status> {
+        self.bidi_streaming_encoded(node, method, options).await
+    }
+
+    /// Calls a bidirectional-streaming method with encoded messages either
+    /// way. Also serves a caller that does not know the method's pattern:
+    /// every pattern is this one on the wire.
+    pub async fn bidi_streaming_encoded(
+        &self,
+        node: NodeId,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Encoded, Encoded>, Status> {
         let timeout = self.timeout(options);
         let deadline = deadline_after(Instant::now(), timeout);
         let header = header_frame(method, options, timeout, 0);
@@ -414,9 +459,9 @@ fn request_frames(
 }
 
 /// A message already encoded, written as it is.
-struct Encoded<'a>(&'a [u8]);
+struct EncodedRef<'a>(&'a [u8]);
 
-impl Encode for Encoded<'_> {
+impl Encode for EncodedRef<'_> {
     fn encoded_len(&self) -> usize {
         self.0.len()
     }

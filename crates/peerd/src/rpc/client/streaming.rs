@@ -2,8 +2,10 @@
 
 use std::marker::PhantomData;
 
+use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::EncodedRef;
 use super::active::{ActiveCall, Incoming};
 use crate::rpc::stats::CallRecord;
 use crate::rpc::status::CallError;
@@ -11,15 +13,22 @@ use crate::rpc::wire::codec::FrameType;
 use crate::rpc::wire::outgoing::OutFrames;
 use crate::rpc::{Code, Status};
 
+/// Marks a streaming call whose messages pass as encoded protobuf bytes,
+/// sent and read with `send_encoded` and `message_encoded`: for gateways
+/// and tools that do not have the method's types.
+#[derive(Debug)]
+pub enum Encoded {}
+
 /// Send requests of type `Req` and read responses of type `Resp`. Every
 /// operation is bounded by the call's deadline; dropping the call cancels it.
 #[derive(Debug)]
 pub struct StreamingCall<Req, Resp> {
     call: ActiveCall,
     deadline: Instant,
-    /// How the call ended, once it has: the callee's OK, or the first error
-    /// in reading its answer, which every later read returns again.
-    ended: Option<Result<(), Status>>,
+    /// How the call ended, once it has: the callee's OK status (with its
+    /// trailers), or the first error in reading its answer, which every
+    /// later read returns again.
+    ended: Option<Result<Status, Status>>,
     /// Taken when the call ends: its final status or its first error.
     /// Dropped with the call before that, it counts as cancelled.
     record: Option<CallRecord>,
@@ -50,6 +59,64 @@ impl<Req, Resp> StreamingCall<Req, Resp> {
         }
         result
     }
+
+    /// Tells the callee no more requests follow.
+    pub fn close_send(&mut self) -> Result<(), Status> {
+        let closed = self.call.finish_sending().map_err(Status::from);
+        self.settle(closed)
+    }
+
+    /// The callee's OK status, with its trailers, once the call has ended
+    /// with it; `None` before that or after an error.
+    pub fn final_status(&self) -> Option<&Status> {
+        self.ended.as_ref().and_then(|ended| ended.as_ref().ok())
+    }
+
+    async fn send_frame(&mut self, frame: OutFrames) -> Result<(), Status> {
+        let sent = bounded(self.deadline, self.call.send(frame)).await;
+        self.settle(sent)
+    }
+
+    /// The next response decoded by `decode`, `None` once the call ended
+    /// with OK, or the error status. After an error the call is over: it is
+    /// cancelled on the wire, and every later read returns the same error.
+    async fn next<T>(
+        &mut self,
+        decode: impl FnOnce(Bytes) -> Result<T, Status>,
+    ) -> Result<Option<T>, Status> {
+        if let Some(ended) = &self.ended {
+            return ended.clone().map(|_| None);
+        }
+        let ending = match bounded(self.deadline, self.call.receive()).await {
+            Ok(Incoming::Message(payload)) => match decode(payload) {
+                Ok(message) => return Ok(Some(message)),
+                Err(status) => Err(status),
+            },
+            Ok(Incoming::Status(status)) if status.is_ok() => Ok(status),
+            Ok(Incoming::Status(status)) | Err(status) => Err(status),
+        };
+        self.conclude(ending.as_ref().map_or_else(Status::code, |_| Code::Ok));
+        if ending.is_err() {
+            self.call.cancel();
+        }
+        self.ended = Some(ending.clone());
+        ending.map(|_| None)
+    }
+}
+
+impl StreamingCall<Encoded, Encoded> {
+    /// Sends one request message, already encoded.
+    pub async fn send_encoded(&mut self, message: &[u8]) -> Result<(), Status> {
+        let mut frame = OutFrames::new();
+        frame.put_message(FrameType::Message, &EncodedRef(message));
+        self.send_frame(frame).await
+    }
+
+    /// The next response's bytes as they came, `None` once the call ended
+    /// with OK (see `final_status`), or the error status.
+    pub async fn message_encoded(&mut self) -> Result<Option<Bytes>, Status> {
+        self.next(Ok).await
+    }
 }
 
 impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Resp> {
@@ -59,45 +126,17 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
         let mut frame = OutFrames::new();
         frame.put_message(FrameType::Message, message);
-        let sent = bounded(self.deadline, self.call.send(frame)).await;
-        self.settle(sent)
-    }
-
-    /// Tells the callee no more requests follow.
-    pub fn close_send(&mut self) -> Result<(), Status> {
-        let closed = self.call.finish_sending().map_err(Status::from);
-        self.settle(closed)
+        self.send_frame(frame).await
     }
 
     /// The next response, `None` once the call ended with OK, or the error
     /// status. After an error the call is over: it is cancelled on the wire,
     /// and every later read returns the same error.
     pub async fn message(&mut self) -> Result<Option<Resp>, Status> {
-        if let Some(ended) = &self.ended {
-            return ended.clone().map(|()| None);
-        }
-        let read = self.read_message().await;
-        let ending = match &read {
-            Ok(Some(_)) => return read,
-            Ok(None) => Ok(()),
-            Err(status) => Err(status.clone()),
-        };
-        self.conclude(ending.as_ref().map_or_else(Status::code, |()| Code::Ok));
-        if ending.is_err() {
-            self.call.cancel();
-        }
-        self.ended = Some(ending);
-        read
-    }
-
-    async fn read_message(&mut self) -> Result<Option<Resp>, Status> {
-        match bounded(self.deadline, self.call.receive()).await? {
-            Incoming::Message(payload) => Resp::decode(payload)
-                .map(Some)
-                .map_err(|e| CallError::BadResponse(e).into()),
-            Incoming::Status(status) if status.is_ok() => Ok(None),
-            Incoming::Status(status) => Err(status),
-        }
+        self.next(|payload| {
+            Resp::decode(payload).map_err(|e| Status::from(CallError::BadResponse(e)))
+        })
+        .await
     }
 
     /// Closes the sending side and waits for the one response of a

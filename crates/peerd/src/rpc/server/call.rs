@@ -1,5 +1,6 @@
 //! Serving one call on one stream: header, routing, deadline, handler, status.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
@@ -86,6 +87,7 @@ pub(super) fn serve(
             record.route(route.index);
             let caller_stopped = send.stopped();
             let deadline = deadline_after(accepted, call_timeout(&shared.config, &header));
+            let route = &*route;
             let context = call_context(
                 caller,
                 &stream.connection,
@@ -123,8 +125,8 @@ pub(super) fn serve(
 }
 
 /// The route to the header's method, unless the call is refused.
-fn admit<'s>(shared: &'s Shared, header: &ReceivedHeader) -> Result<&'s Route, Status> {
-    let Some(route) = shared.router.route(header.method_bytes()) else {
+fn admit<'s>(shared: &'s Shared, header: &ReceivedHeader) -> Result<Cow<'s, Route>, Status> {
+    let Some(route) = super::route_for(&shared.router, header) else {
         return Err(match header.method() {
             Ok(method) => Status::unimplemented(format!("unknown method {method:?}")),
             Err(e) => CallError::protocol(format!("malformed request header: {e}")).into(),

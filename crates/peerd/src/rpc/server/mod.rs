@@ -6,6 +6,7 @@ mod call;
 mod inline;
 mod poll_once;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -18,7 +19,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::router::Route;
 use super::slots::HandlerSlots;
+use super::wire::borrowed::ReceivedHeader;
 use super::{Router, RpcConfig};
 use crate::connection::{IncomingStream, StreamHandler};
 use crate::rpc::stats::CallStats;
@@ -128,4 +131,18 @@ fn poll_inline(call: Pin<&mut (impl Future<Output = ()> + ?Sized)>) -> Poll<()> 
     let mut context = Context::from_waker(Waker::noop());
     std::panic::catch_unwind(AssertUnwindSafe(|| call.poll(&mut context)))
         .unwrap_or(Poll::Ready(()))
+}
+
+/// The route to `header`'s method: its own, or else the router's fallback,
+/// named after the method called (and counted with unknown methods).
+fn route_for<'r>(router: &'r Router, header: &ReceivedHeader) -> Option<Cow<'r, Route>> {
+    if let Some(route) = router.route(header.method_bytes()) {
+        return Some(Cow::Borrowed(route));
+    }
+    let method = router.fallback()?;
+    Some(Cow::Owned(Route {
+        index: usize::MAX,
+        name: header.method().ok()?.into(),
+        method: method.clone(),
+    }))
 }

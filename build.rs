@@ -1,0 +1,11 @@
+//! Compiles the agent gateway's local API, proto/peerd/agent/v1/agent.proto,
+//! with protox (pure Rust), so building the daemon needs no system protoc.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto/peerd/agent");
+    let descriptors = protox::compile(["peerd/agent/v1/agent.proto"], ["proto"])?;
+    prost_build::Config::new()
+        .bytes(["."])
+        .compile_fds(descriptors)?;
+    Ok(())
+}
