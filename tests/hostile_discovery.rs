@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use peerd::addressing::{AddressBook, AddressSource, PeerAddr};
 use peerd::connection::{Direction, HandshakeOutcome, NodeConnectionManager, TransportConfig};
-use peerd::node::{AddressBook, AddressSource, PeerAddr};
+use peerd::node_service::{self, SERVICE, proto};
 use peerd::rpc::{Router, RpcClient, RpcConfig, RpcServer};
-use peerd::service::node::{self as node_service, SERVICE, proto};
 use peerd::test_utils::SplitMix64;
-use peerd::{CallOptions, Identity, Node, NodeId, Service};
+use peerd::{CallOptions, Handlers, Identity, Node, NodeId};
 use support::{SECOND, eventually};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -53,7 +53,11 @@ impl Bare {
             cancel,
         )
         .unwrap();
-        let client = RpcClient::new(manager.clone(), AddressBook::default(), RpcConfig::default());
+        let client = RpcClient::new(
+            manager.clone(),
+            AddressBook::default(),
+            RpcConfig::default(),
+        );
         Self {
             id: identity.node_id(),
             addr: manager.local_addr().unwrap(),
@@ -94,12 +98,12 @@ fn hostile_find_node(
     answer: impl Fn() -> Vec<proto::NodeAddress> + Send + Sync + 'static,
 ) -> Router {
     let answer = Arc::new(answer);
-    let service = Service::new(SERVICE).unary("FindNode", move |_, _: proto::FindNodeRequest| {
+    let handlers = Handlers::new(SERVICE).unary("FindNode", move |_, _: proto::FindNodeRequest| {
         asked.fetch_add(1, Ordering::SeqCst);
         let nodes = answer();
         async move { Ok(proto::FindNodeResponse { nodes }) }
     });
-    Router::new().with_service(service)
+    Router::new().with_handlers(handlers)
 }
 
 fn contacts_at(count: usize, addrs: &[String], seed: u64) -> Vec<proto::NodeAddress> {
@@ -179,7 +183,10 @@ async fn contacts_without_addresses_do_not_make_the_victim_recurse() {
         "one lookup asked the hostile node {questions} times (ended: {})",
         found.is_ok()
     );
-    assert!(matches!(found, Ok(None)), "the lookup ends, finding nothing");
+    assert!(
+        matches!(found, Ok(None)),
+        "the lookup ends, finding nothing"
+    );
 }
 
 /// UDP sockets that never answer: dialing them only ever times out.
@@ -215,7 +222,7 @@ async fn a_service_search_over_dead_contacts_ends_by_its_deadline() {
     let started = Instant::now();
     let found = tokio::time::timeout(60 * SECOND, victim.discovery().find_service("chat")).await;
     let took = started.elapsed();
-    let deadline = 10 * SECOND;
+    let deadline = peerd::discovery::DiscoveryConfig::default().lookup_timeout;
     assert!(
         found.is_ok() && took <= deadline + 2 * SECOND,
         "the search took {took:?} (deadline {deadline:?}, ended: {})",
@@ -505,9 +512,13 @@ async fn a_daemon_s_first_announcement_reaches_its_bootstrap_node() {
                 .client
                 .unary(bootstrap.id, node_service::FIND_SERVICE, &request, &options)
                 .await;
-            stored = found.is_ok_and(|f| f.providers.iter().any(|p| {
-                p.node.as_ref().is_some_and(|n| n.node_id == joiner.id.to_string())
-            }));
+            stored = found.is_ok_and(|f| {
+                f.providers.iter().any(|p| {
+                    p.node
+                        .as_ref()
+                        .is_some_and(|n| n.node_id == joiner.id.to_string())
+                })
+            });
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         reached += usize::from(stored);

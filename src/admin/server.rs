@@ -139,9 +139,25 @@ async fn answer(stream: &mut UnixStream, context: &AdminContext) -> Response {
         }
     };
     tracing::debug!(?request, "admin request");
-    match handle(context, request).await {
+    // A client that hangs up cancels its request (a `find` stops its lookup).
+    let outcome = tokio::select! {
+        outcome = handle(context, request) => outcome,
+        () = hung_up(stream) => Err("the client hung up".to_owned()),
+    };
+    match outcome {
         Ok(result) => Response::Ok { result },
         Err(message) => Response::Error { message },
+    }
+}
+
+/// Resolves once the client has closed its side (or the socket failed).
+/// Bytes it sends after its request line are read and dropped.
+async fn hung_up(stream: &mut UnixStream) {
+    let mut sink = [0u8; 256];
+    while let Ok(read) = stream.read(&mut sink).await {
+        if read == 0 {
+            return;
+        }
     }
 }
 

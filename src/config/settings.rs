@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::keys::KEYS;
 use peerd::connection::TransportConfig;
+use peerd::discovery::DiscoveryConfig;
 use peerd::rpc::RpcConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,7 @@ pub struct Settings {
     /// Validated by the keys: windows fit a QUIC VarInt, keep-alive is below the idle timeout.
     pub transport: TransportConfig,
     pub rpc: RpcConfig,
+    pub discovery: DiscoveryConfig,
     pub metrics: MetricsSettings,
 }
 
@@ -73,6 +75,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             transport: TransportConfig::default(),
             rpc: RpcConfig::default(),
+            discovery: DiscoveryConfig::default(),
             metrics: MetricsSettings::default(),
         }
     }
