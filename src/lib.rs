@@ -23,6 +23,6 @@ pub mod admin;
 pub mod bench;
 pub mod config;
 pub mod daemon;
-pub mod local;
 pub mod gateway;
+pub mod local;
 pub mod metrics;

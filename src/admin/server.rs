@@ -3,6 +3,7 @@
 //! A file at the socket path that is not a socket is never deleted.
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +19,10 @@ use super::policy::may_administer;
 use super::protocol::{MAX_REQUEST_LINE, Request, Response};
 use crate::config::ListenerLimits;
 use crate::local::{Busy, Slot, Slots, effective_uid};
+
+/// How often a request whose client sent its end of input checks whether
+/// the client is still there.
+const HANG_UP_POLL: Duration = Duration::from_millis(100);
 
 /// After a failed accept (out of descriptors), before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -203,7 +208,12 @@ async fn answer(
         }
         working => working,
     };
-    match handle(context, request).await {
+    // A client that leaves cancels its request (a `find` stops its lookup).
+    let outcome = tokio::select! {
+        outcome = handle(context, request) => outcome,
+        () = gone(stream) => Err("the client hung up".to_owned()),
+    };
+    match outcome {
         Ok(result) => Response::Ok { result },
         Err(message) => Response::Error { message },
     }
@@ -224,6 +234,41 @@ fn waits_on_network(request: &Request) -> bool {
         | Request::Disconnect { .. }
         | Request::Services => false,
     }
+}
+
+/// Resolves once the client has closed the connection (or the socket
+/// failed). Bytes it sends after its request line are read and dropped. A
+/// client that only shut down its sending side (`nc -U` at the end of its
+/// input) still waits for the answer, so the end of its bytes is not taken
+/// for leaving: only a hang-up of both directions is.
+async fn gone(stream: &mut UnixStream) {
+    let mut sink = [0u8; 256];
+    while let Ok(read) = stream.read(&mut sink).await {
+        if read == 0 {
+            return hung_up(stream).await;
+        }
+    }
+}
+
+/// Waits until the peer has closed both directions: POLLHUP, which a
+/// shutdown of its sending side alone does not raise. Polled, as tokio
+/// reports no readiness for it.
+async fn hung_up(stream: &UnixStream) {
+    while !closed_both_ways(stream) {
+        tokio::time::sleep(HANG_UP_POLL).await;
+    }
+}
+
+fn closed_both_ways(stream: &UnixStream) -> bool {
+    let mut poll = libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one pollfd for a descriptor the stream owns and keeps open
+    // through the call; a timeout of 0 returns at once.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLERR) != 0
 }
 
 async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {

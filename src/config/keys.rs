@@ -304,6 +304,34 @@ pub(super) static KEYS: &[Key] = &[
         show: |s| duration(s.admin.timeout),
     },
     Key {
+        name: "discovery.lookup_timeout",
+        doc: "A whole lookup, service search or announcement gives up after this",
+        set: |s, v| convert(v, values::nonzero_duration).map(|x| s.discovery.lookup_timeout = x),
+        show: |s| duration(s.discovery.lookup_timeout),
+    },
+    Key {
+        name: "discovery.max_lookups",
+        doc: "Lookups running at once; more wait for a turn within their deadline",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.discovery.max_lookups = x),
+        show: |s| count(s.discovery.max_lookups),
+    },
+    Key {
+        name: "discovery.max_queries_per_lookup",
+        doc: "FindNode questions one lookup asks at most",
+        set: |s, v| {
+            convert(v, values::positive_usize).map(|x| s.discovery.max_queries_per_lookup = x)
+        },
+        show: |s| count(s.discovery.max_queries_per_lookup),
+    },
+    Key {
+        name: "discovery.learned_dials_per_second",
+        doc: "Dials per second (in bursts of as many) to addresses other nodes' answers named",
+        set: |s, v| {
+            convert(v, values::positive_u32).map(|x| s.discovery.learned_dials_per_second = x)
+        },
+        show: |s| Value::Integer(s.discovery.learned_dials_per_second.into()),
+    },
+    Key {
         name: "metrics.listen",
         doc: "Address and port of the HTTP listener for /metrics, /livez and /readyz (docs/metrics.md); \"off\" turns it off",
         set: |s, v| convert(v, values::optional_socket_addr).map(|x| s.metrics.listen = x),

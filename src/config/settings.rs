@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::keys::KEYS;
 use crate::gateway::GatewaySettings;
 use peerd::connection::TransportConfig;
+use peerd::discovery::DiscoveryConfig;
 use peerd::rpc::RpcConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,7 @@ pub struct Settings {
     pub transport: TransportConfig,
     pub rpc: RpcConfig,
     pub admin: ListenerLimits,
+    pub discovery: DiscoveryConfig,
     pub metrics: MetricsSettings,
     pub gateway: GatewaySettings,
 }
@@ -98,6 +100,7 @@ impl Default for Settings {
             transport: TransportConfig::default(),
             rpc: RpcConfig::default(),
             admin: ListenerLimits::default(),
+            discovery: DiscoveryConfig::default(),
             metrics: MetricsSettings::default(),
             gateway: GatewaySettings::default(),
         }

@@ -84,6 +84,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         .transport(settings.transport.clone())
         .rpc(settings.rpc.clone())
         .fallback(gateway.inbound().handler())
+        .discovery(settings.discovery.clone())
         .cancel_token(root.child_token())
         .bind()?;
     let context = AdminContext::new(node.clone(), Instant::now(), reach_addrs(node.local_addr()));

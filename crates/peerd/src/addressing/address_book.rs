@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::NodeId;
 
-/// Nodes remembered at most; the longest unseen is forgotten first.
+/// Nodes remembered at most; the longest unseen learned one is forgotten
+/// first, and one the operator entered never makes room for a learned one.
 pub const MAX_NODES: usize = 4096;
 /// Addresses remembered per node; older ones beyond this are forgotten.
 pub const MAX_ADDRESSES_PER_NODE: usize = 8;
@@ -30,6 +31,13 @@ pub enum AddressSource {
     Info,
     /// Another node's `FindNode` answer.
     Lookup,
+}
+
+impl AddressSource {
+    /// Entered by the operator (configuration or command), not learned.
+    pub fn is_operator(self) -> bool {
+        matches!(self, Self::Config | Self::Manual)
+    }
 }
 
 /// What the book knows of one node; also its record in the peer book file.
@@ -71,7 +79,10 @@ impl AddressBook {
             }
             entry.addrs.truncate(MAX_ADDRESSES_PER_NODE);
             entry.last_seen_unix = unix_now();
-            entry.source = source;
+            // What the operator entered stays theirs when the node is seen.
+            if !entry.source.is_operator() || source.is_operator() {
+                entry.source = source;
+            }
         }
         if !known {
             self.evict_beyond(MAX_NODES);
@@ -117,12 +128,14 @@ impl AddressBook {
         self.entries.is_empty()
     }
 
+    /// Forgets the longest unseen learned entries beyond `limit`; operator
+    /// entries go only once no learned one is left.
     fn evict_beyond(&self, limit: usize) {
         while self.entries.len() > limit {
             let oldest = self
                 .entries
                 .iter()
-                .min_by_key(|e| e.last_seen_unix)
+                .min_by_key(|e| (e.source.is_operator(), e.last_seen_unix))
                 .map(|e| *e.key());
             match oldest {
                 Some(node) => self.entries.remove(&node),
@@ -177,6 +190,38 @@ mod tests {
         }
         assert_eq!(book.len(), MAX_NODES);
         assert!(book.get(node(0)).is_empty(), "the stalest entry went first");
+    }
+
+    #[test]
+    fn learned_entries_never_push_operator_entries_out() {
+        let book = AddressBook::default();
+        let manual = node(u16::MAX);
+        book.restore(
+            manual,
+            PeerEntry {
+                addrs: vec![SocketAddr::from(([127, 0, 0, 1], 9))],
+                last_seen_unix: 1,
+                source: AddressSource::Manual,
+            },
+        );
+        book.learn(
+            manual,
+            &[SocketAddr::from(([127, 0, 0, 1], 9))],
+            AddressSource::Connection,
+        );
+        for n in 1..=MAX_NODES as u16 + 100 {
+            book.learn(
+                node(n),
+                &[SocketAddr::from(([127, 0, 0, 1], 1))],
+                AddressSource::Connection,
+            );
+        }
+        assert_eq!(book.len(), MAX_NODES);
+        assert!(!book.get(manual).is_empty(), "the manual entry stayed");
+        assert_eq!(
+            book.entries.get(&manual).unwrap().source,
+            AddressSource::Manual
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The serving side of discovery: FindNode, Announce and FindService answer
 //! from the routing table and the provider store (`node_service` wires them
-//! into `peerd.node.v1.Node`).
+//! into `peerd.node.v1.Node`). A record points at the address its announcer
+//! called from, never at one it names.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,7 +10,7 @@ use tokio::time::Instant;
 
 use super::providers::{MAX_TTL, Provider, ProviderStore};
 use super::routing_table::{K, RoutingTable};
-use super::wire::{fill_unspecified, parse_addrs, to_node_address};
+use super::wire::to_node_address;
 use crate::identity::NodeId;
 use crate::node_service::{Directory, proto};
 use crate::rpc::{CallContext, Status};
@@ -93,13 +94,15 @@ fn store_announcement(
         ));
     }
     let ttl = Duration::from_secs(request.ttl_secs.into()).min(MAX_TTL);
-    let addrs = fill_unspecified(parse_addrs(&request.addrs), context.caller_address().ip());
     let now = Instant::now();
+    let known_since = state.table().member_since(&context.caller()).unwrap_or(now);
     let provider = Provider {
         node: context.caller(),
         version: request.version.chars().take(64).collect(),
-        addrs,
+        // One UDP socket per node: where it called from is where it listens.
+        addrs: vec![context.caller_address()],
         expires: now + ttl,
+        known_since,
     };
     state
         .providers()

@@ -71,17 +71,11 @@ fn remember(
     addrs: &[SocketAddr],
     source: AddressSource,
 ) {
-    let inner = &discovery.inner;
-    inner.addresses.learn(event.node, addrs, source);
-    let contact = Contact {
+    discovery.inner.addresses.learn(event.node, addrs, source);
+    discovery.saw(Contact {
         node: event.node,
         addrs: addrs.to_vec(),
-    };
-    let manager = inner.manager.clone();
-    inner
-        .state
-        .table()
-        .insert(contact, |old| manager.connection(*old).is_none());
+    });
 }
 
 /// Asks the peer for its listen addresses; true if it answered.

@@ -1,9 +1,14 @@
 //! An iterative Kademlia lookup as a pure state machine: it says whom to ask
-//! next and takes their answers; `run` drives it with α queries in flight.
+//! next and takes their answers; `run` drives it with α queries in flight
+//! until it ends or its deadline passes. A lookup asks a bounded number of
+//! nodes and never dials one address twice, whatever its answers say.
 
+use std::collections::HashSet;
 use std::future::Future;
+use std::net::SocketAddr;
 
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::distance::closer_to;
 use super::routing_table::Contact;
@@ -28,17 +33,24 @@ pub(crate) struct Lookup {
     stop_when_found: bool,
     /// Sorted by distance to the target, closest first.
     candidates: Vec<(Contact, Progress)>,
+    /// Every address a candidate has: one address is one node, so a second
+    /// id claiming it is a lie, or a reuse that can wait for the next lookup.
+    addresses: HashSet<SocketAddr>,
+    /// Questions left before the lookup stops asking.
+    queries_left: usize,
 }
 
 impl Lookup {
     /// `stop_when_found`: finish as soon as the target itself is known (a
     /// node lookup), rather than once the k closest have answered.
+    /// `max_queries`: the most nodes it asks, answered or not.
     pub(crate) fn new(
         local: NodeId,
         target: NodeId,
         k: usize,
         seeds: Vec<Contact>,
         stop_when_found: bool,
+        max_queries: usize,
     ) -> Self {
         let mut lookup = Self {
             target,
@@ -46,6 +58,8 @@ impl Lookup {
             k,
             stop_when_found,
             candidates: Vec::new(),
+            addresses: HashSet::new(),
+            queries_left: max_queries,
         };
         lookup.learn(seeds);
         lookup
@@ -59,15 +73,18 @@ impl Lookup {
         }
         let in_flight = self.count(Progress::Asked);
         let mut picked = Vec::new();
+        let mut budget = self.queries_left;
         for (contact, progress) in self.live_closest_mut() {
-            if picked.len() + in_flight >= ALPHA {
+            if picked.len() + in_flight >= ALPHA || budget == 0 {
                 break;
             }
             if *progress == Progress::Fresh {
                 *progress = Progress::Asked;
                 picked.push(contact.clone());
+                budget -= 1;
             }
         }
+        self.queries_left = budget;
         picked
     }
 
@@ -113,10 +130,12 @@ impl Lookup {
     fn learn(&mut self, contacts: Vec<Contact>) {
         for contact in contacts {
             if contact.node == self.local
+                || contact.addrs.iter().any(|a| self.addresses.contains(a))
                 || self.candidates.iter().any(|(c, _)| c.node == contact.node)
             {
                 continue;
             }
+            self.addresses.extend(contact.addrs.iter().copied());
             self.candidates.push((contact, Progress::Fresh));
         }
         let target = self.target;
@@ -138,9 +157,10 @@ impl Lookup {
     }
 }
 
-/// Runs `lookup` to the end, asking each contact with `query`, which returns
-/// the contacts that node knows closest to the target.
-pub(crate) async fn run<Q, F, E>(mut lookup: Lookup, query: Q) -> Lookup
+/// Runs `lookup` to the end or to `deadline`, asking each contact with
+/// `query`, which returns the contacts that node knows closest to the
+/// target. Questions still out at the end are cancelled.
+pub(crate) async fn run<Q, F, E>(mut lookup: Lookup, deadline: Instant, query: Q) -> Lookup
 where
     Q: Fn(Contact) -> F,
     F: Future<Output = Result<Vec<Contact>, E>> + Send + 'static,
@@ -153,7 +173,11 @@ where
             let answer = query(contact);
             in_flight.spawn(async move { (node, answer.await) });
         }
-        let Some(joined) = in_flight.join_next().await else {
+        let joined = tokio::select! {
+            joined = in_flight.join_next() => joined,
+            () = tokio::time::sleep_until(deadline) => None,
+        };
+        let Some(joined) = joined else {
             return lookup;
         };
         match joined {
@@ -189,6 +213,10 @@ mod tests {
         }
     }
 
+    fn far() -> Instant {
+        Instant::now() + std::time::Duration::from_secs(3600)
+    }
+
     /// A line of nodes where each knows only its neighbours.
     fn line(len: u8) -> Arc<HashMap<NodeId, Vec<Contact>>> {
         let mut knows = HashMap::new();
@@ -208,8 +236,8 @@ mod tests {
     #[tokio::test]
     async fn finds_the_end_of_a_line_of_twenty_nodes() {
         let network = line(20);
-        let lookup = Lookup::new(node(0), node(19), 20, vec![contact(1)], true);
-        let done = run(lookup, |c: Contact| {
+        let lookup = Lookup::new(node(0), node(19), 20, vec![contact(1)], true, 60);
+        let done = run(lookup, far(), |c: Contact| {
             let network = network.clone();
             async move { Ok::<_, ()>(network[&c.node].clone()) }
         })
@@ -220,8 +248,8 @@ mod tests {
     #[tokio::test]
     async fn failed_nodes_are_skipped_and_the_lookup_ends() {
         let network = line(6);
-        let lookup = Lookup::new(node(0), node(5), 20, vec![contact(1)], true);
-        let done = run(lookup, |c: Contact| {
+        let lookup = Lookup::new(node(0), node(5), 20, vec![contact(1)], true, 60);
+        let done = run(lookup, far(), |c: Contact| {
             let network = network.clone();
             async move {
                 if c.node == node(3) {
@@ -238,7 +266,7 @@ mod tests {
     #[test]
     fn never_more_than_alpha_queries_in_flight() {
         let seeds = (1..=10).map(contact).collect();
-        let mut lookup = Lookup::new(node(0), node(50), 20, seeds, false);
+        let mut lookup = Lookup::new(node(0), node(50), 20, seeds, false, 60);
         assert_eq!(lookup.next_queries().len(), ALPHA);
         assert!(lookup.next_queries().is_empty());
         let first = lookup.closest_answered();
@@ -251,5 +279,53 @@ mod tests {
             .collect();
         lookup.answered(asked[0], vec![]);
         assert_eq!(lookup.next_queries().len(), 1, "one answer frees one slot");
+    }
+
+    #[test]
+    fn one_address_is_asked_once_whatever_ids_claim_it() {
+        let shared = SocketAddr::from(([192, 0, 2, 1], 7733));
+        let liars: Vec<Contact> = (1..=50)
+            .map(|i| Contact {
+                node: node(i),
+                addrs: vec![shared],
+            })
+            .collect();
+        let mut lookup = Lookup::new(node(0), node(99), 20, liars, false, 60);
+        assert_eq!(lookup.next_queries().len(), 1);
+        assert_eq!(lookup.candidates.len(), 1, "the other 49 were dropped");
+    }
+
+    #[test]
+    fn a_lookup_asks_at_most_its_query_budget() {
+        let mut lookup = Lookup::new(node(0), node(200), 20, vec![contact(1)], false, 5);
+        let mut asked = 0;
+        let mut next = 100;
+        loop {
+            let batch = lookup.next_queries();
+            if batch.is_empty() {
+                break;
+            }
+            for c in batch {
+                asked += 1;
+                // Every answer names three new nodes.
+                let fresh = (next..next + 3).map(contact).collect();
+                next += 3;
+                lookup.answered(c.node, fresh);
+            }
+        }
+        assert_eq!(asked, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_ends_a_lookup_whose_nodes_never_answer() {
+        let lookup = Lookup::new(node(0), node(9), 20, vec![contact(1)], true, 60);
+        let start = Instant::now();
+        let deadline = start + std::time::Duration::from_secs(10);
+        let done = run(lookup, deadline, |_| {
+            std::future::pending::<Result<Vec<Contact>, ()>>()
+        })
+        .await;
+        assert_eq!(start.elapsed(), std::time::Duration::from_secs(10));
+        assert_eq!(done.found(), None);
     }
 }

@@ -2,9 +2,12 @@
 //! connection, iterative lookups (`FindNode`) that resolve a bare `NodeId`
 //! to addresses, service announcements with a TTL (`Announce`,
 //! `FindService`), pinned peers kept connected with backoff, and the peer
-//! book that survives restarts.
+//! book that survives restarts. Every lookup is bounded (docs/discovery.md,
+//! "Hostile peers"): in questions, in time, in turns and in dials.
 
 mod backoff;
+mod config;
+mod dial_budget;
 mod distance;
 mod fresh_answers;
 mod handlers;
@@ -23,19 +26,25 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use backoff::Backoff;
+pub use config::DiscoveryConfig;
+use dial_budget::DialBudget;
 pub use handlers::DiscoveryState;
 pub use pinned::PinState;
+use routing_table::Insert;
 pub use routing_table::{Contact, K};
 pub use services::{ServiceRecord, service_key};
 
 use crate::addressing::{AddressBook, AddressSource, PeerAddr};
 use crate::connection::{ConnectError, NodeConnection, NodeConnectionManager};
 use crate::identity::NodeId;
-use crate::rpc::{AddressResolver, RpcClient};
+use crate::node_service;
+use crate::rpc::{AddressResolver, CallOptions, RpcClient};
 
 /// Why a peer given as `id@host:port` could not be connected.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +78,11 @@ struct Inner {
     pinned: DashMap<NodeId, PinState>,
     announced: DashMap<String, String>,
     backoff: Backoff,
+    config: DiscoveryConfig,
+    /// Turns for lookups: `config.max_lookups` at once.
+    lookups: Semaphore,
+    /// Dials to addresses learned from answers.
+    dials: DialBudget,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -79,6 +93,7 @@ impl Discovery {
         client: RpcClient,
         manager: NodeConnectionManager,
         addresses: AddressBook,
+        config: DiscoveryConfig,
         cancel: CancellationToken,
     ) -> Self {
         let discovery = Self {
@@ -90,6 +105,9 @@ impl Discovery {
                 pinned: DashMap::new(),
                 announced: DashMap::new(),
                 backoff: Backoff::default(),
+                lookups: Semaphore::new(config.max_lookups.max(1)),
+                dials: DialBudget::new(config.learned_dials_per_second),
+                config,
                 cancel,
                 tasks: TaskTracker::new(),
             }),
@@ -119,12 +137,13 @@ impl Discovery {
     }
 
     /// Finds `target`'s addresses by asking the closest known nodes, and the
-    /// closest they know, until it is found or nobody closer is left.
+    /// closest they know, until it is found, nobody closer is left, or the
+    /// lookup's deadline passes.
     pub async fn find_node(&self, target: NodeId) -> Option<Vec<SocketAddr>> {
         if let Some(contact) = self.inner.state.table().get(&target) {
             return Some(contact.addrs.clone());
         }
-        let done = self.lookup(target, true).await;
+        let done = self.lookup(target, true, self.deadline()).await;
         let found = done.found()?.clone();
         self.inner
             .addresses
@@ -132,19 +151,72 @@ impl Discovery {
         Some(found.addrs)
     }
 
-    async fn lookup(&self, target: NodeId, stop_when_found: bool) -> lookup::Lookup {
+    /// When an operation starting now must be over.
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.inner.config.lookup_timeout
+    }
+
+    /// Runs a lookup once it has a turn; one that gets none before
+    /// `deadline` ends without asking anybody.
+    async fn lookup(
+        &self,
+        target: NodeId,
+        stop_when_found: bool,
+        deadline: Instant,
+    ) -> lookup::Lookup {
         let seeds = self.inner.state.table().closest(&target, K);
-        let start = lookup::Lookup::new(self.local_id(), target, K, seeds, stop_when_found);
+        let max_queries = self.inner.config.max_queries_per_lookup;
+        let start = lookup::Lookup::new(
+            self.local_id(),
+            target,
+            K,
+            seeds,
+            stop_when_found,
+            max_queries,
+        );
+        let turn = tokio::time::timeout_at(deadline, self.inner.lookups.acquire()).await;
+        let Ok(Ok(_turn)) = turn else {
+            return start;
+        };
         let discovery = self.clone();
-        lookup::run(start, move |contact| {
+        lookup::run(start, deadline, move |contact| {
             let discovery = discovery.clone();
-            async move { discovery.ask_find_node(contact, target).await }
+            async move { discovery.ask_find_node(contact, target, deadline).await }
         })
         .await
     }
 
+    /// Records `contact` as live in the routing table. A full bucket with
+    /// a member not connected checks that member with a Ping first, in the
+    /// background (at most one check per bucket at a time).
+    fn saw(&self, contact: Contact) {
+        let manager = self.inner.manager.clone();
+        let inserted = self
+            .inner
+            .state
+            .table()
+            .insert(contact, |old| manager.connection(*old).is_some());
+        if let Insert::Check { oldest } = inserted {
+            let discovery = self.clone();
+            self.spawn(async move {
+                let options = CallOptions {
+                    addrs: oldest.addrs.clone(),
+                    ..CallOptions::default()
+                }
+                .with_timeout(discovery.inner.config.liveness_timeout);
+                let client = &discovery.inner.client;
+                let alive = node_service::ping(client, oldest.node, &options)
+                    .await
+                    .is_ok();
+                discovery.inner.state.table().checked(&oldest.node, alive);
+            });
+        }
+    }
+
     /// Dials each of `peers` once and remembers them (configuration's
-    /// `bootstrap`). Failures are logged: other peers may still answer.
+    /// `bootstrap`), in the routing table before this returns, so a join or
+    /// an announcement that follows reaches them. Failures are logged: other
+    /// peers may still answer.
     pub async fn bootstrap(&self, peers: &[PeerAddr]) {
         for peer in peers {
             if let Err(error) = self.connect(peer, AddressSource::Config).await.map(|_| ()) {
@@ -156,11 +228,12 @@ impl Discovery {
     /// Looks up our own id: fills the routing table with our neighbourhood
     /// and makes us known to it (Kademlia's join).
     pub async fn join(&self) {
-        let _ = self.lookup(self.local_id(), false).await;
+        let _ = self.lookup(self.local_id(), false, self.deadline()).await;
     }
 
     /// Resolves `peer`, remembers its addresses (learned from `source`) and
-    /// returns a connection to it, dialing if there is none.
+    /// returns a connection to it, dialing if there is none. The peer is in
+    /// the routing table when this returns.
     pub async fn connect(
         &self,
         peer: &PeerAddr,
@@ -171,7 +244,12 @@ impl Discovery {
             source,
         })?;
         self.inner.addresses.learn(peer.node, &addrs, source);
-        Ok(self.inner.manager.get_or_connect(peer.node, &addrs).await?)
+        let connection = self.inner.manager.get_or_connect(peer.node, &addrs).await?;
+        self.saw(Contact {
+            node: peer.node,
+            addrs: vec![connection.remote_address()],
+        });
+        Ok(connection)
     }
 
     /// Keeps `peer` connected, reconnecting with backoff after each loss, and

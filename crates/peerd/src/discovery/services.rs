@@ -1,15 +1,19 @@
 //! Service discovery: announcing named services to the nodes closest to the
 //! name's key, refreshed at 80 % of the TTL, and finding their providers.
+//! Each announcement or search is over by the lookup deadline: the holders
+//! are asked all at once, and those still silent at the deadline are dropped.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::Discovery;
 use super::handlers::providers_of;
-use super::routing_table::Contact;
+use super::routing_table::{Contact, K};
 use super::wire::{from_node_address, parse_addrs};
 use crate::identity::NodeId;
 use crate::node_service::{self, proto};
@@ -86,30 +90,59 @@ impl Discovery {
         };
         // Our own store answers too, so a lone node finds its own services.
         self.store_own(&request);
+        let deadline = self.deadline();
         let holders = self
-            .lookup(service_key(name), false)
+            .lookup(service_key(name), false, deadline)
             .await
             .closest_answered();
-        for holder in holders {
-            let options = CallOptions {
-                addrs: holder.addrs.clone(),
-                ..CallOptions::default()
+        let answers = self.ask_all(holders, deadline, move |discovery, holder| {
+            let request = request.clone();
+            async move {
+                let options = holder_options(&holder, deadline);
+                let client = &discovery.inner.client;
+                client
+                    .unary::<_, proto::AnnounceResponse>(
+                        holder.node,
+                        node_service::ANNOUNCE,
+                        &request,
+                        &options,
+                    )
+                    .await
             }
-            .with_timeout(QUERY_TIMEOUT);
-            let sent = self
-                .inner
-                .client
-                .unary::<_, proto::AnnounceResponse>(
-                    holder.node,
-                    node_service::ANNOUNCE,
-                    &request,
-                    &options,
-                )
-                .await;
-            if let Err(status) = sent {
-                tracing::debug!(holder = %holder.node.short(), %status, service = name, "announcement not stored");
+        });
+        for (holder, status) in answers
+            .await
+            .into_iter()
+            .filter_map(|(h, r)| Some((h, r.err()?)))
+        {
+            tracing::debug!(holder = %holder.short(), %status, service = name, "announcement not stored");
+        }
+    }
+
+    /// Asks every holder at once with `ask`; the answers in by `deadline`.
+    async fn ask_all<T, F>(
+        &self,
+        holders: Vec<Contact>,
+        deadline: Instant,
+        ask: impl Fn(Discovery, Contact) -> F,
+    ) -> Vec<(NodeId, Result<T, Status>)>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = Result<T, Status>> + Send + 'static,
+    {
+        let mut asking = JoinSet::new();
+        for holder in holders {
+            let node = holder.node;
+            let answer = ask(self.clone(), holder);
+            asking.spawn(async move { (node, answer.await) });
+        }
+        let mut answers = Vec::new();
+        while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, asking.join_next()).await {
+            if let Ok(answer) = joined {
+                answers.push(answer);
             }
         }
+        answers
     }
 
     fn store_own(&self, request: &proto::AnnounceRequest) {
@@ -120,6 +153,7 @@ impl Discovery {
             addrs: parse_addrs(&request.addrs),
             expires: now
                 + Duration::from_secs(request.ttl_secs.into()).min(super::providers::MAX_TTL),
+            known_since: now,
         };
         let _ = self
             .inner
@@ -128,50 +162,59 @@ impl Discovery {
             .announce(&request.name, provider, now);
     }
 
-    /// Nodes offering `name`, from the nodes closest to its key and our own store.
+    /// Nodes offering `name`, from the nodes closest to its key and our own
+    /// store, as far as they answered by the lookup deadline.
     pub async fn find_service(&self, name: &str) -> Vec<ServiceRecord> {
+        let deadline = self.deadline();
         let holders = self
-            .lookup(service_key(name), false)
+            .lookup(service_key(name), false, deadline)
             .await
             .closest_answered();
         let request = proto::FindServiceRequest {
             name: name.to_owned(),
         };
-        let mut answers = vec![providers_of(&self.inner.state, name)];
-        for holder in holders {
-            if let Ok(answer) = self.ask_find_service(&holder, &request).await {
-                answers.push(answer);
+        let asked = self.ask_all(holders, deadline, move |discovery, holder| {
+            let request = request.clone();
+            async move {
+                let options = holder_options(&holder, deadline);
+                let client = &discovery.inner.client;
+                client
+                    .unary::<_, proto::FindServiceResponse>(
+                        holder.node,
+                        node_service::FIND_SERVICE,
+                        &request,
+                        &options,
+                    )
+                    .await
             }
-        }
+        });
+        let mut answers = vec![providers_of(&self.inner.state, name)];
+        answers.extend(asked.await.into_iter().filter_map(|(_, r)| r.ok()));
         merge(answers)
     }
 
-    async fn ask_find_service(
-        &self,
-        holder: &Contact,
-        request: &proto::FindServiceRequest,
-    ) -> Result<proto::FindServiceResponse, Status> {
-        let options = CallOptions {
-            addrs: holder.addrs.clone(),
-            ..CallOptions::default()
-        }
-        .with_timeout(QUERY_TIMEOUT);
-        self.inner
-            .client
-            .unary(holder.node, node_service::FIND_SERVICE, request, &options)
-            .await
-    }
-
+    /// Asks `contact` for the nodes it knows closest to `target`. A contact
+    /// that is not connected costs a dial from the shared budget, and is
+    /// only ever dialed at the addresses it came with.
     pub(super) async fn ask_find_node(
         &self,
         contact: Contact,
         target: NodeId,
+        deadline: Instant,
     ) -> Result<Vec<Contact>, Status> {
-        let options = CallOptions {
-            addrs: contact.addrs.clone(),
-            ..CallOptions::default()
+        if self.inner.manager.connection(contact.node).is_none() {
+            if contact.addrs.is_empty() {
+                return Err(Status::unavailable(
+                    "a contact without addresses is not dialed",
+                ));
+            }
+            if !self.inner.dials.take(deadline).await {
+                return Err(Status::unavailable(
+                    "no dial left before the lookup's deadline",
+                ));
+            }
         }
-        .with_timeout(QUERY_TIMEOUT);
+        let options = holder_options(&contact, deadline);
         let request = proto::FindNodeRequest {
             target: target.to_string(),
         };
@@ -180,13 +223,25 @@ impl Discovery {
             .client
             .unary(contact.node, node_service::FIND_NODE, &request, &options)
             .await?;
-        let manager = self.inner.manager.clone();
-        self.inner
-            .state
-            .table()
-            .insert(contact, |old| manager.connection(*old).is_none());
-        Ok(answer.nodes.iter().filter_map(from_node_address).collect())
+        self.saw(contact);
+        Ok(answer
+            .nodes
+            .iter()
+            .take(K)
+            .filter_map(from_node_address)
+            .collect())
     }
+}
+
+/// Calls to `holder` at its own addresses, within a question's time and the
+/// operation's deadline.
+fn holder_options(holder: &Contact, deadline: Instant) -> CallOptions {
+    let left = deadline.saturating_duration_since(Instant::now());
+    CallOptions {
+        addrs: holder.addrs.clone(),
+        ..CallOptions::default()
+    }
+    .with_timeout(QUERY_TIMEOUT.min(left).max(Duration::from_millis(1)))
 }
 
 /// One record per node: the one with the most time left.

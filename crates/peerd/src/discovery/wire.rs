@@ -1,7 +1,7 @@
 //! Discovery messages to and from their protobuf form. Entries from peers
 //! that do not parse are dropped, never trusted.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::routing_table::Contact;
 use crate::node_service::proto::NodeAddress;
@@ -13,12 +13,30 @@ pub(crate) fn to_node_address(contact: &Contact) -> NodeAddress {
     }
 }
 
-/// The contact in `address`, with at most 8 addresses that parse.
+/// Addresses kept per contact from another node's answer: each is a dial.
+pub(crate) const MAX_ADDRS_PER_CONTACT: usize = 4;
+
+/// The contact in `address`, with at most `MAX_ADDRS_PER_CONTACT` distinct
+/// addresses that parse and could be dialed. `None` without any: a contact
+/// that cannot be dialed would need a lookup of its own, and answers full
+/// of them would make lookups recurse.
 pub(crate) fn from_node_address(address: &NodeAddress) -> Option<Contact> {
-    Some(Contact {
-        node: address.node_id.parse().ok()?,
-        addrs: parse_addrs(&address.addrs),
-    })
+    let node = address.node_id.parse().ok()?;
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for addr in address.addrs.iter().filter_map(|a| a.parse().ok()) {
+        if dialable(&addr) && !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+        if addrs.len() == MAX_ADDRS_PER_CONTACT {
+            break;
+        }
+    }
+    (!addrs.is_empty()).then_some(Contact { node, addrs })
+}
+
+fn dialable(addr: &SocketAddr) -> bool {
+    let ip = addr.ip();
+    addr.port() != 0 && !ip.is_unspecified() && !ip.is_multicast() && ip != Ipv4Addr::BROADCAST
 }
 
 pub(crate) fn parse_addrs(addrs: &[String]) -> Vec<SocketAddr> {
@@ -60,6 +78,28 @@ mod tests {
         assert_eq!(from_node_address(&wire), Some(contact));
         wire.node_id = "short".into();
         assert_eq!(from_node_address(&wire), None);
+    }
+
+    #[test]
+    fn contacts_keep_a_few_dialable_addresses_or_are_dropped() {
+        let node = NodeId::from_bytes([9; 32]);
+        let mut wire = NodeAddress {
+            node_id: node.to_string(),
+            addrs: vec![
+                "0.0.0.0:1".into(),
+                "127.0.0.1:0".into(),
+                "224.0.0.1:5".into(),
+            ],
+        };
+        assert_eq!(from_node_address(&wire), None, "nothing to dial");
+        wire.addrs = (1..=20)
+            .map(|p| format!("127.0.0.1:{}", p % 6 + 1))
+            .collect();
+        let contact = from_node_address(&wire).unwrap();
+        assert_eq!(contact.addrs.len(), MAX_ADDRS_PER_CONTACT);
+        let mut distinct = contact.addrs.clone();
+        distinct.dedup();
+        assert_eq!(distinct, contact.addrs);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::addressing::AddressBook;
 use crate::connection::{BindError, NodeConnectionManager, TransportConfig};
-use crate::discovery::{Discovery, DiscoveryState};
+use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryState};
 use crate::identity::{Identity, NodeId};
 use crate::node_service::{self, NodeInfo};
 use crate::rpc::{Handlers, Router, RpcClient, RpcConfig, RpcServer};
@@ -40,6 +40,7 @@ pub struct NodeBuilder {
     socket: Option<Arc<dyn quinn::AsyncUdpSocket>>,
     transport: TransportConfig,
     rpc: RpcConfig,
+    discovery: DiscoveryConfig,
     router: Router,
     cancel: CancellationToken,
 }
@@ -68,6 +69,12 @@ impl NodeBuilder {
     /// [`RpcConfig::default`].
     pub fn rpc(mut self, config: RpcConfig) -> Self {
         self.rpc = config;
+        self
+    }
+
+    /// Limits of lookups and of the dials they make.
+    pub fn discovery(mut self, config: DiscoveryConfig) -> Self {
+        self.discovery = config;
         self
     }
 
@@ -132,6 +139,7 @@ impl NodeBuilder {
             direct.clone(),
             manager.clone(),
             addresses.clone(),
+            self.discovery,
             self.cancel.child_token(),
         );
         let client = direct.with_resolver(Arc::new(discovery.clone()));
@@ -159,6 +167,7 @@ impl Node {
             socket: None,
             transport: TransportConfig::default(),
             rpc: RpcConfig::default(),
+            discovery: DiscoveryConfig::default(),
             router: Router::new(),
             cancel: CancellationToken::new(),
         }
