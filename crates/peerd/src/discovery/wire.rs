@@ -92,6 +92,23 @@ mod tests {
             ],
         };
         assert_eq!(from_node_address(&wire), None, "nothing to dial");
+        // docs/protocol.md §2: IPv6 needs brackets, a zone is numeric, and
+        // entries that do not parse (DNS names too) are dropped.
+        wire.addrs = [
+            "[::1]:7001",
+            "::1:7002",
+            "localhost:7003",
+            "[fe80::1%2]:7004",
+        ]
+        .map(String::from)
+        .to_vec();
+        let parsed: Vec<String> = from_node_address(&wire)
+            .unwrap()
+            .addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(parsed, ["[::1]:7001", "[fe80::1%2]:7004"]);
         wire.addrs = (1..=20)
             .map(|p| format!("127.0.0.1:{}", p % 6 + 1))
             .collect();
