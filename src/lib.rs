@@ -19,6 +19,9 @@
 //! The command line itself (`src/bin/peerd`) parses arguments and calls
 //! into these.
 
+// Outside tests the daemon never unwraps (clippy.toml allows it in tests).
+#![warn(clippy::unwrap_used)]
+
 pub mod admin;
 pub mod bench;
 pub mod config;

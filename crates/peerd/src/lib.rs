@@ -76,8 +76,6 @@
 //! # }
 //! ```
 
-#![warn(missing_docs, unreachable_pub)]
-
 pub mod addressing;
 pub mod connection;
 pub mod discovery;

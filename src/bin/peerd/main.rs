@@ -1,6 +1,9 @@
 //! The `peerd` binary: parses the command line, loads the configuration,
 //! sets up logging, and runs the daemon or one client command.
 
+// Outside tests the daemon never unwraps (clippy.toml allows it in tests).
+#![warn(clippy::unwrap_used)]
+
 mod bench;
 mod cli;
 mod commands;
