@@ -1,4 +1,4 @@
-//! Every resource limit of DESIGN §4 holds against real peers: connections
+//! Every resource limit (docs/reliability.md, "Limits") holds against real peers: connections
 //! (both directions, and under racing dials), pending handshakes per source
 //! IP, handlers per connection and per node, and the bytes a peer that stops
 //! reading can make us hold.
