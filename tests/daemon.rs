@@ -443,3 +443,41 @@ fn peerd_bench_loads_a_daemon_and_reports_json() {
     assert!(latency["p50_us"].as_u64() <= latency["p99_us"].as_u64());
     assert!(latency["p99_us"].as_u64() <= latency["max_us"].as_u64());
 }
+
+/// Two daemons with the default metrics setting on one host both start: the
+/// second finds 127.0.0.1:9733 taken and serves on a free port instead.
+#[test]
+fn two_daemons_with_default_metrics_settings_both_start_and_serve_probes() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let start = |dir: &Path| {
+        let mut command = peerd(dir);
+        command
+            .args(["run", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir);
+        Daemon::spawn(command, dir)
+    };
+    let a = start(a_dir.path());
+    let b = start(b_dir.path());
+    let (a_metrics, b_metrics) = (
+        a.metrics.expect("a serves metrics"),
+        b.metrics.expect("b serves metrics"),
+    );
+    assert_ne!(
+        a_metrics, b_metrics,
+        "both daemons report one metrics address"
+    );
+    for addr in [a_metrics, b_metrics] {
+        assert!(addr.ip().is_loopback(), "metrics on {addr}, not loopback");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect to metrics");
+        use std::io::{Read, Write};
+        stream
+            .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "/livez on {addr}: {answer:?}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml::Value;
 
 use super::gateway;
-use super::settings::Settings;
+use super::settings::{MetricsListen, Settings};
 use super::units::{format_byte_size, format_duration};
 use super::values::{self, Given, Rejection, convert};
 
@@ -333,14 +333,14 @@ pub(super) static KEYS: &[Key] = &[
     },
     Key {
         name: "metrics.listen",
-        doc: "Address and port of the HTTP listener for /metrics, /livez and /readyz (docs/metrics.md); \"off\" turns it off",
-        set: |s, v| convert(v, values::optional_socket_addr).map(|x| s.metrics.listen = x),
+        doc: "Address and port of the HTTP listener for /metrics, /livez and /readyz (docs/metrics.md); \"auto\" is 127.0.0.1:9733, or a free port on 127.0.0.1 when that is taken; \"off\" turns it off",
+        set: |s, v| convert(v, values::metrics_listen).map(|x| s.metrics.listen = x),
         show: |s| {
-            text(
-                s.metrics
-                    .listen
-                    .map_or_else(|| "off".to_owned(), |a| a.to_string()),
-            )
+            text(match s.metrics.listen {
+                MetricsListen::Off => "off".to_owned(),
+                MetricsListen::Auto => "auto".to_owned(),
+                MetricsListen::At(addr) => addr.to_string(),
+            })
         },
     },
     Key {

@@ -27,7 +27,10 @@ mod tests;
 use std::path::PathBuf;
 
 pub use error::ConfigError;
-pub use settings::{ListenerLimits, LogFormat, LogSettings, MetricsSettings, Settings};
+pub use settings::{
+    DEFAULT_METRICS, ListenerLimits, LogFormat, LogSettings, MetricsListen, MetricsSettings,
+    Settings,
+};
 pub use source::{Origin, Source};
 pub use units::{UnitError, format_byte_size, format_duration, parse_byte_size, parse_duration};
 

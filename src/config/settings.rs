@@ -60,10 +60,26 @@ impl LogFormat {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSettings {
-    /// None: metrics are not served.
-    pub listen: Option<SocketAddr>,
+    /// Where to serve metrics and probes.
+    pub listen: MetricsListen,
     pub limits: ListenerLimits,
 }
+
+/// Where the metrics and probe listener binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsListen {
+    /// Not served.
+    Off,
+    /// `DEFAULT_METRICS` if it is free, else a free port on 127.0.0.1: two
+    /// daemons with default settings on one host both start.
+    Auto,
+    /// Exactly this address; start-up fails if it is taken.
+    At(SocketAddr),
+}
+
+/// The port `MetricsListen::Auto` tries first.
+pub const DEFAULT_METRICS: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9733);
 
 /// Bounds of a local listener (the admin socket, the metrics HTTP listener).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +135,7 @@ impl Default for LogSettings {
 impl Default for MetricsSettings {
     fn default() -> Self {
         MetricsSettings {
-            listen: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 9733))),
+            listen: MetricsListen::Auto,
             limits: ListenerLimits::default(),
         }
     }

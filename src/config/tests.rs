@@ -69,7 +69,7 @@ fn file_values_replace_defaults() {
     assert_eq!(settings.shutdown_grace, Duration::from_secs(30));
     assert_eq!(settings.transport.send_window, 65536);
     assert_eq!(settings.transport.idle_timeout, Duration::from_secs(5400));
-    assert_eq!(settings.metrics.listen, None);
+    assert_eq!(settings.metrics.listen, MetricsListen::Off);
 }
 
 #[test]
@@ -450,7 +450,7 @@ fn customized() -> Settings {
     settings.transport.idle_timeout = Duration::from_millis(90_250);
     settings.transport.keep_alive_interval = Duration::from_nanos(1);
     settings.rpc.max_message_size = u32::MAX;
-    settings.metrics.listen = None;
+    settings.metrics.listen = MetricsListen::Off;
     settings
 }
 

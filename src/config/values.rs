@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::settings::LogFormat;
+use super::settings::{LogFormat, MetricsListen};
 use super::source::Source;
 use super::units::{UnitError, parse_byte_size, parse_duration};
 
@@ -89,6 +89,20 @@ pub(super) fn optional_socket_addr(raw: &Raw) -> Result<Option<SocketAddr>, Stri
             .parse()
             .map(Some)
             .map_err(|_| expected(WHAT, raw)),
+        other => Err(expected(WHAT, other)),
+    }
+}
+
+/// `"auto"`, `"off"` (or empty), or a `host:port`.
+pub(super) fn metrics_listen(raw: &Raw) -> Result<MetricsListen, String> {
+    const WHAT: &str = "host:port, \"auto\" or \"off\"";
+    match raw {
+        Raw::Text(text) if text.trim() == "auto" => Ok(MetricsListen::Auto),
+        Raw::Text(_) => match optional_socket_addr(raw) {
+            Ok(Some(addr)) => Ok(MetricsListen::At(addr)),
+            Ok(None) => Ok(MetricsListen::Off),
+            Err(_) => Err(expected(WHAT, raw)),
+        },
         other => Err(expected(WHAT, other)),
     }
 }
@@ -488,6 +502,18 @@ mod tests {
             Ok(Some(SocketAddr::from(([127, 0, 0, 1], 9733))))
         );
         assert!(optional_socket_addr(&text("on")).is_err());
+    }
+
+    #[test]
+    fn the_metrics_listener_is_auto_off_or_an_address() {
+        assert_eq!(metrics_listen(&text("auto")), Ok(MetricsListen::Auto));
+        assert_eq!(metrics_listen(&text("off")), Ok(MetricsListen::Off));
+        assert_eq!(
+            metrics_listen(&text("127.0.0.1:9733")),
+            Ok(MetricsListen::At(SocketAddr::from(([127, 0, 0, 1], 9733))))
+        );
+        let wrong = metrics_listen(&text("automatic")).unwrap_err();
+        assert!(wrong.contains("\"auto\""), "{wrong}");
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub use reach::reach_addrs;
 pub use trust::{TrustError, check_dir};
 
 use crate::admin::{AdminContext, AdminServer, AdminServerError};
-use crate::config::Settings;
+use crate::config::{DEFAULT_METRICS, MetricsListen, Settings};
 use crate::gateway::{Gateway, GatewayError};
 use crate::metrics::{MetricsServer, MetricsServerError, Readiness};
 use peerd::connection::BindError;
@@ -101,14 +101,9 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             root.child_token(),
         )
         .await?;
-    let metrics = match settings.metrics.listen {
-        Some(addr) => Some(
-            MetricsServer::bind(addr)
-                .await?
-                .with_limits(settings.metrics.limits),
-        ),
-        None => None,
-    };
+    let metrics = bind_metrics(settings.metrics.listen)
+        .await?
+        .map(|server| server.with_limits(settings.metrics.limits));
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
 
@@ -182,6 +177,31 @@ pub fn make_data_dir(path: &Path) -> Result<(), DaemonError> {
             path: path.to_owned(),
             source,
         })
+}
+
+/// The metrics listener `listen` asks for. `Auto` takes the default port if
+/// it is free and any free loopback port if not (another daemon on this host
+/// has it), saying so; an explicit address that is taken is an error.
+async fn bind_metrics(listen: MetricsListen) -> Result<Option<MetricsServer>, MetricsServerError> {
+    let server = match listen {
+        MetricsListen::Off => return Ok(None),
+        MetricsListen::At(addr) => MetricsServer::bind(addr).await?,
+        MetricsListen::Auto => match MetricsServer::bind(DEFAULT_METRICS).await {
+            Err(MetricsServerError::Bind { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                let server = MetricsServer::bind(SocketAddr::new(DEFAULT_METRICS.ip(), 0)).await?;
+                tracing::warn!(
+                    taken = %DEFAULT_METRICS,
+                    addr = %server.local_addr(),
+                    "the default metrics port is taken (another daemon?); set metrics.listen to choose one"
+                );
+                server
+            }
+            other => other?,
+        },
+    };
+    Ok(Some(server))
 }
 
 /// Serves /metrics, /livez and /readyz until `cancel`, which comes after the
