@@ -481,3 +481,75 @@ fn two_daemons_with_default_metrics_settings_both_start_and_serve_probes() {
         );
     }
 }
+
+/// `peerd call` carries a deadline and metadata: the callee sees both, and
+/// a deadline shorter than the handler ends the call in DEADLINE_EXCEEDED.
+#[tokio::test(flavor = "multi_thread")]
+async fn peerd_call_sends_its_timeout_and_metadata() {
+    use peerd::{Handlers, Identity, Node};
+    let echo_metadata = Handlers::new("test.v1.Meta").unary(
+        "Get",
+        |context: peerd::CallContext, request: EchoRequest| async move {
+            tokio::time::sleep(Duration::from_millis(request.delay_millis.into())).await;
+            let value = context
+                .metadata()
+                .get("tenant")
+                .cloned()
+                .unwrap_or_default();
+            Ok(EchoResponse {
+                payload: value.into_bytes().into(),
+            })
+        },
+    );
+    let callee = Node::builder(Identity::generate())
+        .listen(support::localhost(1))
+        .serve(echo_metadata)
+        .bind()
+        .expect("bind");
+    let target = format!("{}@{}", callee.id(), callee.local_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &[]);
+    let call = move |args: Vec<String>| {
+        let daemon = &daemon;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        daemon.cli(&args)
+    };
+    let args = |hex: &str, timeout: &str| {
+        let base = [
+            "call",
+            &target,
+            "test.v1.Meta/Get",
+            "--hex",
+            hex,
+            "--timeout",
+            timeout,
+        ];
+        let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        args.extend(["--metadata".into(), "tenant=a=b".into()]);
+        args
+    };
+    // EchoRequest {} answered with EchoResponse { payload: "a=b" }.
+    let (fast, slow) = (args("", "5s"), args("10e807", "300ms")); // delay_millis 1000
+    let (answered, late) = tokio::task::spawn_blocking(move || {
+        let answered = call(fast);
+        let started = std::time::Instant::now();
+        (answered, (call(slow), started.elapsed()))
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&answered.stdout);
+    assert!(answered.status.success(), "{answered:?}");
+    assert!(
+        stdout.contains("0a03613d62"),
+        "the callee saw no tenant=a=b: {stdout}"
+    );
+    let (late, took) = late;
+    assert!(!late.status.success());
+    let stderr = String::from_utf8_lossy(&late.stderr);
+    assert!(stderr.contains("DEADLINE_EXCEEDED"), "{stderr}");
+    assert!(
+        took < Duration::from_millis(900),
+        "a 300 ms deadline took {took:?}"
+    );
+    callee.shutdown(Duration::from_secs(1)).await;
+}

@@ -12,6 +12,8 @@ use super::protocol::{Request, Response};
 
 /// Longer than the daemon's own bound on calls to other nodes.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much longer than the work it asked for a client waits for the answer.
+const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -34,13 +36,22 @@ pub enum AdminError {
 
 pub struct AdminClient {
     path: PathBuf,
+    answer_timeout: Duration,
 }
 
 impl AdminClient {
     pub fn new(path: &Path) -> Self {
         Self {
             path: path.to_owned(),
+            answer_timeout: ANSWER_TIMEOUT,
         }
+    }
+
+    /// Waits up to `work` plus a margin for answers: for requests that may
+    /// take the daemon that long (a call with a longer deadline).
+    pub fn answer_within(mut self, work: Duration) -> Self {
+        self.answer_timeout = self.answer_timeout.max(work + ANSWER_MARGIN);
+        self
     }
 
     pub async fn request_as<T: DeserializeOwned>(
@@ -52,14 +63,14 @@ impl AdminClient {
     }
 
     pub async fn request(&self, request: &Request) -> Result<serde_json::Value, AdminError> {
-        match tokio::time::timeout(ANSWER_TIMEOUT, self.exchange(request)).await {
+        match tokio::time::timeout(self.answer_timeout, self.exchange(request)).await {
             Ok(Ok(Response::Ok { result })) => Ok(result),
             Ok(Ok(Response::Error { message })) if message.starts_with("permission denied") => {
                 Err(AdminError::PermissionDenied(self.path.clone()))
             }
             Ok(Ok(Response::Error { message })) => Err(AdminError::Failed(message)),
             Ok(Err(e)) => Err(e),
-            Err(_) => Err(AdminError::Timeout(ANSWER_TIMEOUT)),
+            Err(_) => Err(AdminError::Timeout(self.answer_timeout)),
         }
     }
 

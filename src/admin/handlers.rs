@@ -71,11 +71,21 @@ pub async fn handle(context: &AdminContext, request: Request) -> Result<Value, S
                 .collect(),
         }),
         Request::Health => to_json(serde_json::json!({ "ready": context.is_ready() })),
-        Request::Connect { peer } => to_json(connect(context, &peer).await?),
+        Request::Connect {
+            peer,
+            timeout_millis,
+        } => to_json(connect(context, &peer, remote_timeout(timeout_millis)).await?),
         Request::Disconnect { node } => {
             to_json(serde_json::json!({ "closed": context.node.manager().disconnect(node) }))
         }
-        Request::Ping { node, addr } => to_json(ping(context, node, addr).await?),
+        Request::Ping {
+            node,
+            addr,
+            timeout_millis,
+        } => {
+            let options = CallOptions::default().with_timeout(remote_timeout(timeout_millis));
+            to_json(ping(context, node, addr, &options).await?)
+        }
         Request::Services => to_json(context.node.discovery().announced()),
         Request::FindService { name } => to_json(find_service(context, &name).await),
         Request::Call {
@@ -83,8 +93,23 @@ pub async fn handle(context: &AdminContext, request: Request) -> Result<Value, S
             addr,
             method,
             body,
-        } => to_json(call(context, node, addr, &method, &body).await?),
+            timeout_millis,
+            metadata,
+        } => {
+            let options = CallOptions {
+                timeout: Some(remote_timeout(timeout_millis)),
+                metadata,
+                ..CallOptions::default()
+            };
+            to_json(call(context, node, addr, &method, &body, &options).await?)
+        }
     }
+}
+
+/// The timeout a request asked for, else the default for work that waits
+/// on other nodes.
+fn remote_timeout(millis: Option<u64>) -> Duration {
+    millis.map_or(REMOTE_TIMEOUT, Duration::from_millis)
 }
 
 fn to_json(value: impl Serialize) -> Result<Value, String> {
@@ -215,13 +240,19 @@ async fn learn_optional(
     }
 }
 
-async fn connect(context: &AdminContext, peer: &str) -> Result<ConnectReport, String> {
+async fn connect(
+    context: &AdminContext,
+    peer: &str,
+    timeout: Duration,
+) -> Result<ConnectReport, String> {
     let peer: PeerAddr = peer.parse().map_err(|e| format!("{e}"))?;
-    let connection = context
+    let connecting = context
         .node
         .discovery()
-        .connect(&peer, AddressSource::Manual)
+        .connect(&peer, AddressSource::Manual);
+    let connection = tokio::time::timeout(timeout, connecting)
         .await
+        .map_err(|_| format!("could not reach {peer} within {timeout:?}"))?
         .map_err(|e| e.to_string())?;
     Ok(ConnectReport {
         node_id: peer.node.to_string(),
@@ -234,10 +265,10 @@ async fn ping(
     context: &AdminContext,
     node: NodeId,
     addr: Option<String>,
+    options: &CallOptions,
 ) -> Result<PingReport, String> {
     learn_optional(context, node, addr).await?;
-    let options = CallOptions::default().with_timeout(REMOTE_TIMEOUT);
-    let rtt = node_service::ping(context.node.client(), node, &options)
+    let rtt = node_service::ping(context.node.client(), node, options)
         .await
         .map_err(|status| status.to_string())?;
     Ok(PingReport {
@@ -252,10 +283,10 @@ async fn call(
     addr: Option<String>,
     method: &str,
     body: &Value,
+    options: &CallOptions,
 ) -> Result<CallReport, String> {
     learn_optional(context, node, addr).await?;
-    let options = CallOptions::default().with_timeout(REMOTE_TIMEOUT);
-    let (method, response) = calls::call(context.node.client(), node, method, body, &options)
+    let (method, response) = calls::call(context.node.client(), node, method, body, options)
         .await
         .map_err(|status| status.to_string())?;
     Ok(CallReport { method, response })

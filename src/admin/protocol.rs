@@ -1,6 +1,8 @@
 //! The admin protocol: one JSON request line, one JSON response line, per
 //! connection.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use peerd::identity::NodeId;
@@ -18,6 +20,9 @@ pub enum Request {
     /// `peer` is `<node-id>@<host>:<port>`.
     Connect {
         peer: String,
+        /// How long the dial may take; the daemon's default (10 s) if absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_millis: Option<u64>,
     },
     Disconnect {
         node: NodeId,
@@ -26,6 +31,9 @@ pub enum Request {
     Ping {
         node: NodeId,
         addr: Option<String>,
+        /// The call's deadline; the daemon's default (10 s) if absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_millis: Option<u64>,
     },
     /// Services this node announces.
     Services,
@@ -39,6 +47,12 @@ pub enum Request {
         addr: Option<String>,
         method: String,
         body: serde_json::Value,
+        /// The call's deadline; the daemon's default (10 s) if absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_millis: Option<u64>,
+        /// Metadata sent with the call's header.
+        #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+        metadata: HashMap<String, String>,
     },
 }
 
@@ -56,7 +70,11 @@ mod tests {
     #[test]
     fn requests_are_tagged_json() {
         let node = NodeId::from_bytes([1; 32]);
-        let request = Request::Ping { node, addr: None };
+        let request = Request::Ping {
+            node,
+            addr: None,
+            timeout_millis: None,
+        };
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(
             json,

@@ -2,6 +2,7 @@
 //! subcommand is a client or a tool.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -78,7 +79,12 @@ pub enum Command {
         json: bool,
     },
     /// Connect to a node: <node-id>@<host>:<port>
-    Connect { peer: String },
+    Connect {
+        peer: String,
+        /// How long the dial may take, e.g. 3s or 500ms (default 10s)
+        #[arg(long, value_parser = duration)]
+        timeout: Option<Duration>,
+    },
     /// Close every connection to a node
     Disconnect { node: String },
     /// Ping a node: <node-id> or <node-id>@<host>:<port>
@@ -87,6 +93,9 @@ pub enum Command {
         /// Pings to send
         #[arg(long, default_value_t = 1)]
         count: u32,
+        /// Each ping's deadline, e.g. 3s or 500ms (default 10s)
+        #[arg(long, value_parser = duration)]
+        timeout: Option<Duration>,
     },
     /// Call a built-in method (Ping, Info, Echo) with a JSON request, or any
     /// method with its request as protobuf bytes in hex (--hex)
@@ -100,6 +109,12 @@ pub enum Command {
         /// The request as protobuf bytes in hex, e.g. 0a026869; prints the response's bytes the same way
         #[arg(long, conflicts_with = "body")]
         hex: Option<String>,
+        /// The call's deadline, e.g. 3s or 500ms (default 10s)
+        #[arg(long, value_parser = duration)]
+        timeout: Option<Duration>,
+        /// Metadata for the callee, KEY=VALUE (repeatable)
+        #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = metadata_entry)]
+        metadata: Vec<(String, String)>,
     },
     /// List the services this node announces
     Services {
@@ -162,4 +177,17 @@ pub enum ConfigCommand {
         #[arg(long)]
         print: bool,
     },
+}
+
+/// A duration as the configuration writes them ("3s", "500ms", "1m").
+fn duration(text: &str) -> Result<Duration, String> {
+    peerd_daemon::config::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// `KEY=VALUE`; the value may contain `=`.
+fn metadata_entry(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))?;
+    Ok((key.to_owned(), value.to_owned()))
 }

@@ -1,8 +1,10 @@
 //! What each subcommand does. Client commands talk to the daemon over its
 //! admin socket and print for humans, or JSON with `--json`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use peerd::addressing::PeerAddr;
@@ -72,8 +74,13 @@ async fn client_command(
             let peers: Vec<PeerReport> = admin.request_as(&Request::Peers).await?;
             output(json, &peers, |peers| print_peers(peers))?;
         }
-        Command::Connect { peer } => {
-            let report: ConnectReport = admin.request_as(&Request::Connect { peer }).await?;
+        Command::Connect { peer, timeout } => {
+            let request = Request::Connect {
+                peer,
+                timeout_millis: millis(timeout),
+            };
+            let admin = answer_within(admin, timeout);
+            let report: ConnectReport = admin.request_as(&request).await?;
             println!(
                 "connected to {} at {} ({:?})",
                 report.node_id, report.remote_addr, report.direction
@@ -84,13 +91,30 @@ async fn client_command(
             admin.request(&Request::Disconnect { node }).await?;
             println!("disconnected from {node}");
         }
-        Command::Ping { target, count } => ping(&admin, &target, count).await?,
+        Command::Ping {
+            target,
+            count,
+            timeout,
+        } => ping(&answer_within(admin, timeout), &target, count, timeout).await?,
         Command::Call {
             target,
             method,
             body,
             hex,
-        } => call(&admin, &target, method, body, hex).await?,
+            timeout,
+            metadata,
+        } => {
+            let admin = answer_within(admin, timeout);
+            let request = CallRequest {
+                target: &target,
+                method,
+                body,
+                hex,
+                timeout,
+                metadata: metadata.into_iter().collect(),
+            };
+            call(&admin, request).await?
+        }
         Command::Services { json } => {
             let services: Vec<(String, String)> = admin.request_as(&Request::Services).await?;
             output(json, &services, |services| {
@@ -193,12 +217,31 @@ fn parse_target(target: &str) -> anyhow::Result<(NodeId, Option<String>)> {
     }
 }
 
-async fn ping(admin: &AdminClient, target: &str, count: u32) -> anyhow::Result<()> {
+/// A request's timeout as the admin protocol carries it.
+fn millis(timeout: Option<Duration>) -> Option<u64> {
+    timeout.map(|t| t.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+/// The client, waiting long enough for work of `timeout`.
+fn answer_within(admin: AdminClient, timeout: Option<Duration>) -> AdminClient {
+    match timeout {
+        Some(timeout) => admin.answer_within(timeout),
+        None => admin,
+    }
+}
+
+async fn ping(
+    admin: &AdminClient,
+    target: &str,
+    count: u32,
+    timeout: Option<Duration>,
+) -> anyhow::Result<()> {
     let (node, addr) = parse_target(target)?;
     for _ in 0..count.max(1) {
         let request = Request::Ping {
             node,
             addr: addr.clone(),
+            timeout_millis: millis(timeout),
         };
         let report: PingReport = admin.request_as(&request).await?;
         println!(
@@ -210,13 +253,25 @@ async fn ping(admin: &AdminClient, target: &str, count: u32) -> anyhow::Result<(
     Ok(())
 }
 
-async fn call(
-    admin: &AdminClient,
-    target: &str,
+/// What `peerd call` was asked to send.
+struct CallRequest<'a> {
+    target: &'a str,
     method: String,
     body: Option<String>,
     hex: Option<String>,
-) -> anyhow::Result<()> {
+    timeout: Option<Duration>,
+    metadata: HashMap<String, String>,
+}
+
+async fn call(admin: &AdminClient, request: CallRequest<'_>) -> anyhow::Result<()> {
+    let CallRequest {
+        target,
+        method,
+        body,
+        hex,
+        timeout,
+        metadata,
+    } = request;
     let (node, addr) = parse_target(target)?;
     let body = match (body, hex) {
         (_, Some(hex)) => serde_json::json!({ peerd_daemon::admin::CALL_HEX: hex }),
@@ -231,6 +286,8 @@ async fn call(
             addr,
             method,
             body,
+            timeout_millis: millis(timeout),
+            metadata,
         })
         .await?;
     println!("{}", serde_json::to_string_pretty(&report.response)?);
