@@ -264,16 +264,8 @@ struct CallRequest<'a> {
 }
 
 async fn call(admin: &AdminClient, request: CallRequest<'_>) -> anyhow::Result<()> {
-    let CallRequest {
-        target,
-        method,
-        body,
-        hex,
-        timeout,
-        metadata,
-    } = request;
-    let (node, addr) = parse_target(target)?;
-    let body = match (body, hex) {
+    let (node, addr) = parse_target(request.target)?;
+    let body = match (request.body, request.hex) {
         (_, Some(hex)) => serde_json::json!({ peerd_daemon::admin::CALL_HEX: hex }),
         (Some(text), None) => {
             serde_json::from_str(&text).context("the request body is not valid JSON")?
@@ -284,10 +276,10 @@ async fn call(admin: &AdminClient, request: CallRequest<'_>) -> anyhow::Result<(
         .request_as(&Request::Call {
             node,
             addr,
-            method,
+            method: request.method,
             body,
-            timeout_millis: millis(timeout),
-            metadata,
+            timeout_millis: millis(request.timeout),
+            metadata: request.metadata,
         })
         .await?;
     println!("{}", serde_json::to_string_pretty(&report.response)?);
