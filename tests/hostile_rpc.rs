@@ -483,10 +483,10 @@ fn full_metadata() -> HashMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
     let DaemonLimits {
-        connections: CONNECTIONS,
-        streams: STREAMS,
-        handlers: HANDLERS,
-        message: MESSAGE,
+        connections,
+        streams,
+        handlers,
+        message,
         ..
     } = WORST_CASE;
     let dir = tempfile::tempdir().unwrap();
@@ -495,7 +495,7 @@ async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let daemon = tokio::task::block_in_place(|| support::daemon::Daemon::start(dir.path(), &flags));
     let mut attackers = Vec::new();
-    for i in 0..CONNECTIONS {
+    for i in 0..connections {
         let attacker = attacker_on(localhost(10 + i as u8));
         let connection = attacker
             .manager()
@@ -510,9 +510,9 @@ async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
     }
     tokio::time::sleep(SECOND).await;
     let base = daemon.rss_bytes();
-    let share = HANDLERS / CONNECTIONS;
+    let share = handlers / connections;
     let mut call = header(ECHO, 120 * SECOND, full_metadata());
-    let payload = MESSAGE - 64;
+    let payload = message - 64;
     put_message_frame(
         &mut call,
         FrameType::Message,
@@ -529,7 +529,7 @@ async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
     stuck_header.extend_from_slice(&MAX_CONTROL_FRAME.to_be_bytes());
     stuck_header.resize(5 + MAX_CONTROL_FRAME as usize - 1, 0);
     let stuck_header = stuck_header.freeze();
-    let rest = STREAMS - share;
+    let rest = streams - share;
     for (_, connection) in &attackers {
         held.push(hold_streams(
             connection.clone(),
@@ -548,16 +548,16 @@ async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
     let growth = daemon.rss_bytes().saturating_sub(base) as usize;
     held.iter().for_each(JoinHandle::abort);
     let summary = format!(
-        "{CONNECTIONS} connections x {STREAMS} streams ({share} handlers each with a {} KiB request, the rest waiting \
-         with full windows or inside a 64 KiB header), {HANDLERS} handlers: RSS grew by {} KiB, bound {} KiB",
-        MESSAGE >> 10,
+        "{connections} connections x {streams} streams ({share} handlers each with a {} KiB request, the rest waiting \
+         with full windows or inside a 64 KiB header), {handlers} handlers: RSS grew by {} KiB, bound {} KiB",
+        message >> 10,
         growth >> 10,
         WORST_CASE.memory_bound() >> 10,
     );
     println!("{summary}");
     assert!(growth <= WORST_CASE.memory_bound(), "{summary}");
     assert!(
-        growth >= HANDLERS * MESSAGE,
+        growth >= handlers * message,
         "the held requests are there: {summary}"
     );
 }
