@@ -12,27 +12,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use peerd::connection::{NodeConnection, TransportConfig};
-use peerd::node_service::proto::EchoRequest;
 use peerd::node_service::{self, ECHO, PING};
 use peerd::rpc::RpcConfig;
 use peerd::rpc::wire::codec::{FrameType, MAX_CONTROL_FRAME, put_message_frame};
-use peerd::rpc::wire::proto::RequestHeader;
 use peerd::test_utils::{Faults, FaultySocket};
 use peerd::{CallOptions, Identity, Node, NodeId};
+use support::attack::{
+    DaemonLimits, THIRTY_ONE_YEARS, attacker_on, echo_request, header, hold_streams, tiny_metadata,
+};
 use support::node::{Probe, node_on, rss_bytes};
 use support::{SECOND, localhost};
 use tokio::task::JoinHandle;
-
-const THIRTY_ONE_YEARS: Duration = Duration::from_secs(31 * 365 * 86_400);
-
-fn attacker_on(addr: SocketAddr) -> Node {
-    Node::builder(Identity::generate())
-        .listen(addr)
-        .bind()
-        .expect("bind")
-}
 
 /// Pings `to` from a fresh identity every 50 ms until `stop`; returns
 /// (pings, failures).
@@ -59,58 +51,6 @@ async fn connect(from: &Node, to: &Node) -> NodeConnection {
         .get_or_connect(to.id(), &[to.local_addr()])
         .await
         .expect("the attacker connects")
-}
-
-/// A request header frame for `method` with a timeout and metadata.
-fn header(method: &str, timeout: Duration, metadata: HashMap<String, String>) -> BytesMut {
-    let header = RequestHeader {
-        method: method.into(),
-        timeout_micros: timeout.as_micros() as u64,
-        metadata,
-    };
-    let mut out = BytesMut::new();
-    put_message_frame(&mut out, FrameType::Header, &header);
-    out
-}
-
-fn echo_request(delay_millis: u32, payload: usize) -> EchoRequest {
-    EchoRequest {
-        payload: vec![7; payload].into(),
-        delay_millis,
-    }
-}
-
-/// Opens `streams` streams on `connection`, writes `bytes` on each (shared,
-/// not copied) and keeps them open (finished if `finish`) until each has
-/// its answer or the task is aborted.
-fn hold_streams(
-    connection: NodeConnection,
-    streams: usize,
-    bytes: Bytes,
-    finish: bool,
-) -> JoinHandle<Vec<Vec<u8>>> {
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        for _ in 0..streams {
-            let Ok((mut send, recv, guard)) = connection.open_stream().await else {
-                break;
-            };
-            let _ = send.write_chunk(bytes.clone()).await;
-            if finish {
-                let _ = send.finish();
-            }
-            held.push((send, recv, guard));
-        }
-        // Whatever the callee answered on each stream, as it comes.
-        let mut answers = Vec::new();
-        for (_send, mut recv, _guard) in held {
-            match tokio::time::timeout(THIRTY_ONE_YEARS, recv.read_to_end(1 << 20)).await {
-                Ok(Ok(answer)) => answers.push(answer),
-                _ => answers.push(Vec::new()),
-            }
-        }
-        answers
-    })
 }
 
 /// Attack 1, the class: many identities, each filling its connection with
@@ -324,10 +264,7 @@ async fn request_headers_full_of_tiny_metadata_entries_cost_little_memory() {
         RpcConfig::default(),
         probe.clone(),
     );
-    let metadata: HashMap<String, String> = (0..8_700)
-        .map(|i| (format!("{i:x}"), String::new()))
-        .collect();
-    let mut call = header("test.v1.Probe/Hold", 60 * SECOND, metadata);
+    let mut call = header("test.v1.Probe/Hold", 60 * SECOND, tiny_metadata(8_700));
     let header_bytes = call.len();
     put_message_frame(&mut call, FrameType::Message, &echo_request(0, 0));
     let call = call.freeze();
@@ -521,43 +458,15 @@ async fn handshakes_that_stall_from_many_sources_give_way_once_stale() {
 
 /// The limits of the worst-case test, small so that the worst case is
 /// quick to reach; the bound is the formula of docs/reliability.md.
-mod worst_case {
-    pub const CONNECTIONS: usize = 4;
-    pub const STREAMS: usize = 16;
-    pub const STREAM_WINDOW: usize = 256 << 10;
-    pub const CONNECTION_WINDOW: usize = 1 << 20;
-    pub const HANDLERS: usize = 16;
-    pub const MESSAGE: usize = 256 << 10;
-    pub const METADATA: usize = 16 << 10;
-    /// A stream's and its call's own state (quinn's stream, the call's
-    /// future and task, the context), beyond the buffers counted apart.
-    pub const STREAM_STATE: usize = 4 << 10;
-
-    pub fn flags() -> Vec<String> {
-        [
-            format!("transport.max_connections={CONNECTIONS}"),
-            format!("transport.max_concurrent_streams={STREAMS}"),
-            format!("transport.stream_receive_window={STREAM_WINDOW}"),
-            format!("transport.connection_receive_window={CONNECTION_WINDOW}"),
-            format!("rpc.max_handlers={HANDLERS}"),
-            format!("rpc.max_message_size={MESSAGE}"),
-            format!("rpc.max_metadata_bytes={METADATA}"),
-            "rpc.header_timeout=60s".to_owned(),
-        ]
-        .into_iter()
-        .flat_map(|set| ["--set".to_owned(), set])
-        .collect()
-    }
-
-    /// Per connection: QUIC's unread bytes, and per stream a header frame
-    /// being assembled, its decoded metadata and its state; per node, a
-    /// request message per handler slot.
-    pub fn bound() -> usize {
-        let control_frame = peerd::rpc::wire::codec::MAX_CONTROL_FRAME as usize + 5;
-        let per_stream = control_frame + METADATA + STREAM_STATE;
-        CONNECTIONS * (CONNECTION_WINDOW + STREAMS * per_stream) + HANDLERS * (MESSAGE + 5)
-    }
-}
+const WORST_CASE: DaemonLimits = DaemonLimits {
+    connections: 4,
+    streams: 16,
+    stream_window: 256 << 10,
+    connection_window: 1 << 20,
+    handlers: 16,
+    message: 256 << 10,
+    metadata: 16 << 10,
+};
 
 /// 64 entries of 115-byte values: just under the default metadata limit.
 fn full_metadata() -> HashMap<String, String> {
@@ -573,13 +482,20 @@ fn full_metadata() -> HashMap<String, String> {
 /// Its RSS grows by no more than the documented bound.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
-    use worst_case::*;
+    let DaemonLimits {
+        connections,
+        streams,
+        handlers,
+        message,
+        ..
+    } = WORST_CASE;
     let dir = tempfile::tempdir().unwrap();
-    let flags = flags();
+    let mut flags = WORST_CASE.flags();
+    flags.extend(["--set".to_owned(), "rpc.header_timeout=60s".to_owned()]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let daemon = tokio::task::block_in_place(|| support::daemon::Daemon::start(dir.path(), &flags));
     let mut attackers = Vec::new();
-    for i in 0..CONNECTIONS {
+    for i in 0..connections {
         let attacker = attacker_on(localhost(10 + i as u8));
         let connection = attacker
             .manager()
@@ -594,9 +510,9 @@ async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
     }
     tokio::time::sleep(SECOND).await;
     let base = daemon.rss_bytes();
-    let share = HANDLERS / CONNECTIONS;
+    let share = handlers / connections;
     let mut call = header(ECHO, 120 * SECOND, full_metadata());
-    let payload = MESSAGE - 64;
+    let payload = message - 64;
     put_message_frame(
         &mut call,
         FrameType::Message,
@@ -613,7 +529,7 @@ async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
     stuck_header.extend_from_slice(&MAX_CONTROL_FRAME.to_be_bytes());
     stuck_header.resize(5 + MAX_CONTROL_FRAME as usize - 1, 0);
     let stuck_header = stuck_header.freeze();
-    let rest = STREAMS - share;
+    let rest = streams - share;
     for (_, connection) in &attackers {
         held.push(hold_streams(
             connection.clone(),
@@ -632,16 +548,16 @@ async fn a_daemon_held_at_its_worst_case_stays_within_the_documented_memory() {
     let growth = daemon.rss_bytes().saturating_sub(base) as usize;
     held.iter().for_each(JoinHandle::abort);
     let summary = format!(
-        "{CONNECTIONS} connections x {STREAMS} streams ({share} handlers each with a {} KiB request, the rest waiting \
-         with full windows or inside a 64 KiB header), {HANDLERS} handlers: RSS grew by {} KiB, bound {} KiB",
-        MESSAGE >> 10,
+        "{connections} connections x {streams} streams ({share} handlers each with a {} KiB request, the rest waiting \
+         with full windows or inside a 64 KiB header), {handlers} handlers: RSS grew by {} KiB, bound {} KiB",
+        message >> 10,
         growth >> 10,
-        bound() >> 10,
+        WORST_CASE.memory_bound() >> 10,
     );
     println!("{summary}");
-    assert!(growth <= bound(), "{summary}");
+    assert!(growth <= WORST_CASE.memory_bound(), "{summary}");
     assert!(
-        growth >= HANDLERS * MESSAGE,
+        growth >= handlers * message,
         "the held requests are there: {summary}"
     );
 }

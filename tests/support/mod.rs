@@ -1,10 +1,11 @@
 //! The integration tests' one harness, a submodule per level: `manager`
 //! (connection managers with raw stream handlers), `node` (library `Node`s
 //! and the probe service), `daemon` (the `peerd` binary), `frames` (raw RPC
-//! frames). Here: loopback addresses and the one way to wait.
+//! frames), `attack` (hostile peers' building blocks). Here: loopback addresses and the one way to wait.
 // Each test binary uses a part of the harness.
 #![allow(dead_code)]
 
+pub mod attack;
 pub mod daemon;
 pub mod frames;
 pub mod manager;

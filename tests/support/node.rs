@@ -177,6 +177,15 @@ pub fn rss_bytes() -> u64 {
 /// stays pending on `to` until the handshake timeout, like one from a
 /// spoofed address.
 pub fn stalled_dial(from: SocketAddr, to: &Node) -> tokio::task::JoinHandle<()> {
+    stalled_dial_to(from, to.id(), to.local_addr())
+}
+
+/// `stalled_dial` towards node `id` at `addr` (a daemon, say).
+pub fn stalled_dial_to(
+    from: SocketAddr,
+    id: NodeId,
+    addr: SocketAddr,
+) -> tokio::task::JoinHandle<()> {
     let deaf = Faults {
         loss: 1.0,
         ..Faults::default()
@@ -186,7 +195,6 @@ pub fn stalled_dial(from: SocketAddr, to: &Node) -> tokio::task::JoinHandle<()> 
         .socket(socket)
         .bind()
         .expect("bind");
-    let (id, addr) = (to.id(), to.local_addr());
     tokio::spawn(async move {
         let _ = client.manager().get_or_connect(id, &[addr]).await;
     })
