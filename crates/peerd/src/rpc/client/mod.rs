@@ -231,12 +231,7 @@ impl RpcClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let timeout = self.timeout(options);
-        let deadline = deadline_after(Instant::now(), timeout);
-        let frames = request_frames(method, options, timeout, request);
-        let request_done = true;
-        self.start_streaming(node, method, options, deadline, frames, request_done)
-            .await
+        self.open_with_request(node, method, request, options).await
     }
 
     /// Calls a client-streaming method: send requests, then await
@@ -265,12 +260,7 @@ impl RpcClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let timeout = self.timeout(options);
-        let deadline = deadline_after(Instant::now(), timeout);
-        let header = header_frame(method, options, timeout, 0);
-        let request_done = false;
-        self.start_streaming(node, method, options, deadline, header, request_done)
-            .await
+        self.open_streaming(node, method, options).await
     }
 
     /// Calls a server-streaming method with a request already encoded;
@@ -282,11 +272,7 @@ impl RpcClient {
         request: &[u8],
         options: &CallOptions,
     ) -> Result<StreamingCall<Encoded, Encoded>, Status> {
-        let timeout = self.timeout(options);
-        let deadline = deadline_after(Instant::now(), timeout);
-        let frames = request_frames(method, options, timeout, &EncodedRef(request));
-        let request_done = true;
-        self.start_streaming(node, method, options, deadline, frames, request_done)
+        self.open_with_request(node, method, &EncodedRef(request), options)
             .await
     }
 
@@ -310,6 +296,33 @@ impl RpcClient {
         method: &str,
         options: &CallOptions,
     ) -> Result<StreamingCall<Encoded, Encoded>, Status> {
+        self.open_streaming(node, method, options).await
+    }
+
+    /// A streaming call whose one request goes with its header, ending the
+    /// request side.
+    async fn open_with_request<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        request: &impl Encode,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Req, Resp>, Status> {
+        let timeout = self.timeout(options);
+        let deadline = deadline_after(Instant::now(), timeout);
+        let frames = request_frames(method, options, timeout, request);
+        let request_done = true;
+        self.start_streaming(node, method, options, deadline, frames, request_done)
+            .await
+    }
+
+    /// A streaming call whose requests the caller sends after the header.
+    async fn open_streaming<Req, Resp>(
+        &self,
+        node: NodeId,
+        method: &str,
+        options: &CallOptions,
+    ) -> Result<StreamingCall<Req, Resp>, Status> {
         let timeout = self.timeout(options);
         let deadline = deadline_after(Instant::now(), timeout);
         let header = header_frame(method, options, timeout, 0);
