@@ -61,37 +61,18 @@ async fn many_identities_holding_every_handler_slot_leave_pings_served() {
     const HANDLERS: usize = 64;
     const STREAMS: u32 = 32;
     const ATTACKERS: usize = 8;
-    let probe = Arc::new(Probe::default());
-    let transport = TransportConfig {
-        max_concurrent_streams: STREAMS,
-        ..TransportConfig::default()
-    };
-    let rpc = RpcConfig {
-        max_handlers: HANDLERS,
-        ..RpcConfig::default()
-    };
-    let victim = node_on(localhost(1), transport, rpc, probe.clone());
+    let (probe, victim) = probe_victim(HANDLERS, STREAMS);
     let stop = Arc::new(AtomicBool::new(false));
     let mut attack = Vec::new();
     for i in 0..ATTACKERS {
         let attacker = attacker_on(localhost(10 + i as u8));
         attacker.addresses().add(victim.id(), victim.local_addr());
-        for _ in 0..STREAMS {
-            let (attacker, target, stop) = (attacker.clone(), victim.id(), stop.clone());
-            attack.push(tokio::spawn(async move {
-                let options = CallOptions::default().with_timeout(THIRTY_ONE_YEARS);
-                let request = echo_request(0, 16);
-                while !stop.load(Ordering::SeqCst) {
-                    let held: Result<peerd::node_service::proto::EchoResponse, _> = attacker
-                        .client()
-                        .unary(target, "test.v1.Probe/Hold", &request, &options)
-                        .await;
-                    if held.is_err() {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }));
-        }
+        attack.extend(keep_holding(
+            &attacker,
+            victim.id(),
+            STREAMS as usize,
+            &stop,
+        ));
     }
     let filled = support::eventually(20 * SECOND, || probe.running() >= HANDLERS).await;
     assert!(filled, "the attack filled {} slots", probe.running());
@@ -111,6 +92,21 @@ async fn many_identities_holding_every_handler_slot_leave_pings_served() {
     println!("{summary}");
     assert!(failures.is_empty(), "{summary}: {failures:?}");
     assert!(most_per_caller <= share + 1, "{summary}");
+}
+
+/// A node serving the probe service with `handlers` slots, to which a peer
+/// may open `streams` streams per connection.
+fn probe_victim(handlers: usize, streams: u32) -> (Arc<Probe>, Node) {
+    let probe = Arc::new(Probe::default());
+    let transport = TransportConfig {
+        max_concurrent_streams: streams,
+        ..TransportConfig::default()
+    };
+    let rpc = RpcConfig {
+        max_handlers: handlers,
+        ..RpcConfig::default()
+    };
+    (probe.clone(), node_on(localhost(1), transport, rpc, probe))
 }
 
 /// Keeps `calls` `Hold` calls from `caller` to `target` going until `stop`.
@@ -148,16 +144,7 @@ async fn a_crowd_of_identities_on_one_address_gets_one_addresss_share() {
     const HANDLERS: usize = 64;
     const STREAMS: u32 = 32;
     const CROWD: usize = 16;
-    let probe = Arc::new(Probe::default());
-    let transport = TransportConfig {
-        max_concurrent_streams: STREAMS,
-        ..TransportConfig::default()
-    };
-    let rpc = RpcConfig {
-        max_handlers: HANDLERS,
-        ..RpcConfig::default()
-    };
-    let victim = node_on(localhost(1), transport, rpc, probe.clone());
+    let (probe, victim) = probe_victim(HANDLERS, STREAMS);
     let stop = Arc::new(AtomicBool::new(false));
     let mut attack = Vec::new();
     for _ in 0..CROWD {
