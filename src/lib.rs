@@ -4,12 +4,13 @@
 //! # Layout
 //! Modules in layer order, lowest first; each uses only those above it in
 //! this list (and the library):
+//! - [`local`]: what the local listeners share: connection slots idle
+//!   clients cannot exhaust, the user the daemon runs as, and who besides
+//!   it may use them.
 //! - [`gateway`]: the agent gateway, gRPC on a Unix socket through which
 //!   local programs call other nodes and expose their own services.
 //! - [`config`]: the layered configuration (defaults < TOML < `PEERD_*`
 //!   environment < flags), converted into the library's config structs.
-//! - [`local`]: what the local listeners share: connection slots idle
-//!   clients cannot exhaust, and the user the daemon runs as.
 //! - [`metrics`]: the node's metrics aggregated for Prometheus, and the HTTP
 //!   listener that serves them with the health probes.
 //! - [`admin`]: the local admin API on a Unix socket, and its client.

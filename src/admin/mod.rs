@@ -4,7 +4,6 @@
 mod calls;
 mod client;
 mod handlers;
-mod policy;
 mod protocol;
 mod reports;
 mod server;
@@ -12,7 +11,6 @@ mod server;
 pub use calls::HEX as CALL_HEX;
 pub use client::{AdminClient, AdminError};
 pub use handlers::AdminContext;
-pub use policy::may_administer;
 pub use protocol::{Request, Response};
 pub use reports::{
     CallReport, ConnectReport, ConnectionFigures, IdReport, PeerReport, PingReport, RetryReport,

@@ -15,10 +15,9 @@ use tokio_util::task::TaskTracker;
 
 use super::handlers::AdminContext;
 use super::handlers::handle;
-use super::policy::may_administer;
 use super::protocol::{MAX_REQUEST_LINE, Request, Response};
 use crate::config::ListenerLimits;
-use crate::local::{Busy, Slot, Slots, effective_uid};
+use crate::local::{Busy, Slot, Slots, effective_uid, is_daemon_user_or_root};
 
 /// How often a request whose client sent its end of input checks whether
 /// the client is still there.
@@ -158,7 +157,7 @@ async fn serve_connection(
     timeout: Duration,
 ) {
     let response = match stream.peer_cred() {
-        Ok(cred) if may_administer(cred.uid(), daemon_uid) => {
+        Ok(cred) if is_daemon_user_or_root(cred.uid(), daemon_uid) => {
             answer(&mut stream, context, slot, timeout).await
         }
         Ok(cred) => {

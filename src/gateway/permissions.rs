@@ -6,6 +6,8 @@ use std::io;
 
 use tokio::net::UnixStream;
 
+use crate::local::is_daemon_user_or_root;
+
 /// A connecting process as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity {
@@ -28,7 +30,7 @@ impl Permitted {
         let in_group = self
             .group
             .is_some_and(|group| peer.gid == group || peer.groups.contains(&group));
-        peer.uid == self.daemon_uid || peer.uid == 0 || in_group
+        is_daemon_user_or_root(peer.uid, self.daemon_uid) || in_group
     }
 }
 
