@@ -30,6 +30,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use codec::RawCodec;
 pub use exposures::{Allow, BackendTarget, Exposure, ExposureGuard, Exposures};
 pub use inbound::Inbound;
 pub use listener::{GatewayError, Listeners};
