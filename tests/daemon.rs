@@ -553,3 +553,64 @@ async fn peerd_call_sends_its_timeout_and_metadata() {
     );
     callee.shutdown(Duration::from_secs(1)).await;
 }
+
+/// Issue 23, point 7: `peerd call` carries requests up to
+/// `rpc.max_message_size` (read from stdin, past the kernel's 128 KiB cap
+/// on one argument), and one over it gets a clear refusal.
+#[test]
+fn call_carries_a_request_up_to_the_message_size_from_stdin() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Daemon::start(dir_a.path(), &[]);
+    let b = Daemon::start(dir_b.path(), &[]);
+    let call_echo = |payload: usize| {
+        let request = EchoRequest {
+            payload: vec![0x5a; payload].into(),
+            delay_millis: 0,
+        };
+        let hex = hex_of(&request);
+        let mut child = peerd(&a.dir)
+            .arg("--data-dir")
+            .arg(&a.dir)
+            .args([
+                "call",
+                &b.peer_addr(),
+                "peerd.node.v1.Node/Echo",
+                "--hex",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let written = hex.clone();
+        let writer = std::thread::spawn(move || {
+            std::io::Write::write_all(&mut stdin, written.as_bytes()).unwrap();
+        });
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        (hex, output)
+    };
+
+    let (sent, output) = call_echo(3 * 1024 * 1024);
+    assert!(output.status.success(), "{output:?}");
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["hex"].as_str().map(str::len), Some(sent.len()));
+    assert!(answer["hex"] == sent, "the echo came back changed");
+
+    let (_, output) = call_echo(4 * 1024 * 1024);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("RESOURCE_EXHAUSTED") && stderr.contains("4194304"),
+        "refused, naming the limit: {stderr}"
+    );
+}
+
+fn hex_of(request: &EchoRequest) -> String {
+    prost::Message::encode_to_vec(request)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

@@ -7,8 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use peerd::identity::NodeId;
 
-/// The longest request line the daemon reads.
-pub const MAX_REQUEST_LINE: usize = 64 * 1024;
+/// Room in a request line besides a `call`'s hex body: the JSON, the method,
+/// the metadata.
+const LINE_ENVELOPE: usize = 64 * 1024;
+
+/// The longest request line the daemon reads: a `call` whose hex body (two
+/// characters a byte) is a message of the largest size RPC allows.
+pub fn max_request_line(max_message_size: usize) -> usize {
+    max_message_size
+        .saturating_mul(2)
+        .saturating_add(LINE_ENVELOPE)
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "request", rename_all = "snake_case")]

@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use super::handlers::AdminContext;
 use super::handlers::handle;
-use super::protocol::{MAX_REQUEST_LINE, Request, Response};
+use super::protocol::{Request, Response, max_request_line};
 use crate::config::ListenerLimits;
 use crate::local::{Busy, Slot, Slots, effective_uid, is_daemon_user_or_root};
 
@@ -49,13 +49,19 @@ pub struct AdminServer {
     path: PathBuf,
     daemon_uid: u32,
     limits: ListenerLimits,
+    max_request_line: usize,
 }
 
 impl AdminServer {
     /// `limits.max_connections` at once, of which half may wait on the
     /// network (ping, call, connect, find), so `status` and `health` always
-    /// get a slot.
-    pub fn bind(path: &Path, limits: ListenerLimits) -> Result<Self, AdminServerError> {
+    /// get a slot. Requests may carry a `call` of up to `max_message_size`
+    /// bytes.
+    pub fn bind(
+        path: &Path,
+        limits: ListenerLimits,
+        max_message_size: usize,
+    ) -> Result<Self, AdminServerError> {
         let bind_error = |source| AdminServerError::Bind {
             path: path.to_owned(),
             source,
@@ -76,6 +82,7 @@ impl AdminServer {
             path: path.to_owned(),
             daemon_uid,
             limits,
+            max_request_line: max_request_line(max_message_size),
         })
     }
 
@@ -134,12 +141,16 @@ impl AdminServer {
             };
             let slot = slots.admit();
             let (context, cancel) = (context.clone(), cancel.clone());
-            let (uid, timeout) = (self.daemon_uid, self.limits.timeout);
+            let terms = Terms {
+                daemon_uid: self.daemon_uid,
+                timeout: self.limits.timeout,
+                max_request_line: self.max_request_line,
+            };
             connections.spawn(async move {
                 tokio::select! {
                     () = cancel.cancelled() => {}
                     () = slot.evicted() => {}
-                    () = serve_connection(stream, &context, uid, &slot, timeout) => {}
+                    () = serve_connection(stream, &context, terms, &slot) => {}
                 }
             });
         }
@@ -149,16 +160,24 @@ impl AdminServer {
     }
 }
 
+/// What every admin connection is held to.
+#[derive(Debug, Clone, Copy)]
+struct Terms {
+    daemon_uid: u32,
+    /// For the request to arrive, and again for the answer to be taken.
+    timeout: Duration,
+    max_request_line: usize,
+}
+
 async fn serve_connection(
     mut stream: UnixStream,
     context: &AdminContext,
-    daemon_uid: u32,
+    terms: Terms,
     slot: &Slot,
-    timeout: Duration,
 ) {
     let response = match stream.peer_cred() {
-        Ok(cred) if is_daemon_user_or_root(cred.uid(), daemon_uid) => {
-            answer(&mut stream, context, slot, timeout).await
+        Ok(cred) if is_daemon_user_or_root(cred.uid(), terms.daemon_uid) => {
+            answer(&mut stream, context, slot, terms).await
         }
         Ok(cred) => {
             tracing::warn!(
@@ -178,16 +197,18 @@ async fn serve_connection(
     };
     let mut line = serde_json::to_vec(&response).unwrap_or_default();
     line.push(b'\n');
-    let _ = tokio::time::timeout(timeout, stream.write_all(&line)).await;
+    let _ = tokio::time::timeout(terms.timeout, stream.write_all(&line)).await;
 }
 
 async fn answer(
     stream: &mut UnixStream,
     context: &AdminContext,
     slot: &Slot,
-    timeout: Duration,
+    terms: Terms,
 ) -> Response {
-    let request = match tokio::time::timeout(timeout, read_request(stream)).await {
+    let timeout = terms.timeout;
+    let reading = read_request(stream, terms.max_request_line);
+    let request = match tokio::time::timeout(timeout, reading).await {
         Ok(Ok(request)) => request,
         Ok(Err(message)) => return Response::Error { message },
         Err(_) => {
@@ -270,16 +291,16 @@ fn closed_both_ways(stream: &UnixStream) -> bool {
     ready > 0 && poll.revents & (libc::POLLHUP | libc::POLLERR) != 0
 }
 
-async fn read_request(stream: &mut UnixStream) -> Result<Request, String> {
+async fn read_request(stream: &mut UnixStream, max_line: usize) -> Result<Request, String> {
     let mut line = String::new();
-    let mut reader = BufReader::new(stream.take(MAX_REQUEST_LINE as u64));
+    let mut reader = BufReader::new(stream.take(max_line as u64));
     reader
         .read_line(&mut line)
         .await
         .map_err(|e| e.to_string())?;
     if !line.ends_with('\n') {
         return Err(format!(
-            "the request must be one line of at most {MAX_REQUEST_LINE} bytes"
+            "the request must be one line of at most {max_line} bytes (twice rpc.max_message_size and 64 KiB)"
         ));
     }
     serde_json::from_str(&line).map_err(|e| format!("malformed request: {e}"))

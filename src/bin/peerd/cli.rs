@@ -104,9 +104,9 @@ pub enum Command {
         target: String,
         /// A built-in method's short name, or any method's full name (pkg.v1.Service/Method)
         method: String,
-        /// The request as JSON, e.g. '{"payload": "hi"}'
+        /// The request as JSON, e.g. '{"payload": "hi"}'; - reads it from stdin
         body: Option<String>,
-        /// The request as protobuf bytes in hex, e.g. 0a026869; prints the response's bytes the same way
+        /// The request as protobuf bytes in hex, e.g. 0a026869, or - to read them from stdin (requests up to rpc.max_message_size); prints the response's bytes the same way
         #[arg(long, conflicts_with = "body")]
         hex: Option<String>,
         /// The call's deadline, e.g. 3s or 500ms (default 10s)

@@ -266,10 +266,12 @@ struct CallRequest<'a> {
 async fn call(admin: &AdminClient, request: CallRequest<'_>) -> anyhow::Result<()> {
     let (node, addr) = parse_target(request.target)?;
     let body = match (request.body, request.hex) {
-        (_, Some(hex)) => serde_json::json!({ peerd_daemon::admin::CALL_HEX: hex }),
-        (Some(text), None) => {
-            serde_json::from_str(&text).context("the request body is not valid JSON")?
+        (_, Some(hex)) => {
+            let hex = from_stdin_if_dash(hex)?;
+            serde_json::json!({ peerd_daemon::admin::CALL_HEX: hex.trim() })
         }
+        (Some(text), None) => serde_json::from_str(&from_stdin_if_dash(text)?)
+            .context("the request body is not valid JSON")?,
         (None, None) => serde_json::Value::Null,
     };
     let report: CallReport = admin
@@ -284,6 +286,15 @@ async fn call(admin: &AdminClient, request: CallRequest<'_>) -> anyhow::Result<(
         .await?;
     println!("{}", serde_json::to_string_pretty(&report.response)?);
     Ok(())
+}
+
+/// `-` means the value is on stdin: a request too big for a command line
+/// (the kernel caps one argument at 128 KiB).
+fn from_stdin_if_dash(value: String) -> anyhow::Result<String> {
+    if value != "-" {
+        return Ok(value);
+    }
+    std::io::read_to_string(std::io::stdin()).context("cannot read the request from stdin")
 }
 
 async fn health(admin: &AdminClient) -> ExitCode {

@@ -196,6 +196,7 @@ impl RpcClient {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Bytes, Status> {
+        check_size(request.encoded_len(), self.config.max_message_size)?;
         let mut retried = false;
         let mut time_left = timeout;
         loop {
@@ -308,6 +309,7 @@ impl RpcClient {
         request: &impl Encode,
         options: &CallOptions,
     ) -> Result<StreamingCall<Req, Resp>, Status> {
+        check_size(request.encoded_len(), self.config.max_message_size)?;
         let timeout = self.timeout(options);
         let deadline = deadline_after(Instant::now(), timeout);
         let frames = request_frames(method, options, timeout, request);
@@ -352,7 +354,10 @@ impl RpcClient {
         };
         let record = self.calls.start_client_call(method, Instant::now());
         let failure = match tokio::time::timeout_at(deadline, opening).await {
-            Ok(Ok(call)) => return Ok(StreamingCall::new(call, deadline, record)),
+            Ok(Ok(call)) => {
+                let max_message = self.config.max_message_size;
+                return Ok(StreamingCall::new(call, deadline, max_message, record));
+            }
             Ok(Err(e)) => Status::from(e),
             Err(_) => deadline_exceeded(method, self.timeout(options)),
         };
@@ -469,6 +474,15 @@ fn request_frames(
     let mut frames = header_frame(method, options, time_left, OutFrames::room_for(request));
     frames.put_message(FrameType::Message, request);
     frames
+}
+
+/// Refuses a request message of `size` bytes over `limit` before it is
+/// sent.
+fn check_size(size: usize, limit: u32) -> Result<(), CallError> {
+    match size > limit as usize {
+        true => Err(CallError::RequestTooLarge { size, limit }),
+        false => Ok(()),
+    }
 }
 
 /// A message already encoded, written as it is.

@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::EncodedRef;
 use super::active::{ActiveCall, Incoming};
+use super::{EncodedRef, check_size};
 use crate::rpc::stats::CallRecord;
 use crate::rpc::status::CallError;
 use crate::rpc::wire::codec::FrameType;
@@ -25,6 +25,8 @@ pub enum Encoded {}
 pub struct StreamingCall<Req, Resp> {
     call: ActiveCall,
     deadline: Instant,
+    /// `RpcConfig::max_message_size`: no request message is sent above it.
+    max_message: u32,
     /// How the call ended, once it has: the callee's OK status (with its
     /// trailers), or the first error in reading its answer, which every
     /// later read returns again.
@@ -36,10 +38,16 @@ pub struct StreamingCall<Req, Resp> {
 }
 
 impl<Req, Resp> StreamingCall<Req, Resp> {
-    pub(super) fn new(call: ActiveCall, deadline: Instant, record: CallRecord) -> Self {
+    pub(super) fn new(
+        call: ActiveCall,
+        deadline: Instant,
+        max_message: u32,
+        record: CallRecord,
+    ) -> Self {
         Self {
             call,
             deadline,
+            max_message,
             ended: None,
             record: Some(record),
             _types: PhantomData,
@@ -107,6 +115,7 @@ impl<Req, Resp> StreamingCall<Req, Resp> {
 impl StreamingCall<Encoded, Encoded> {
     /// Sends one request message, already encoded.
     pub async fn send_encoded(&mut self, message: &[u8]) -> Result<(), Status> {
+        check_size(message.len(), self.max_message)?;
         let mut frame = OutFrames::new();
         frame.put_message(FrameType::Message, &EncodedRef(message));
         self.send_frame(frame).await
@@ -122,8 +131,10 @@ impl StreamingCall<Encoded, Encoded> {
 impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Resp> {
     /// Sends one request message, waiting while the stream's flow control
     /// holds it back, at most until the call's deadline. An error ends the
-    /// call.
+    /// call, except RESOURCE_EXHAUSTED for a message over
+    /// `RpcConfig::max_message_size`, which is refused unsent.
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
+        check_size(message.encoded_len(), self.max_message)?;
         let mut frame = OutFrames::new();
         frame.put_message(FrameType::Message, message);
         self.send_frame(frame).await

@@ -29,6 +29,13 @@ pub(crate) enum CallError {
     BadResponse(prost::DecodeError),
     #[error("the stream ended without a status")]
     NoStatus,
+    /// A request message over this node's `RpcConfig::max_message_size`:
+    /// refused before it is sent, as the callee (with the same limit) would
+    /// refuse it.
+    #[error(
+        "a request message of {size} bytes is over rpc.max_message_size ({limit} bytes); nothing was sent"
+    )]
+    RequestTooLarge { size: usize, limit: u32 },
     /// The callee lost the connection (it restarted) before it acknowledged
     /// the whole request: its new run never saw the call, and its old one
     /// only if it died within its ACK delay of receiving it.
@@ -70,7 +77,9 @@ impl From<CallError> for Status {
             CallError::Write(quinn::WriteError::ConnectionLost(e))
             | CallError::Read(quinn::ReadError::ConnectionLost(e)) => connection_code(e),
             CallError::Write(_) | CallError::Read(_) | CallError::ClosedStream(_) => Code::Internal,
-            CallError::Frame(FrameError::TooLarge { .. }) => Code::ResourceExhausted,
+            CallError::Frame(FrameError::TooLarge { .. }) | CallError::RequestTooLarge { .. } => {
+                Code::ResourceExhausted
+            }
             CallError::Frame(_) | CallError::Protocol(_) | CallError::BadResponse(_) => {
                 Code::Internal
             }
