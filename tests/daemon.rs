@@ -293,6 +293,69 @@ fn the_admin_socket_refuses_other_users() {
     );
 }
 
+/// Issue 24, point 8: members of `admin.group` may administer the daemon
+/// (socket file 0660 in that group, and the credential check admits them);
+/// other users still may not.
+#[test]
+fn the_admin_socket_admits_members_of_the_operator_group() {
+    if !is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs as root"
+        );
+        eprintln!("skipped: switching to another uid needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let public = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(public.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let socket = public.path().join("admin.sock");
+    let socket_arg = format!("--admin-socket={}", socket.display());
+    let daemon = Daemon::start(dir.path(), &[&socket_arg, "--set", "admin.group=4242"]);
+    let file = std::fs::metadata(&socket).unwrap();
+    assert_eq!(
+        (
+            file.permissions().mode() & 0o777,
+            std::os::unix::fs::MetadataExt::gid(&file)
+        ),
+        (0o660, 4242)
+    );
+    let status_as = |gid: u32| {
+        peerd(Path::new("/"))
+            .args(["status", "--admin-socket"])
+            .arg(&socket)
+            .uid(65534)
+            .gid(gid)
+            .output()
+            .unwrap()
+    };
+    let operator = status_as(4242);
+    assert!(
+        String::from_utf8_lossy(&operator.stdout).contains("ready:       true"),
+        "a member of admin.group: {operator:?}"
+    );
+    let other = status_as(65534);
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("permission denied"));
+
+    // With the file opened to all by mistake, the credential check still refuses.
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let other = status_as(65534);
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(stderr.contains("member of its admin.group"), "{stderr}");
+    assert!(
+        daemon.logs_within(Duration::from_secs(5), |line| line
+            .contains("admin request refused")
+            && line.contains("65534")),
+        "the daemon refused uid 65534 by its credentials"
+    );
+    assert!(
+        daemon
+            .cli_ok(&[&socket_arg, "status"])
+            .contains("ready:       true")
+    );
+}
+
 fn is_root() -> bool {
     let output = Command::new("id").arg("-u").output().unwrap();
     String::from_utf8_lossy(&output.stdout).trim() == "0"

@@ -22,7 +22,9 @@ pub enum AdminError {
          --admin-socket or PEERD_ADMIN_SOCKET selects another daemon)"
     )]
     NotRunning(PathBuf),
-    #[error("permission denied on the admin socket {0}: run as the daemon's user or root")]
+    #[error(
+        "permission denied on the admin socket {0}: run as the daemon's user or root, or as a member of its admin.group"
+    )]
     PermissionDenied(PathBuf),
     #[error("admin socket {path}: {source}")]
     Io { path: PathBuf, source: io::Error },

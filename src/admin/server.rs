@@ -4,7 +4,7 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,8 +16,10 @@ use tokio_util::task::TaskTracker;
 use super::handlers::AdminContext;
 use super::handlers::handle;
 use super::protocol::{Request, Response, max_request_line};
-use crate::config::ListenerLimits;
-use crate::local::{Busy, Slot, Slots, effective_uid, is_daemon_user_or_root};
+use crate::config::{ListenerLimits, Settings};
+use crate::local::{
+    Busy, Permitted, Slot, Slots, effective_uid, peer_identity, restrict_socket, system_group,
+};
 
 /// How often a request whose client sent its end of input checks whether
 /// the client is still there.
@@ -42,12 +44,14 @@ pub enum AdminServerError {
     ForeignSocket { path: PathBuf, owner: u32, me: u32 },
     #[error("cannot create the admin socket {path}: {source}")]
     Bind { path: PathBuf, source: io::Error },
+    #[error("admin.group {0:?} is not a group of this system")]
+    UnknownGroup(String),
 }
 
 pub struct AdminServer {
     listener: UnixListener,
     path: PathBuf,
-    daemon_uid: u32,
+    permitted: Permitted,
     limits: ListenerLimits,
     max_request_line: usize,
 }
@@ -55,13 +59,9 @@ pub struct AdminServer {
 impl AdminServer {
     /// `limits.max_connections` at once, of which half may wait on the
     /// network (ping, call, connect, find), so `status` and `health` always
-    /// get a slot. Requests may carry a `call` of up to `max_message_size`
-    /// bytes.
-    pub fn bind(
-        path: &Path,
-        limits: ListenerLimits,
-        max_message_size: usize,
-    ) -> Result<Self, AdminServerError> {
+    /// get a slot. Its users are the daemon's, root and `admin.group`'s
+    /// members; requests may carry a `call` of up to `rpc.max_message_size`.
+    pub fn bind(path: &Path, settings: &Settings) -> Result<Self, AdminServerError> {
         let bind_error = |source| AdminServerError::Bind {
             path: path.to_owned(),
             source,
@@ -72,17 +72,20 @@ impl AdminServer {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(bind_error)?;
         }
+        let group = match &settings.admin_group {
+            None => None,
+            Some(name) => Some(
+                system_group(name).ok_or_else(|| AdminServerError::UnknownGroup(name.clone()))?,
+            ),
+        };
         let listener = UnixListener::bind(path).map_err(bind_error)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(bind_error)?;
-        // We just created the file, so its owner is our effective uid.
-        let daemon_uid = std::fs::metadata(path).map_err(bind_error)?.uid();
+        let daemon_uid = restrict_socket(path, group).map_err(bind_error)?;
         Ok(Self {
             listener,
             path: path.to_owned(),
-            daemon_uid,
-            limits,
-            max_request_line: max_request_line(max_message_size),
+            permitted: Permitted { daemon_uid, group },
+            limits: settings.admin,
+            max_request_line: max_request_line(settings.rpc.max_message_size as usize),
         })
     }
 
@@ -142,7 +145,7 @@ impl AdminServer {
             let slot = slots.admit();
             let (context, cancel) = (context.clone(), cancel.clone());
             let terms = Terms {
-                daemon_uid: self.daemon_uid,
+                permitted: self.permitted,
                 timeout: self.limits.timeout,
                 max_request_line: self.max_request_line,
             };
@@ -163,7 +166,7 @@ impl AdminServer {
 /// What every admin connection is held to.
 #[derive(Debug, Clone, Copy)]
 struct Terms {
-    daemon_uid: u32,
+    permitted: Permitted,
     /// For the request to arrive, and again for the answer to be taken.
     timeout: Duration,
     max_request_line: usize,
@@ -175,19 +178,21 @@ async fn serve_connection(
     terms: Terms,
     slot: &Slot,
 ) {
-    let response = match stream.peer_cred() {
-        Ok(cred) if is_daemon_user_or_root(cred.uid(), terms.daemon_uid) => {
+    let response = match peer_identity(&stream) {
+        Ok(peer) if terms.permitted.allows(&peer) => {
             answer(&mut stream, context, slot, terms).await
         }
-        Ok(cred) => {
+        Ok(peer) => {
             tracing::warn!(
-                uid = cred.uid(),
-                "admin request refused: not the daemon's user"
+                uid = peer.uid,
+                gid = peer.gid,
+                pid = ?peer.pid,
+                "admin request refused: not the daemon's user, root or a member of admin.group"
             );
             Response::Error {
                 message: format!(
-                    "permission denied: uid {} may not administer this daemon",
-                    cred.uid()
+                    "permission denied: uid {} may not administer this daemon (its user, root and members of admin.group may)",
+                    peer.uid
                 ),
             }
         }

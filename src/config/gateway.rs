@@ -42,15 +42,6 @@ pub(super) fn loopback_listen(raw: &Raw) -> Result<Option<SocketAddr>, String> {
     }
 }
 
-pub(super) fn group(raw: &Raw) -> Result<Option<String>, String> {
-    match raw {
-        Raw::Text(text) if text.is_empty() => Ok(None),
-        Raw::Text(text) => Ok(Some(text.clone())),
-        Raw::Integer(gid) if *gid >= 0 => Ok(Some(gid.to_string())),
-        _ => Err("expected a group name or number, or \"\" for none".into()),
-    }
-}
-
 /// `[[gateway.expose]]` tables, each checked.
 pub(super) fn expose_list(given: &Given) -> Result<Vec<ExposeSettings>, Rejection> {
     let reject = |from: &Source, problem: String| Rejection {

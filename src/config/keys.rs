@@ -304,6 +304,12 @@ pub(super) static KEYS: &[Key] = &[
         show: |s| duration(s.admin.timeout),
     },
     Key {
+        name: "admin.group",
+        doc: "Group (name or number) of operators who may use the admin socket besides the daemon's user and root; \"\" for none",
+        set: |s, v| convert(v, values::group).map(|x| s.admin_group = x),
+        show: |s| text(s.admin_group.clone().unwrap_or_default()),
+    },
+    Key {
         name: "discovery.lookup_timeout",
         doc: "A whole lookup, service search or announcement gives up after this",
         set: |s, v| convert(v, values::nonzero_duration).map(|x| s.discovery.lookup_timeout = x),
@@ -378,7 +384,7 @@ pub(super) static KEYS: &[Key] = &[
     Key {
         name: "gateway.group",
         doc: "Group (name or number) whose members may use the gateway socket besides the daemon's user and root; \"\" for none",
-        set: |s, v| convert(v, gateway::group).map(|x| s.gateway.group = x),
+        set: |s, v| convert(v, values::group).map(|x| s.gateway.group = x),
         show: |s| text(s.gateway.group.clone().unwrap_or_default()),
     },
     Key {

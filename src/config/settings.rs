@@ -30,6 +30,8 @@ pub struct Settings {
     pub transport: TransportConfig,
     pub rpc: RpcConfig,
     pub admin: ListenerLimits,
+    /// A group (name or number) whose members may use the admin socket too.
+    pub admin_group: Option<String>,
     pub discovery: DiscoveryConfig,
     pub metrics: MetricsSettings,
     pub gateway: GatewaySettings,
@@ -116,6 +118,7 @@ impl Default for Settings {
             transport: TransportConfig::default(),
             rpc: RpcConfig::default(),
             admin: ListenerLimits::default(),
+            admin_group: None,
             discovery: DiscoveryConfig::default(),
             metrics: MetricsSettings::default(),
             gateway: GatewaySettings::default(),

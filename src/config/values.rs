@@ -108,6 +108,17 @@ pub(super) fn metrics_listen(raw: &Raw) -> Result<MetricsListen, String> {
 }
 
 /// A path, or empty for none (the daemon then computes a platform default).
+/// A group whose members may use a local socket (`admin.group`,
+/// `gateway.group`): a name or a number, `""` for none.
+pub(super) fn group(raw: &Raw) -> Result<Option<String>, String> {
+    match raw {
+        Raw::Text(text) if text.is_empty() => Ok(None),
+        Raw::Text(text) => Ok(Some(text.clone())),
+        Raw::Integer(gid) if *gid >= 0 => Ok(Some(gid.to_string())),
+        _ => Err("expected a group name or number, or \"\" for none".into()),
+    }
+}
+
 pub(super) fn optional_path(raw: &Raw) -> Result<Option<PathBuf>, String> {
     match raw {
         Raw::Text(text) if text.is_empty() => Ok(None),

@@ -90,11 +90,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let context = AdminContext::new(node.clone(), Instant::now(), reach_addrs(node.local_addr()));
     let book = paths.data_dir.join(peers::PEER_BOOK);
     peers::load_book(&node, &book);
-    let admin = AdminServer::bind(
-        &paths.admin_socket,
-        settings.admin,
-        settings.rpc.max_message_size as usize,
-    )?;
+    let admin = AdminServer::bind(&paths.admin_socket, &settings)?;
     let gateway_metrics = gateway.metrics().clone();
     context.metrics.append(move || gateway_metrics.render());
     let gateway = gateway

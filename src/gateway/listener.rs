@@ -6,7 +6,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +20,8 @@ use tokio_util::task::TaskTracker;
 use tonic::Streaming;
 
 use super::codec::RawCodec;
-use super::permissions::{Permitted, peer_identity, resolve_group};
 use super::{Answer, Shared, local, outbound};
+use crate::local::{Permitted, peer_identity, restrict_socket, system_group};
 
 /// How long open connections get to finish their calls at shutdown.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -59,11 +58,7 @@ impl Listeners {
         let group = match group {
             None => None,
             Some(name) => {
-                let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
-                Some(
-                    resolve_group(name, &groups)
-                        .ok_or_else(|| GatewayError::UnknownGroup(name.into()))?,
-                )
+                Some(system_group(name).ok_or_else(|| GatewayError::UnknownGroup(name.into()))?)
             }
         };
         let mut permitted = Permitted {
@@ -180,15 +175,7 @@ fn bind_socket(path: &Path, group: Option<u32>) -> Result<(UnixListener, u32), G
         std::fs::create_dir_all(dir).map_err(bind_error)?;
     }
     let listener = UnixListener::bind(path).map_err(bind_error)?;
-    let mode = match group {
-        Some(gid) => {
-            std::os::unix::fs::chown(path, None, Some(gid)).map_err(bind_error)?;
-            0o660
-        }
-        None => 0o600,
-    };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(bind_error)?;
-    let uid = std::fs::metadata(path).map_err(bind_error)?.uid();
+    let uid = restrict_socket(path, group).map_err(bind_error)?;
     Ok((listener, uid))
 }
 

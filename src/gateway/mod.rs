@@ -11,7 +11,6 @@ mod local;
 mod metadata;
 mod metrics;
 mod outbound;
-mod permissions;
 mod settings;
 mod status;
 

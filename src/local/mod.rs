@@ -1,9 +1,12 @@
 //! What the daemon's local surface shares: connection slots that idle
-//! clients cannot exhaust (the admin socket, the metrics listener), and the
-//! user the daemon runs as (whose files it trusts, with root's).
+//! clients cannot exhaust (the admin socket, the metrics listener), who may
+//! use a local socket, and the user the daemon runs as (whose files it
+//! trusts, with root's).
 
+mod permissions;
 mod slots;
 
+pub use permissions::{PeerIdentity, Permitted, peer_identity, restrict_socket, system_group};
 pub use slots::{Busy, Slot, Slots, Working};
 
 /// The user the daemon runs as.

@@ -1,12 +1,15 @@
-//! Who may use the gateway socket: the daemon's user, root, and members of
-//! the configured group, checked on every connection from the peer's
-//! credentials (on top of the socket file's mode).
+//! Who may use a local socket (the admin socket, the gateway's): the
+//! daemon's user, root, and members of the socket's configured group
+//! (`admin.group`, `gateway.group`), enforced by the socket file's mode and
+//! checked again on every connection from the peer's credentials.
 
 use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 use tokio::net::UnixStream;
 
-use crate::local::is_daemon_user_or_root;
+use super::is_daemon_user_or_root;
 
 /// A connecting process as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +65,26 @@ fn supplementary_groups(status: &str) -> Vec<u32> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The gid of a group given by name or number on this system (/etc/group).
+pub fn system_group(name: &str) -> Option<u32> {
+    let groups = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    resolve_group(name, &groups)
+}
+
+/// Gives a socket file just bound the mode of its permitted set: 0600, or
+/// 0660 and owned by `group`. Returns its owner, the daemon's uid.
+pub fn restrict_socket(path: &Path, group: Option<u32>) -> io::Result<u32> {
+    let mode = match group {
+        Some(gid) => {
+            std::os::unix::fs::chown(path, None, Some(gid))?;
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(std::fs::metadata(path)?.uid())
 }
 
 /// A group given by name (looked up in `group_file`, /etc/group's format)
