@@ -47,7 +47,9 @@ pub enum ConnectError {
     },
     /// No handshake at `addr` finished within
     /// `TransportConfig::handshake_timeout`.
-    #[error("handshake with node {node} at {addr} timed out after {timeout:?}")]
+    #[error(
+        "could not reach node {node} at {addr}: no handshake within {timeout:?} (is it running, and is that its address?)"
+    )]
     HandshakeTimeout {
         /// The node that was dialled.
         node: NodeId,
