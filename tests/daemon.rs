@@ -677,3 +677,35 @@ fn hex_of(request: &EchoRequest) -> String {
         .map(|byte| format!("{byte:02x}"))
         .collect()
 }
+
+/// Issue 24, point 2: a dial that fails (a dead address, a typo, this node's
+/// own id) leaves nothing in the peer book; a dial that works is kept.
+#[test]
+fn failed_dials_are_not_saved_in_the_peer_book() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Daemon::start(dir_a.path(), &[]);
+    let b = Daemon::start(dir_b.path(), &[]);
+    let dead = format!("{}@127.0.0.1:9", peerd::Identity::generate().node_id());
+    let dead_call = format!("{}@127.0.0.1:9", peerd::Identity::generate().node_id());
+    let own = format!("{}@127.0.0.1:9", a.id);
+    for args in [
+        vec!["connect", &dead, "--timeout", "500ms"],
+        vec!["ping", &dead, "--timeout", "500ms"],
+        vec!["call", &dead_call, "Info", "--timeout", "500ms"],
+        vec!["ping", &own],
+    ] {
+        assert!(!a.cli(&args).status.success(), "{args:?} failed");
+    }
+    a.cli_ok(&["ping", &b.peer_addr()]);
+    a.terminate();
+    assert_eq!(a.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    let book: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir_a.path().join("peers.json")).unwrap()).unwrap();
+    let saved: Vec<&str> = book["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|peer| peer["node_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(saved, vec![b.id.to_string()], "{book}");
+}

@@ -216,27 +216,34 @@ fn pinned_down_report(node: NodeId, state: &PinState) -> PeerReport {
     }
 }
 
-/// Adds `host:port` to the node's address book for `node`.
-async fn learn(context: &AdminContext, peer: &PeerAddr) -> Result<(), String> {
+/// The call's options with the addresses of `host_port`, if given, to dial
+/// (the address book learns them only once the call has worked: a
+/// mistyped or dead address is not kept), and those addresses.
+async fn dial_at(
+    options: &CallOptions,
+    node: NodeId,
+    host_port: Option<String>,
+) -> Result<(CallOptions, Vec<SocketAddr>), String> {
+    let Some(host_port) = host_port else {
+        return Ok((options.clone(), Vec::new()));
+    };
+    let peer = PeerAddr { node, host_port };
     let addrs = peer
         .resolve()
         .await
         .map_err(|e| format!("cannot resolve {}: {e}", peer.host_port))?;
-    context
-        .node
-        .addresses()
-        .learn(peer.node, &addrs, AddressSource::Manual);
-    Ok(())
+    let options = addrs
+        .iter()
+        .fold(options.clone(), |options, addr| options.with_addr(*addr));
+    Ok((options, addrs))
 }
 
-async fn learn_optional(
-    context: &AdminContext,
-    node: NodeId,
-    addr: Option<String>,
-) -> Result<(), String> {
-    match addr {
-        Some(host_port) => learn(context, &PeerAddr { node, host_port }).await,
-        None => Ok(()),
+fn learn(context: &AdminContext, node: NodeId, addrs: &[SocketAddr]) {
+    if !addrs.is_empty() {
+        context
+            .node
+            .addresses()
+            .learn(node, addrs, AddressSource::Manual);
     }
 }
 
@@ -267,10 +274,11 @@ async fn ping(
     addr: Option<String>,
     options: &CallOptions,
 ) -> Result<PingReport, String> {
-    learn_optional(context, node, addr).await?;
-    let rtt = node_service::ping(context.node.client(), node, options)
+    let (options, addrs) = dial_at(options, node, addr).await?;
+    let rtt = node_service::ping(context.node.client(), node, &options)
         .await
         .map_err(|status| status.to_string())?;
+    learn(context, node, &addrs);
     Ok(PingReport {
         node_id: node.to_string(),
         rtt_micros: rtt.as_micros() as u64,
@@ -285,10 +293,11 @@ async fn call(
     body: &Value,
     options: &CallOptions,
 ) -> Result<CallReport, String> {
-    learn_optional(context, node, addr).await?;
-    let (method, response) = calls::call(context.node.client(), node, method, body, options)
+    let (options, addrs) = dial_at(options, node, addr).await?;
+    let (method, response) = calls::call(context.node.client(), node, method, body, &options)
         .await
         .map_err(|status| status.to_string())?;
+    learn(context, node, &addrs);
     Ok(CallReport { method, response })
 }
 

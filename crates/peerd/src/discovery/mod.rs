@@ -243,8 +243,9 @@ impl Discovery {
             host_port: peer.host_port.clone(),
             source,
         })?;
-        self.inner.addresses.learn(peer.node, &addrs, source);
         let connection = self.inner.manager.get_or_connect(peer.node, &addrs).await?;
+        // Only once it worked: a mistyped or dead address is not kept.
+        self.inner.addresses.learn(peer.node, &addrs, source);
         self.saw(Contact {
             node: peer.node,
             addrs: vec![connection.remote_address()],
