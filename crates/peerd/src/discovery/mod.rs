@@ -231,7 +231,8 @@ impl Discovery {
         let _ = self.lookup(self.local_id(), false, self.deadline()).await;
     }
 
-    /// Resolves `peer`, remembers its addresses (learned from `source`) and
+    /// Resolves `peer`, remembers its addresses (learned from `source`:
+    /// a `Config` address at once, any other once the dial worked) and
     /// returns a connection to it, dialing if there is none. The peer is in
     /// the routing table when this returns.
     pub async fn connect(
@@ -243,9 +244,17 @@ impl Discovery {
             host_port: peer.host_port.clone(),
             source,
         })?;
+        // A configured address is kept while it is down, as the
+        // configuration says; any other only once the dial worked, so a
+        // mistyped or dead one given by a command is not.
+        let configured = source == AddressSource::Config;
+        if configured {
+            self.inner.addresses.learn(peer.node, &addrs, source);
+        }
         let connection = self.inner.manager.get_or_connect(peer.node, &addrs).await?;
-        // Only once it worked: a mistyped or dead address is not kept.
-        self.inner.addresses.learn(peer.node, &addrs, source);
+        if !configured {
+            self.inner.addresses.learn(peer.node, &addrs, source);
+        }
         self.saw(Contact {
             node: peer.node,
             addrs: vec![connection.remote_address()],
