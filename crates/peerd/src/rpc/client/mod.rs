@@ -196,11 +196,11 @@ impl RpcClient {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Bytes, Status> {
-        check_size(request.encoded_len(), self.config.max_message_size)?;
         let mut retried = false;
         let mut time_left = timeout;
         loop {
-            let frames = request_frames(method, options, time_left, request);
+            let limit = self.config.max_message_size;
+            let frames = request_frames(method, options, time_left, request, limit)?;
             // Not an async fn of its own: one layer fewer on every call's path.
             let answer = match self.open(node, options).await {
                 Ok(mut call) => call.unary(frames).await,
@@ -309,10 +309,10 @@ impl RpcClient {
         request: &impl Encode,
         options: &CallOptions,
     ) -> Result<StreamingCall<Req, Resp>, Status> {
-        check_size(request.encoded_len(), self.config.max_message_size)?;
         let timeout = self.timeout(options);
         let deadline = deadline_after(Instant::now(), timeout);
-        let frames = request_frames(method, options, timeout, request);
+        let limit = self.config.max_message_size;
+        let frames = request_frames(method, options, timeout, request, limit)?;
         let request_done = true;
         self.start_streaming(node, method, options, deadline, frames, request_done)
             .await
@@ -464,16 +464,20 @@ fn header_frame(
     frames
 }
 
-/// The header and request frames of a call that sends one request.
+/// The header and request frames of a call that sends one request; a
+/// request over `max_message` is refused unsent.
 fn request_frames(
     method: &str,
     options: &CallOptions,
     time_left: Duration,
     request: &impl Encode,
-) -> OutFrames {
-    let mut frames = header_frame(method, options, time_left, OutFrames::room_for(request));
+    max_message: u32,
+) -> Result<OutFrames, CallError> {
+    let len = request.encoded_len();
+    check_size(len, max_message)?;
+    let mut frames = header_frame(method, options, time_left, OutFrames::room_for_len(len));
     frames.put_message(FrameType::Message, request);
-    frames
+    Ok(frames)
 }
 
 /// Refuses a request message of `size` bytes over `limit` before it is

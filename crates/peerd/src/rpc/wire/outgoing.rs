@@ -59,7 +59,13 @@ impl OutFrames {
     /// reference. An estimate for a message of 4 KiB or more made of smaller
     /// fields: all of it is copied, and the buffer grows while encoding.
     pub(crate) fn room_for(message: &impl Encode) -> usize {
-        FRAME_HEADER_LEN + copied_len(message.encoded_len())
+        Self::room_for_len(message.encoded_len())
+    }
+
+    /// `room_for` a message whose encoded length is `len`, for a caller
+    /// that already has it.
+    pub(crate) fn room_for_len(len: usize) -> usize {
+        FRAME_HEADER_LEN + copied_len(len)
     }
 
     /// Appends one frame whose payload is `message`.
