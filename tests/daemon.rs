@@ -6,15 +6,15 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use peerd::node_service::ECHO;
 use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::{CallOptions, Code, NodeId};
 use support::daemon::{Daemon, peerd, wait_for};
-use support::free_udp_port;
 use support::node::bind_node;
+use support::{free_udp_port, may_act_as_other_users};
 
 fn peers_json(daemon: &Daemon) -> Vec<serde_json::Value> {
     serde_json::from_str(&daemon.cli_ok(&["peers", "--json"])).unwrap()
@@ -254,8 +254,7 @@ async fn sigterm_drains_calls_in_flight_then_exits_zero() {
 
 #[test]
 fn the_admin_socket_refuses_other_users() {
-    if !is_root() {
-        eprintln!("skipped: switching to another uid needs root");
+    if !may_act_as_other_users() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -298,12 +297,7 @@ fn the_admin_socket_refuses_other_users() {
 /// other users still may not.
 #[test]
 fn the_admin_socket_admits_members_of_the_operator_group() {
-    if !is_root() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI runs as root"
-        );
-        eprintln!("skipped: switching to another uid needs root");
+    if !may_act_as_other_users() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -354,11 +348,6 @@ fn the_admin_socket_admits_members_of_the_operator_group() {
             .cli_ok(&[&socket_arg, "status"])
             .contains("ready:       true")
     );
-}
-
-fn is_root() -> bool {
-    let output = Command::new("id").arg("-u").output().unwrap();
-    String::from_utf8_lossy(&output.stdout).trim() == "0"
 }
 
 #[test]

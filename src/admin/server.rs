@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use super::handlers::AdminContext;
 use super::handlers::handle;
 use super::protocol::{Request, Response, max_request_line};
-use crate::config::{ListenerLimits, Settings};
+use crate::config::Settings;
 use crate::local::{
     Busy, Permitted, Slot, Slots, effective_uid, peer_identity, restrict_socket, system_group,
 };
@@ -51,13 +51,12 @@ pub enum AdminServerError {
 pub struct AdminServer {
     listener: UnixListener,
     path: PathBuf,
-    permitted: Permitted,
-    limits: ListenerLimits,
-    max_request_line: usize,
+    max_connections: usize,
+    terms: Terms,
 }
 
 impl AdminServer {
-    /// `limits.max_connections` at once, of which half may wait on the
+    /// `admin.max_connections` at once, of which half may wait on the
     /// network (ping, call, connect, find), so `status` and `health` always
     /// get a slot. Its users are the daemon's, root and `admin.group`'s
     /// members; requests may carry a `call` of up to `rpc.max_message_size`.
@@ -72,20 +71,24 @@ impl AdminServer {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(bind_error)?;
         }
-        let group = match &settings.admin_group {
-            None => None,
-            Some(name) => Some(
-                system_group(name).ok_or_else(|| AdminServerError::UnknownGroup(name.clone()))?,
-            ),
-        };
+        let group = settings
+            .admin_group
+            .as_deref()
+            .map(|name| {
+                system_group(name).ok_or_else(|| AdminServerError::UnknownGroup(name.into()))
+            })
+            .transpose()?;
         let listener = UnixListener::bind(path).map_err(bind_error)?;
         let daemon_uid = restrict_socket(path, group).map_err(bind_error)?;
         Ok(Self {
             listener,
             path: path.to_owned(),
-            permitted: Permitted { daemon_uid, group },
-            limits: settings.admin,
-            max_request_line: max_request_line(settings.rpc.max_message_size as usize),
+            max_connections: settings.admin.max_connections,
+            terms: Terms {
+                permitted: Permitted { daemon_uid, group },
+                timeout: settings.admin.timeout,
+                max_request_line: max_request_line(settings.rpc.max_message_size as usize),
+            },
         })
     }
 
@@ -125,7 +128,7 @@ impl AdminServer {
     /// being served, then removes the socket file.
     pub async fn serve(self, context: AdminContext, cancel: CancellationToken) {
         let connections = TaskTracker::new();
-        let max = self.limits.max_connections;
+        let max = self.max_connections;
         let slots = Slots::new(max, max / 2);
         loop {
             let accepted = tokio::select! {
@@ -144,11 +147,7 @@ impl AdminServer {
             };
             let slot = slots.admit();
             let (context, cancel) = (context.clone(), cancel.clone());
-            let terms = Terms {
-                permitted: self.permitted,
-                timeout: self.limits.timeout,
-                max_request_line: self.max_request_line,
-            };
+            let terms = self.terms;
             connections.spawn(async move {
                 tokio::select! {
                     () = cancel.cancelled() => {}

@@ -107,7 +107,6 @@ pub(super) fn metrics_listen(raw: &Raw) -> Result<MetricsListen, String> {
     }
 }
 
-/// A path, or empty for none (the daemon then computes a platform default).
 /// A group whose members may use a local socket (`admin.group`,
 /// `gateway.group`): a name or a number, `""` for none.
 pub(super) fn group(raw: &Raw) -> Result<Option<String>, String> {
@@ -119,6 +118,7 @@ pub(super) fn group(raw: &Raw) -> Result<Option<String>, String> {
     }
 }
 
+/// A path, or empty for none (the daemon then computes a platform default).
 pub(super) fn optional_path(raw: &Raw) -> Result<Option<PathBuf>, String> {
     match raw {
         Raw::Text(text) if text.is_empty() => Ok(None),

@@ -55,12 +55,9 @@ impl Listeners {
         tcp: Option<SocketAddr>,
         group: Option<&str>,
     ) -> Result<Self, GatewayError> {
-        let group = match group {
-            None => None,
-            Some(name) => {
-                Some(system_group(name).ok_or_else(|| GatewayError::UnknownGroup(name.into()))?)
-            }
-        };
+        let group = group
+            .map(|name| system_group(name).ok_or_else(|| GatewayError::UnknownGroup(name.into())))
+            .transpose()?;
         let mut permitted = Permitted {
             daemon_uid: u32::MAX,
             group,

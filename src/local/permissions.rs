@@ -89,7 +89,7 @@ pub fn restrict_socket(path: &Path, group: Option<u32>) -> io::Result<u32> {
 
 /// A group given by name (looked up in `group_file`, /etc/group's format)
 /// or by number.
-pub fn resolve_group(name: &str, group_file: &str) -> Option<u32> {
+fn resolve_group(name: &str, group_file: &str) -> Option<u32> {
     if let Ok(gid) = name.parse() {
         return Some(gid);
     }

@@ -22,6 +22,20 @@ pub fn localhost(last: u8) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, last], 0))
 }
 
+/// Whether this test may act as other users (it runs as root). If not, the
+/// caller skips, said on stderr; under CI=true, which runs as root, it fails.
+pub fn may_act_as_other_users() -> bool {
+    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
+    if !root {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI runs as root"
+        );
+        eprintln!("skipped: acting as other users needs root");
+    }
+    root
+}
+
 /// A UDP port on 127.0.0.1 that was free a moment ago.
 pub fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind(localhost(1))

@@ -247,14 +247,11 @@ impl Discovery {
         // A configured address is kept while it is down, as the
         // configuration says; any other only once the dial worked, so a
         // mistyped or dead one given by a command is not.
-        let configured = source == AddressSource::Config;
-        if configured {
+        if source == AddressSource::Config {
             self.inner.addresses.learn(peer.node, &addrs, source);
         }
         let connection = self.inner.manager.get_or_connect(peer.node, &addrs).await?;
-        if !configured {
-            self.inner.addresses.learn(peer.node, &addrs, source);
-        }
+        self.inner.addresses.learn(peer.node, &addrs, source);
         self.saw(Contact {
             node: peer.node,
             addrs: vec![connection.remote_address()],
