@@ -95,17 +95,22 @@ impl Caller {
         );
     }
 
-    async fn call(mut self, path: Path) -> Bytes {
+    /// One call on `path`; a worker's own `Caller` makes all of its calls,
+    /// so the timed path clones nothing but the payload's `Bytes`.
+    async fn call(&mut self, path: Path) -> Bytes {
         match path {
             Path::Gateway => {
-                let mut request = tonic::Request::new(self.payload);
-                request.metadata_mut().insert(NODE, self.target);
+                let mut request = tonic::Request::new(self.payload.clone());
+                request.metadata_mut().insert(NODE, self.target.clone());
                 grpc_echo(&mut self.gateway, request).await
             }
-            Path::Direct => grpc_echo(&mut self.direct, tonic::Request::new(self.payload)).await,
+            Path::Direct => {
+                let request = tonic::Request::new(self.payload.clone());
+                grpc_echo(&mut self.direct, request).await
+            }
             Path::Library => {
                 let request = EchoRequest {
-                    payload: self.payload,
+                    payload: self.payload.clone(),
                     delay_millis: 0,
                 };
                 let options = CallOptions::default();
@@ -155,12 +160,12 @@ pub async fn slot(caller: &Caller, path: Path, in_flight: usize, length: Duratio
     let deadline = start + length;
     let mut workers = JoinSet::new();
     for _ in 0..in_flight {
-        let caller = caller.clone();
+        let mut caller = caller.clone();
         workers.spawn(async move {
             let mut latency = histogram();
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                caller.clone().call(path).await;
+                caller.call(path).await;
                 latency.saturating_record(sent.elapsed().as_nanos() as u64);
             }
             latency
@@ -182,22 +187,32 @@ pub async fn slot(caller: &Caller, path: Path, in_flight: usize, length: Duratio
 
 /// Every slot's figures, by concurrency and path.
 #[derive(Default)]
-pub struct Results {
-    rates: BTreeMap<(usize, Path), Vec<f64>>,
+pub struct Results(BTreeMap<(usize, Path), Series>);
+
+/// One path's slots at one concurrency.
+struct Series {
+    /// Calls/s, per slot.
+    rates: Vec<f64>,
     /// CPU nanoseconds per call, per slot.
-    costs: BTreeMap<(usize, Path), Vec<f64>>,
-    latency: BTreeMap<(usize, Path), Histogram<u64>>,
+    costs: Vec<f64>,
+    latency: Histogram<u64>,
 }
 
 impl Results {
     pub fn add(&mut self, path: Path, in_flight: usize, slot: Slot) {
-        let rate = slot.calls as f64 / slot.elapsed.as_secs_f64();
-        let cost = slot.cpu.as_nanos() as f64 / slot.calls.max(1) as f64;
-        self.rates.entry((in_flight, path)).or_default().push(rate);
-        self.costs.entry((in_flight, path)).or_default().push(cost);
-        self.latency
-            .entry((in_flight, path))
-            .or_insert_with(histogram)
+        let series = self.0.entry((in_flight, path)).or_insert_with(|| Series {
+            rates: Vec::new(),
+            costs: Vec::new(),
+            latency: histogram(),
+        });
+        series
+            .rates
+            .push(slot.calls as f64 / slot.elapsed.as_secs_f64());
+        series
+            .costs
+            .push(slot.cpu.as_nanos() as f64 / slot.calls.max(1) as f64);
+        series
+            .latency
             .add(slot.latency)
             .expect("same histogram bounds");
     }
@@ -208,8 +223,8 @@ impl Results {
         );
         for &in_flight in concurrencies {
             for path in Path::ALL {
-                let rate = median(self.rates[&(in_flight, path)].clone());
-                let cost = median(self.costs[&(in_flight, path)].clone());
+                let series = &self.0[&(in_flight, path)];
+                let (rate, cost) = (median(&series.rates), median(&series.costs));
                 let p50 = self.p50(in_flight, path);
                 println!(
                     "  x{in_flight:<3} {:<13} {rate:>9.0} calls/s  CPU {:>6.1} µs/call  p50 {:>7.1} µs",
@@ -236,21 +251,22 @@ impl Results {
     }
 
     fn p50(&self, in_flight: usize, path: Path) -> Duration {
-        Duration::from_nanos(self.latency[&(in_flight, path)].value_at_quantile(0.5))
+        Duration::from_nanos(self.0[&(in_flight, path)].latency.value_at_quantile(0.5))
     }
 
     /// The gateway's calls/s over `other`'s, per round: median, min, max.
     fn ratio(&self, in_flight: usize, other: Path) -> (f64, f64, f64) {
-        let gateway = &self.rates[&(in_flight, Path::Gateway)];
-        let other = &self.rates[&(in_flight, other)];
+        let gateway = &self.0[&(in_flight, Path::Gateway)].rates;
+        let other = &self.0[&(in_flight, other)].rates;
         let ratios: Vec<f64> = gateway.iter().zip(other).map(|(g, o)| g / o).collect();
         let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
         let high = ratios.iter().copied().fold(0.0, f64::max);
-        (median(ratios), low, high)
+        (median(&ratios), low, high)
     }
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+fn median(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }

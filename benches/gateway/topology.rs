@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -144,7 +144,7 @@ async fn daemon(
     let started = gateway
         .start(
             node.clone(),
-            Path::new(&socket),
+            &socket,
             vec![node.local_addr()],
             cancel.clone(),
         )
