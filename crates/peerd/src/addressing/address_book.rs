@@ -118,6 +118,11 @@ impl AddressBook {
         }
     }
 
+    /// Forgets `node`'s entry; false if there was none.
+    pub fn forget(&self, node: NodeId) -> bool {
+        self.entries.remove(&node).is_some()
+    }
+
     /// Nodes with an entry (at most 4096).
     pub fn len(&self) -> usize {
         self.entries.len()

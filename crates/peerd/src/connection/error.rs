@@ -58,6 +58,25 @@ pub enum ConnectError {
         /// The handshake timeout that ran out.
         timeout: Duration,
     },
+    /// Nothing listens at `addr`: it answered the handshake with ICMP port
+    /// unreachable (the node is not running there, or a firewall rejects).
+    #[error(
+        "could not reach node {node} at {addr}: nothing listens there (port unreachable; is it running, and is that its address?)"
+    )]
+    Refused {
+        /// The node that was dialled.
+        node: NodeId,
+        /// The address dialled.
+        addr: SocketAddr,
+    },
+    /// Every one of the node's addresses failed; each failure is listed.
+    #[error("could not reach node {node} at any of its {} addresses: {}", .failures.len(), list(.failures))]
+    AllAddressesFailed {
+        /// The node that was dialled.
+        node: NodeId,
+        /// How each address failed, in the order they failed.
+        failures: Vec<ConnectError>,
+    },
     /// The QUIC or TLS handshake at `addr` failed, e.g. the peer refused
     /// it (over its connection limits) or is not a node.
     #[error("connecting to node {node} at {addr} failed: {source}")]
@@ -98,9 +117,16 @@ impl ConnectError {
             self,
             Self::NoAddress(_)
                 | Self::HandshakeTimeout { .. }
+                | Self::Refused { .. }
+                | Self::AllAddressesFailed { .. }
                 | Self::Handshake { .. }
                 | Self::Dial { .. }
                 | Self::ConnectionLimit(_)
         )
     }
+}
+
+fn list(failures: &[ConnectError]) -> String {
+    let each: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    each.join("; ")
 }

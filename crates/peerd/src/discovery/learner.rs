@@ -1,6 +1,9 @@
-//! Learning from connections: every node we connect with, either way, enters
-//! the routing table and the address book, and its `Info` answer teaches the
-//! addresses it listens on (asked again only once that answer is stale).
+//! Learning from connections: every node we connect with enters the routing
+//! table and the address book. A node we dialed is remembered at the
+//! address that answered; every node's `Info` answer teaches the addresses
+//! it listens on (asked again only once that answer is stale). A node that
+//! dialed us and lists no listen address is a client (a load generator's
+//! throwaway identity): it is served over its connection and not remembered.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,9 +18,9 @@ use super::fresh_answers::FreshAnswers;
 use super::routing_table::Contact;
 use super::wire::{fill_unspecified, parse_addrs};
 use crate::addressing::AddressSource;
-use crate::connection::{ConnectionEvent, EventKind};
+use crate::connection::{ConnectionEvent, Direction, EventKind};
 use crate::node_service;
-use crate::rpc::CallOptions;
+use crate::rpc::{CallOptions, StatusOrigin};
 
 /// `Info` questions in flight at once.
 const CONCURRENT_INFO: usize = 8;
@@ -43,12 +46,14 @@ pub(crate) async fn learn_from_connections(discovery: Discovery) {
         if event.kind != EventKind::Connected {
             continue;
         }
-        remember(
-            &discovery,
-            &event,
-            &[event.remote_address],
-            AddressSource::Connection,
-        );
+        if event.direction == Direction::Outbound {
+            remember(
+                &discovery,
+                &event,
+                &[event.remote_address],
+                AddressSource::Connection,
+            );
+        }
         if answers.is_fresh(event.node, Instant::now()) {
             continue;
         }
@@ -92,6 +97,12 @@ async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) -> bool {
         }
         Err(status) => {
             tracing::debug!(node = %event.node.short(), %status, "no Info from a new peer");
+            // A node that refuses Info (one without the node service) may
+            // still listen where it dialed from, as peerd nodes do.
+            if event.direction == Direction::Inbound && status.origin() == StatusOrigin::Callee {
+                let from = [event.remote_address];
+                remember(discovery, event, &from, AddressSource::Connection);
+            }
             false
         }
     }

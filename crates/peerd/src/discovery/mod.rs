@@ -279,6 +279,14 @@ impl Discovery {
             .collect()
     }
 
+    /// Forgets `node`: its addresses and its place in the routing table.
+    /// A live connection stays up, and a node that connects again is
+    /// learned again. False if nothing was known of it.
+    pub fn forget(&self, node: NodeId) -> bool {
+        let listed = self.inner.state.table().remove(&node);
+        self.inner.addresses.forget(node) || listed
+    }
+
     /// Stops the background work (learner, pinned peers, announcements).
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();

@@ -132,6 +132,17 @@ impl RoutingTable {
         }
     }
 
+    /// Takes `node` out of its bucket; false if it was not there.
+    pub fn remove(&mut self, node: &NodeId) -> bool {
+        let Some(index) = self.bucket_of(node) else {
+            return false;
+        };
+        let members = &mut self.buckets[index].members;
+        let before = members.len();
+        members.retain(|m| m.contact.node != *node);
+        members.len() < before
+    }
+
     pub fn get(&self, node: &NodeId) -> Option<&Contact> {
         let index = self.bucket_of(node)?;
         self.buckets[index]

@@ -43,6 +43,7 @@ pub struct NodeBuilder {
     discovery: DiscoveryConfig,
     router: Router,
     cancel: CancellationToken,
+    client_only: bool,
 }
 
 impl NodeBuilder {
@@ -97,6 +98,15 @@ impl NodeBuilder {
         self
     }
 
+    /// A node that only makes calls, such as a load generator's throwaway
+    /// identity: its `Info` lists no listen address, so the nodes it
+    /// connects to keep it out of their address books and routing tables
+    /// (they still answer and call it over its connection).
+    pub fn client_only(mut self) -> Self {
+        self.client_only = true;
+        self
+    }
+
     /// The node's tasks stop when `cancel` (or a parent) is cancelled.
     pub fn cancel_token(mut self, cancel: CancellationToken) -> Self {
         self.cancel = cancel;
@@ -115,7 +125,11 @@ impl NodeBuilder {
         })?;
         let info = NodeInfo {
             node_id: self.identity.node_id(),
-            listen_addrs: vec![local_addr],
+            listen_addrs: if self.client_only {
+                Vec::new()
+            } else {
+                vec![local_addr]
+            },
             services: [self.router.services(), &[node_service::SERVICE.to_owned()]].concat(),
         };
         let discovery_state = DiscoveryState::new(self.identity.node_id());
@@ -170,6 +184,7 @@ impl Node {
             discovery: DiscoveryConfig::default(),
             router: Router::new(),
             cancel: CancellationToken::new(),
+            client_only: false,
         }
     }
 

@@ -39,7 +39,7 @@ pub use context::CallContext;
 pub use raw::{RawRequests, RawResponses};
 pub use router::{Handlers, Router};
 pub use server::RpcServer;
-pub use status::{Code, Status};
+pub use status::{Code, Status, StatusOrigin};
 pub use streams::{RequestStream, ResponseSink};
 
 /// Application error codes of RESET_STREAM and STOP_SENDING on call streams

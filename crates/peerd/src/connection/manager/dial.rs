@@ -36,6 +36,11 @@ fn attempt_starts() -> impl Iterator<Item = Duration> {
 /// handshake timeout, and a live one usually answers well within it.
 const NEXT_ADDRESS_AFTER: Duration = Duration::from_millis(250);
 
+/// How long a handshake runs unanswered before the address is asked
+/// whether anything listens there, and how long each asking waits.
+const PROBE_AFTER: Duration = Duration::from_millis(200);
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
 /// One handshake in progress, and the node its certificate named.
 struct Attempt {
     connecting: quinn::Connecting,
@@ -81,7 +86,7 @@ impl Shared {
     /// Dials `addrs` in order, the next one joining those still running
     /// after `NEXT_ADDRESS_AFTER`, or at once when one fails. The first to
     /// connect wins and the others are dropped, which closes them; if none
-    /// does, the last failure is the error.
+    /// does, the error is the one failure, or all of them.
     pub(super) async fn dial_any(
         self: &Arc<Self>,
         node: NodeId,
@@ -89,18 +94,18 @@ impl Shared {
     ) -> Result<NodeConnection, ConnectError> {
         let mut waiting = addrs.iter().copied();
         let mut running: Vec<Dialing<'_>> = Vec::new();
-        let mut last_error = ConnectError::NoAddress(node);
+        let mut failures = Vec::new();
         loop {
             match waiting.next() {
                 Some(addr) => running.push(Box::pin(self.dial(node, addr))),
-                None if running.is_empty() => return Err(last_error),
+                None if running.is_empty() => return Err(all_failed(node, failures)),
                 None => {}
             }
             let more = waiting.len() > 0;
             tokio::select! {
                 result = first_to_end(&mut running) => match result {
                     Ok(conn) => return Ok(conn),
-                    Err(e) => last_error = e,
+                    Err(e) => failures.push(e),
                 },
                 () = tokio::time::sleep(NEXT_ADDRESS_AFTER), if more => {}
             }
@@ -124,6 +129,8 @@ impl Shared {
             .take_while(|at| *at < deadline)
             .peekable();
         let mut attempts = vec![first];
+        let refusal = refused(addr);
+        tokio::pin!(refusal);
         loop {
             if starts.next_if(|at| *at <= Instant::now()).is_some() {
                 let short = node.short();
@@ -144,6 +151,7 @@ impl Shared {
                         return Err(ConnectError::HandshakeTimeout { node, addr, timeout });
                     }
                 }
+                () = &mut refusal => return Err(ConnectError::Refused { node, addr }),
             }
         }
     }
@@ -157,6 +165,46 @@ impl Shared {
             .connect_with(client, addr, SERVER_NAME)
             .map_err(|source| ConnectError::Dial { addr, source })?;
         Ok(Attempt { connecting, peer })
+    }
+}
+
+/// The one failure as it is, several as one error that lists them.
+fn all_failed(node: NodeId, mut failures: Vec<ConnectError>) -> ConnectError {
+    match failures.len() {
+        0 => ConnectError::NoAddress(node),
+        1 => failures.remove(0),
+        _ => ConnectError::AllAddressesFailed { node, failures },
+    }
+}
+
+/// Resolves once `addr` answers with ICMP port unreachable: nothing
+/// listens there, so the handshake can fail now rather than at its
+/// timeout. A handshake slowed by loss gets no such answer and keeps its
+/// whole timeout. Asks with a one-byte datagram from a socket of its own
+/// (connected, so the kernel reports the ICMP error on it); a QUIC endpoint
+/// drops a datagram too short for a packet.
+async fn refused(addr: SocketAddr) {
+    tokio::time::sleep(PROBE_AFTER).await;
+    let local = match addr {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    };
+    let socket = match tokio::net::UdpSocket::bind(local).await {
+        Ok(socket) if socket.connect(addr).await.is_ok() => socket,
+        _ => return std::future::pending().await,
+    };
+    let refusal = |e: &std::io::Error| e.kind() == std::io::ErrorKind::ConnectionRefused;
+    let mut answer = [0u8; 1];
+    loop {
+        if socket.send(&[0]).await.is_err_and(|e| refusal(&e)) {
+            return;
+        }
+        match tokio::time::timeout(PROBE_EVERY, socket.recv(&mut answer)).await {
+            Ok(Err(e)) if refusal(&e) => return,
+            // A datagram back, or another error: no refusal, and no spin.
+            Ok(_) => tokio::time::sleep(PROBE_EVERY).await,
+            Err(_) => {}
+        }
     }
 }
 

@@ -503,5 +503,5 @@ impl Encode for EncodedRef<'_> {
 }
 
 fn deadline_exceeded(method: &str, timeout: Duration) -> Status {
-    Status::deadline_exceeded(format!("{method} did not complete within {timeout:?}"))
+    CallError::DeadlinePassed(format!("{method} did not complete within {timeout:?}")).into()
 }

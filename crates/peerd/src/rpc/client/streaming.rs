@@ -171,6 +171,6 @@ async fn bounded<T>(
 ) -> Result<T, Status> {
     match tokio::time::timeout_at(deadline, work).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(Status::deadline_exceeded("the call's deadline passed")),
+        Err(_) => Err(CallError::DeadlinePassed("the call's deadline passed".to_owned()).into()),
     }
 }

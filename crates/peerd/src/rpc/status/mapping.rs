@@ -29,6 +29,9 @@ pub(crate) enum CallError {
     BadResponse(prost::DecodeError),
     #[error("the stream ended without a status")]
     NoStatus,
+    /// The caller's deadline passed before the callee's status came.
+    #[error("{0}")]
+    DeadlinePassed(String),
     /// A request message over this node's `RpcConfig::max_message_size`:
     /// refused before it is sent, as the callee (with the same limit) would
     /// refuse it.
@@ -85,11 +88,37 @@ impl From<CallError> for Status {
             }
             CallError::BadRequest(_) => Code::InvalidArgument,
             CallError::NoStatus => Code::Unavailable,
+            CallError::DeadlinePassed(_) => Code::DeadlineExceeded,
             CallError::WaitQueueFull { .. }
             | CallError::TooMuchMetadata(_)
             | CallError::SlotRevoked => Code::ResourceExhausted,
         };
         Status::new(code, error.to_string()).with_source(error)
+    }
+}
+
+/// Who decided a call's status, for callers that tell "could not reach
+/// the node" from "the node said no".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusOrigin {
+    /// The callee sent it (or a handler of this node returned it).
+    Callee,
+    /// This node could not connect to the callee: nothing was sent.
+    Connect,
+    /// This node ended the call itself: a deadline, a lost connection, a
+    /// local limit, a broken answer.
+    Local,
+}
+
+impl Status {
+    /// Who decided this status.
+    pub fn origin(&self) -> StatusOrigin {
+        let source = std::error::Error::source(self).and_then(|e| e.downcast_ref::<CallError>());
+        match source {
+            None => StatusOrigin::Callee,
+            Some(CallError::Connect(_)) => StatusOrigin::Connect,
+            Some(_) => StatusOrigin::Local,
+        }
     }
 }
 
@@ -173,6 +202,19 @@ mod tests {
         assert_eq!(status.code(), Code::Unauthenticated);
         let source = std::error::Error::source(&status).expect("the status keeps its source");
         assert!(source.to_string().contains("127.0.0.1:1"), "{source}");
+    }
+
+    #[test]
+    fn a_status_says_who_decided_it() {
+        let dial = CallError::from(ConnectError::NoAddress(NodeId::from_bytes([1; 32])));
+        assert_eq!(Status::from(dial).origin(), StatusOrigin::Connect);
+        let late = Status::from(CallError::DeadlinePassed("late".to_owned()));
+        assert_eq!(late.code(), Code::DeadlineExceeded);
+        assert_eq!(late.origin(), StatusOrigin::Local);
+        assert_eq!(
+            Status::unavailable("draining").origin(),
+            StatusOrigin::Callee
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::{Arc, LazyLock};
 
 pub(crate) use mapping::CallError;
+pub use mapping::StatusOrigin;
 
 use super::wire::borrowed::StatusRef;
 use super::wire::outgoing::{Encode, OutFrames};
