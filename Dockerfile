@@ -24,10 +24,11 @@ RUN groupadd --gid 10001 peerd \
  && install -d -o 10001 -g 10001 -m 0700 /var/lib/peerd
 COPY --from=builder /src/target/release/peerd /usr/local/bin/peerd
 ENV PEERD_DATA_DIR=/var/lib/peerd \
-    PEERD_ADMIN_SOCKET=/var/lib/peerd/admin.sock
+    PEERD_ADMIN_SOCKET=/var/lib/peerd/admin.sock \
+    PEERD_METRICS_LISTEN=0.0.0.0:9733
 USER 10001:10001
 WORKDIR /var/lib/peerd
-EXPOSE 7733/udp
+EXPOSE 7733/udp 9733/tcp
 VOLUME ["/var/lib/peerd"]
 HEALTHCHECK --interval=10s --timeout=5s --start-period=15s --retries=3 \
   CMD ["peerd", "health"]

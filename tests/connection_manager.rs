@@ -367,10 +367,16 @@ async fn a_node_with_only_dead_addresses_fails_within_about_one_handshake_timeou
     let started = tokio::time::Instant::now();
     let err = a.manager.get_or_connect(silent, &dead).await.unwrap_err();
     let took = started.elapsed();
-    assert!(
-        matches!(err, ConnectError::HandshakeTimeout { .. }),
-        "{err}"
-    );
+    let ConnectError::AllAddressesFailed { failures, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(failures.len(), 3, "{err}");
+    for (failure, addr) in failures.iter().zip(&dead) {
+        assert!(
+            matches!(failure, ConnectError::HandshakeTimeout { addr: a, .. } if a == addr),
+            "{err}"
+        );
+    }
     // One address after another would take three timeouts.
     assert!(took < timeout * 2, "three dead addresses took {took:?}");
 }

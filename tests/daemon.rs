@@ -12,7 +12,7 @@ use std::time::Duration;
 use peerd::node_service::ECHO;
 use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::{CallOptions, Code, NodeId};
-use support::daemon::{Daemon, peerd, wait_for};
+use support::daemon::{Daemon, http_get, peerd, wait_for};
 use support::node::bind_node;
 use support::{free_udp_port, may_act_as_other_users};
 
@@ -90,7 +90,7 @@ fn client_commands_say_clearly_when_no_daemon_runs() {
         .arg("status")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3), "exit code 3: no daemon");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("no daemon is listening") && stderr.contains("admin.sock"),
@@ -520,13 +520,7 @@ fn two_daemons_with_default_metrics_settings_both_start_and_serve_probes() {
     );
     for addr in [a_metrics, b_metrics] {
         assert!(addr.ip().is_loopback(), "metrics on {addr}, not loopback");
-        let mut stream = std::net::TcpStream::connect(addr).expect("connect to metrics");
-        use std::io::{Read, Write};
-        stream
-            .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
+        let answer = http_get(addr, "/livez");
         assert!(
             answer.starts_with("HTTP/1.1 200"),
             "/livez on {addr}: {answer:?}"

@@ -507,10 +507,14 @@ async fn drive_by_identities_never_push_operator_peers_out_of_the_book() {
     let mut waves = tokio::task::JoinSet::new();
     for wave in 0..8 {
         let (id, addr) = (victim.id(), victim.local_addr());
+        let book = victim.addresses().clone();
         waves.spawn(async move {
             for _ in (wave..DRIVE_BYS).step_by(8) {
                 let drive_by = Bare::new(&Identity::generate(), Router::new());
                 let _ = drive_by.manager.get_or_connect(id, &[addr]).await;
+                // Stays until the victim has asked for its Info and learned
+                // it, as a drive-by that wants into the book would.
+                eventually(2 * SECOND, || !book.get(drive_by.id).is_empty()).await;
                 drive_by.manager.shutdown(Duration::ZERO).await;
             }
         });

@@ -8,6 +8,21 @@ use peerd::identity::NodeId;
 use peerd::node_service::{self as node, proto};
 use peerd::rpc::{CallOptions, RpcClient, Status};
 
+/// Why a `peerd call` did not return a response.
+#[derive(Debug)]
+pub enum CallFailure {
+    /// The request does not fit the method; nothing was sent.
+    Invalid(String),
+    /// The call was made and ended with this status.
+    Status(Status),
+}
+
+impl From<Status> for CallFailure {
+    fn from(status: Status) -> Self {
+        CallFailure::Status(status)
+    }
+}
+
 /// Methods `peerd call` knows, by short name.
 pub const METHODS: [&str; 3] = ["Ping", "Info", "Echo"];
 
@@ -25,12 +40,15 @@ pub async fn call(
     method: &str,
     body: &Value,
     options: &CallOptions,
-) -> Result<(String, Value), Status> {
+) -> Result<(String, Value), CallFailure> {
     if let Some(hex) = body.get(HEX) {
         return call_encoded(client, target, method, hex, options).await;
     }
     let short = short_name(method);
     let full = format!("{}/{short}", node::SERVICE);
+    if let Some(fields) = fields_of(short) {
+        only_fields(body, fields)?;
+    }
     let response = match short {
         "Ping" => {
             let request = proto::PingRequest {
@@ -63,13 +81,44 @@ pub async fn call(
         }
         _ => {
             let known = METHODS.join(", ");
-            return Err(Status::unimplemented(format!(
+            return Err(CallFailure::Invalid(format!(
                 "peerd call takes JSON for the built-in methods {known}, not {method:?}; \
                  give any other method its request as protobuf bytes in hex (--hex)"
             )));
         }
     };
     Ok((full, response))
+}
+
+/// The JSON fields a built-in method's request has.
+fn fields_of(short: &str) -> Option<&'static [&'static str]> {
+    match short {
+        "Ping" => Some(&["nonce"]),
+        "Info" => Some(&[]),
+        "Echo" => Some(&["payload", "delay_millis"]),
+        _ => None,
+    }
+}
+
+/// A field the request does not have is refused, not dropped: it is
+/// usually a typo.
+fn only_fields(body: &Value, fields: &[&str]) -> Result<(), CallFailure> {
+    let unknown = match body {
+        Value::Null => None,
+        Value::Object(map) => map.keys().find(|key| !fields.contains(&key.as_str())),
+        _ => {
+            return Err(CallFailure::Invalid(
+                "the request must be a JSON object".to_owned(),
+            ));
+        }
+    };
+    match unknown {
+        None => Ok(()),
+        Some(key) => Err(CallFailure::Invalid(format!(
+            "the request has no field {key:?} (its fields: {})",
+            fields.join(", ")
+        ))),
+    }
 }
 
 /// The body's key for a request given as protobuf bytes, and the
@@ -90,10 +139,10 @@ async fn call_encoded(
     method: &str,
     hex: &Value,
     options: &CallOptions,
-) -> Result<(String, Value), Status> {
+) -> Result<(String, Value), CallFailure> {
     let request = hex
         .as_str()
-        .ok_or_else(|| Status::invalid_argument("hex must be a string"))
+        .ok_or_else(|| CallFailure::Invalid("hex must be a string".to_owned()))
         .and_then(from_hex)?;
     let full = full_name(method);
     let response = client
@@ -102,7 +151,7 @@ async fn call_encoded(
     Ok((full, json!({ HEX: to_hex(&response) })))
 }
 
-fn from_hex(text: &str) -> Result<Vec<u8>, Status> {
+fn from_hex(text: &str) -> Result<Vec<u8>, CallFailure> {
     let digits: Option<Vec<u8>> = text
         .chars()
         .filter(|c| !c.is_ascii_whitespace())
@@ -113,7 +162,7 @@ fn from_hex(text: &str) -> Result<Vec<u8>, Status> {
             .chunks(2)
             .map(|pair| pair[0] << 4 | pair[1])
             .collect()),
-        _ => Err(Status::invalid_argument(format!(
+        _ => Err(CallFailure::Invalid(format!(
             "{text:?} is not bytes in hex"
         ))),
     }
@@ -123,20 +172,20 @@ fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-fn u64_field(body: &Value, name: &str) -> Result<u64, Status> {
+fn u64_field(body: &Value, name: &str) -> Result<u64, CallFailure> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(0),
-        Some(value) => value.as_u64().ok_or_else(|| {
-            Status::invalid_argument(format!("{name} must be a non-negative integer"))
-        }),
+        Some(value) => value
+            .as_u64()
+            .ok_or_else(|| CallFailure::Invalid(format!("{name} must be a non-negative integer"))),
     }
 }
 
-fn string_field(body: &Value, name: &str) -> Result<String, Status> {
+fn string_field(body: &Value, name: &str) -> Result<String, CallFailure> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(text)) => Ok(text.clone()),
-        Some(_) => Err(Status::invalid_argument(format!("{name} must be a string"))),
+        Some(_) => Err(CallFailure::Invalid(format!("{name} must be a string"))),
     }
 }
 
@@ -159,8 +208,11 @@ mod tests {
         assert_eq!(from_hex("0A 02 68 69 FF 00").unwrap(), bytes);
         assert_eq!(from_hex("").unwrap(), Vec::<u8>::new());
         for broken in ["0a0", "zz", "+1", "0x0a", "é1"] {
-            let status = from_hex(broken).unwrap_err();
-            assert!(status.message().contains("not bytes in hex"), "{status}");
+            let failure = from_hex(broken).unwrap_err();
+            assert!(
+                matches!(&failure, CallFailure::Invalid(m) if m.contains("not bytes in hex")),
+                "{failure:?}"
+            );
         }
     }
 
@@ -171,10 +223,22 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_field_is_refused() {
+        assert!(only_fields(&json!({ "payload": "hi" }), &["payload"]).is_ok());
+        assert!(only_fields(&Value::Null, &["payload"]).is_ok());
+        let typo = only_fields(&json!({ "paylod": "hi" }), &["payload"]).unwrap_err();
+        assert!(
+            matches!(&typo, CallFailure::Invalid(m) if m.contains("\"paylod\"")),
+            "{typo:?}"
+        );
+        assert!(only_fields(&json!([1]), &["payload"]).is_err());
+    }
+
+    #[test]
     fn fields_are_checked() {
         let body = json!({ "nonce": 7, "payload": "hi", "bad": -1 });
-        assert_eq!(u64_field(&body, "nonce"), Ok(7));
-        assert_eq!(u64_field(&body, "missing"), Ok(0));
+        assert_eq!(u64_field(&body, "nonce").unwrap(), 7);
+        assert_eq!(u64_field(&body, "missing").unwrap(), 0);
         assert!(u64_field(&body, "bad").is_err());
         assert_eq!(string_field(&body, "payload").unwrap(), "hi");
         assert!(string_field(&body, "nonce").is_err());

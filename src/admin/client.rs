@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
+use super::failure::FailureKind;
 use super::protocol::{Request, Response};
 
 /// Longer than the daemon's own bound on calls to other nodes.
@@ -32,8 +33,9 @@ pub enum AdminError {
     Timeout(Duration),
     #[error("unexpected answer from the daemon: {0}")]
     Protocol(String),
-    #[error("{0}")]
-    Failed(String),
+    /// The daemon answered the request with an error.
+    #[error("{message}")]
+    Failed { kind: FailureKind, message: String },
 }
 
 pub struct AdminClient {
@@ -67,10 +69,10 @@ impl AdminClient {
     pub async fn request(&self, request: &Request) -> Result<serde_json::Value, AdminError> {
         match tokio::time::timeout(self.answer_timeout, self.exchange(request)).await {
             Ok(Ok(Response::Ok { result })) => Ok(result),
-            Ok(Ok(Response::Error { message })) if message.starts_with("permission denied") => {
+            Ok(Ok(Response::Error { message, .. })) if message.starts_with("permission denied") => {
                 Err(AdminError::PermissionDenied(self.path.clone()))
             }
-            Ok(Ok(Response::Error { message })) => Err(AdminError::Failed(message)),
+            Ok(Ok(Response::Error { message, kind })) => Err(AdminError::Failed { kind, message }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(AdminError::Timeout(self.answer_timeout)),
         }

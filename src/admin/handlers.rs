@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -9,18 +10,20 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::calls;
+use super::failure::Failure;
 use super::protocol::Request;
 use super::reports::{
-    CallReport, ConnectReport, ConnectionFigures, IdReport, PeerReport, PingReport, RetryReport,
-    ServiceReport, StatusReport,
+    BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport, PeerReport,
+    PingReport, RetryReport, ServiceReport, StatusReport,
 };
 use peerd::Node;
 use peerd::connection::{Direction, NodeConnection};
-use peerd::discovery::PinState;
+use peerd::discovery::{PinState, peer_book};
 use peerd::identity::NodeId;
 
 use crate::metrics::Metrics;
-use peerd::addressing::{AddressSource, PeerAddr};
+use peerd::addressing::{AddressSource, ParsePeerAddrError, PeerAddr};
+use peerd::discovery::ReachError;
 use peerd::node_service;
 use peerd::rpc::CallOptions;
 
@@ -36,17 +39,20 @@ pub struct AdminContext {
     pub metrics: Metrics,
     pub started: Instant,
     pub reach_addrs: Vec<SocketAddr>,
+    /// The peer book's file, saved when an entry is forgotten.
+    pub book: PathBuf,
     pub ready: tokio_util::sync::CancellationToken,
     pub draining: tokio_util::sync::CancellationToken,
 }
 
 impl AdminContext {
-    pub fn new(node: Node, started: Instant, reach_addrs: Vec<SocketAddr>) -> Self {
+    pub fn new(node: Node, started: Instant, reach_addrs: Vec<SocketAddr>, book: PathBuf) -> Self {
         Self {
             metrics: Metrics::of(&node),
             node,
             started,
             reach_addrs,
+            book,
             ready: tokio_util::sync::CancellationToken::new(),
             draining: tokio_util::sync::CancellationToken::new(),
         }
@@ -58,7 +64,7 @@ impl AdminContext {
     }
 }
 
-pub async fn handle(context: &AdminContext, request: Request) -> Result<Value, String> {
+pub async fn handle(context: &AdminContext, request: Request) -> Result<Value, Failure> {
     match request {
         Request::Status => to_json(status(context)),
         Request::Peers => to_json(peers(context)),
@@ -78,6 +84,8 @@ pub async fn handle(context: &AdminContext, request: Request) -> Result<Value, S
         Request::Disconnect { node } => {
             to_json(serde_json::json!({ "closed": context.node.manager().disconnect(node) }))
         }
+        Request::Book => to_json(book(context)),
+        Request::Forget { node } => to_json(forget(context, node)?),
         Request::Ping {
             node,
             addr,
@@ -112,8 +120,8 @@ fn remote_timeout(millis: Option<u64>) -> Duration {
     millis.map_or(REMOTE_TIMEOUT, Duration::from_millis)
 }
 
-fn to_json(value: impl Serialize) -> Result<Value, String> {
-    serde_json::to_value(value).map_err(|e| e.to_string())
+fn to_json(value: impl Serialize) -> Result<Value, Failure> {
+    serde_json::to_value(value).map_err(|e| Failure::other(e.to_string()))
 }
 
 fn status(context: &AdminContext) -> StatusReport {
@@ -165,6 +173,49 @@ fn peers(context: &AdminContext) -> Vec<PeerReport> {
     peers.extend(down.map(|(node, state)| pinned_down_report(*node, state)));
     peers.sort_by(|a, b| a.node_id.cmp(&b.node_id));
     peers
+}
+
+fn book(context: &AdminContext) -> Vec<BookReport> {
+    let pinned: HashMap<NodeId, PinState> = context.node.discovery().pinned().into_iter().collect();
+    let manager = context.node.manager();
+    let mut entries = context.node.addresses().entries();
+    entries.sort_by_key(|(node, entry)| (std::cmp::Reverse(entry.last_seen_unix), *node));
+    entries
+        .into_iter()
+        .map(|(node, entry)| BookReport {
+            node_id: node.to_string(),
+            state: match manager.connection(node) {
+                Some(_) => "connected",
+                None => "offline",
+            }
+            .to_owned(),
+            pinned: pinned.contains_key(&node),
+            addrs: entry.addrs.iter().map(ToString::to_string).collect(),
+            source: entry.source,
+            last_seen_unix: entry.last_seen_unix,
+        })
+        .collect()
+}
+
+/// Forgets `node` and saves the book at once, so a restart does not bring
+/// the entry back. A pinned peer is the configuration's to remove.
+fn forget(context: &AdminContext, node: NodeId) -> Result<ForgetReport, Failure> {
+    let pinned = context.node.discovery().pinned();
+    if pinned.iter().any(|(pin, _)| *pin == node) {
+        return Err(Failure::invalid(format!(
+            "node {node} is pinned by the configuration (`peers` or --peer): remove it there"
+        )));
+    }
+    let forgotten = context.node.discovery().forget(node);
+    if forgotten {
+        peer_book::save(&context.book, context.node.addresses())
+            .map_err(|e| Failure::other(e.to_string()))?;
+    }
+    Ok(ForgetReport {
+        node_id: node.to_string(),
+        forgotten,
+        connected: context.node.manager().connection(node).is_some(),
+    })
 }
 
 fn connected_report(connection: &NodeConnection, pinned: bool) -> PeerReport {
@@ -223,7 +274,7 @@ async fn dial_at(
     options: &CallOptions,
     node: NodeId,
     host_port: Option<String>,
-) -> Result<(CallOptions, Vec<SocketAddr>), String> {
+) -> Result<(CallOptions, Vec<SocketAddr>), Failure> {
     let Some(host_port) = host_port else {
         return Ok((options.clone(), Vec::new()));
     };
@@ -231,7 +282,7 @@ async fn dial_at(
     let addrs = peer
         .resolve()
         .await
-        .map_err(|e| format!("cannot resolve {}: {e}", peer.host_port))?;
+        .map_err(|e| Failure::invalid(format!("cannot resolve {}: {e}", peer.host_port)))?;
     let options = addrs
         .iter()
         .fold(options.clone(), |options, addr| options.with_addr(*addr));
@@ -251,16 +302,21 @@ async fn connect(
     context: &AdminContext,
     peer: &str,
     timeout: Duration,
-) -> Result<ConnectReport, String> {
-    let peer: PeerAddr = peer.parse().map_err(|e| format!("{e}"))?;
+) -> Result<ConnectReport, Failure> {
+    let peer: PeerAddr = peer
+        .parse()
+        .map_err(|e: ParsePeerAddrError| Failure::invalid(e.to_string()))?;
     let connecting = context
         .node
         .discovery()
         .connect(&peer, AddressSource::Manual);
     let connection = tokio::time::timeout(timeout, connecting)
         .await
-        .map_err(|_| format!("could not reach {peer} within {timeout:?}"))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| Failure::unreachable(format!("could not reach {peer} within {timeout:?}")))?
+        .map_err(|e| match e {
+            ReachError::Resolve { .. } => Failure::invalid(e.to_string()),
+            ReachError::Connect(e) => Failure::of_connect(&e),
+        })?;
     Ok(ConnectReport {
         node_id: peer.node.to_string(),
         direction: connection.direction(),
@@ -273,11 +329,11 @@ async fn ping(
     node: NodeId,
     addr: Option<String>,
     options: &CallOptions,
-) -> Result<PingReport, String> {
+) -> Result<PingReport, Failure> {
     let (options, addrs) = dial_at(options, node, addr).await?;
     let rtt = node_service::ping(context.node.client(), node, &options)
         .await
-        .map_err(|status| status.to_string())?;
+        .map_err(|status| call_failure(context, node, &status))?;
     learn(context, node, &addrs);
     Ok(PingReport {
         node_id: node.to_string(),
@@ -292,13 +348,21 @@ async fn call(
     method: &str,
     body: &Value,
     options: &CallOptions,
-) -> Result<CallReport, String> {
+) -> Result<CallReport, Failure> {
     let (options, addrs) = dial_at(options, node, addr).await?;
     let (method, response) = calls::call(context.node.client(), node, method, body, &options)
         .await
-        .map_err(|status| status.to_string())?;
+        .map_err(|failure| match failure {
+            calls::CallFailure::Invalid(message) => Failure::invalid(message),
+            calls::CallFailure::Status(status) => call_failure(context, node, &status),
+        })?;
     learn(context, node, &addrs);
     Ok(CallReport { method, response })
+}
+
+fn call_failure(context: &AdminContext, node: NodeId, status: &peerd::rpc::Status) -> Failure {
+    let connected = context.node.manager().connection(node).is_some();
+    Failure::of_call(status, connected)
 }
 
 async fn find_service(context: &AdminContext, name: &str) -> Vec<ServiceReport> {

@@ -3,6 +3,7 @@
 
 mod calls;
 mod client;
+mod failure;
 mod handlers;
 mod protocol;
 mod reports;
@@ -10,10 +11,11 @@ mod server;
 
 pub use calls::HEX as CALL_HEX;
 pub use client::{AdminClient, AdminError};
+pub use failure::{Failure, FailureKind};
 pub use handlers::AdminContext;
 pub use protocol::{Request, Response};
 pub use reports::{
-    CallReport, ConnectReport, ConnectionFigures, IdReport, PeerReport, PingReport, RetryReport,
-    ServiceReport, StatusReport,
+    BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport, PeerReport,
+    PingReport, RetryReport, ServiceReport, StatusReport,
 };
 pub use server::{AdminServer, AdminServerError};

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use peerd::identity::NodeId;
 
+use super::failure::{Failure, FailureKind};
+
 /// Room in a request line besides a `call`'s hex body: the JSON, the method,
 /// the metadata.
 const LINE_ENVELOPE: usize = 64 * 1024;
@@ -34,6 +36,13 @@ pub enum Request {
         timeout_millis: Option<u64>,
     },
     Disconnect {
+        node: NodeId,
+    },
+    /// The peer book: every node with a known address, connected or not.
+    Book,
+    /// Takes a node out of the peer book and the routing table, and saves
+    /// the book.
+    Forget {
         node: NodeId,
     },
     /// `addr` (`host:port`) is where to dial if there is no connection.
@@ -68,8 +77,24 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Response {
-    Ok { result: serde_json::Value },
-    Error { message: String },
+    Ok {
+        result: serde_json::Value,
+    },
+    Error {
+        message: String,
+        /// Absent in answers of daemons older than the kinds.
+        #[serde(default)]
+        kind: FailureKind,
+    },
+}
+
+impl From<Failure> for Response {
+    fn from(failure: Failure) -> Self {
+        Response::Error {
+            message: failure.message,
+            kind: failure.kind,
+        }
+    }
 }
 
 #[cfg(test)]

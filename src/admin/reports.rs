@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use peerd::addressing::AddressSource;
 use peerd::connection::Direction;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,4 +92,31 @@ pub struct PingReport {
 pub struct CallReport {
     pub method: String,
     pub response: serde_json::Value,
+}
+
+/// One entry of the peer book: a node this daemon knows how to dial,
+/// connected or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BookReport {
+    pub node_id: String,
+    /// `connected` or `offline`.
+    pub state: String,
+    /// Kept connected by the configuration's `peers`.
+    pub pinned: bool,
+    /// Most recently learned first.
+    pub addrs: Vec<String>,
+    /// How the most recent addresses were learned.
+    pub source: AddressSource,
+    /// When an address was last learned, in seconds since the Unix epoch.
+    pub last_seen_unix: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForgetReport {
+    pub node_id: String,
+    /// False if the book knew nothing of the node.
+    pub forgotten: bool,
+    /// A connection to the node is still up (and the book learns it again
+    /// when it next connects).
+    pub connected: bool,
 }

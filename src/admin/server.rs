@@ -13,6 +13,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::failure::Failure;
 use super::handlers::AdminContext;
 use super::handlers::handle;
 use super::protocol::{Request, Response, max_request_line};
@@ -188,16 +189,13 @@ async fn serve_connection(
                 pid = ?peer.pid,
                 "admin request refused: not the daemon's user, root or a member of admin.group"
             );
-            Response::Error {
-                message: format!(
-                    "permission denied: uid {} may not administer this daemon (its user, root and members of admin.group may)",
-                    peer.uid
-                ),
-            }
+            Failure::other(format!(
+                "permission denied: uid {} may not administer this daemon (its user, root and members of admin.group may)",
+                peer.uid
+            ))
+            .into()
         }
-        Err(e) => Response::Error {
-            message: format!("cannot read peer credentials: {e}"),
-        },
+        Err(e) => Failure::other(format!("cannot read peer credentials: {e}")).into(),
     };
     let mut line = serde_json::to_vec(&response).unwrap_or_default();
     line.push(b'\n');
@@ -214,32 +212,27 @@ async fn answer(
     let reading = read_request(stream, terms.max_request_line);
     let request = match tokio::time::timeout(timeout, reading).await {
         Ok(Ok(request)) => request,
-        Ok(Err(message)) => return Response::Error { message },
-        Err(_) => {
-            return Response::Error {
-                message: format!("no request within {timeout:?}"),
-            };
-        }
+        Ok(Err(message)) => return Failure::invalid(message).into(),
+        Err(_) => return Failure::other(format!("no request within {timeout:?}")).into(),
     };
     tracing::debug!(?request, "admin request");
     let _working = match waits_on_network(&request).then(|| slot.work()) {
         Some(Err(Busy(working))) => {
-            return Response::Error {
-                message: format!(
-                    "busy: {working} admin requests are waiting on the network; try again"
-                ),
-            };
+            return Failure::other(format!(
+                "busy: {working} admin requests are waiting on the network; try again"
+            ))
+            .into();
         }
         working => working,
     };
     // A client that leaves cancels its request (a `find` stops its lookup).
     let outcome = tokio::select! {
         outcome = handle(context, request) => outcome,
-        () = gone(stream) => Err("the client hung up".to_owned()),
+        () = gone(stream) => Err(Failure::other("the client hung up")),
     };
     match outcome {
         Ok(result) => Response::Ok { result },
-        Err(message) => Response::Error { message },
+        Err(failure) => failure.into(),
     }
 }
 
@@ -256,6 +249,8 @@ fn waits_on_network(request: &Request) -> bool {
         | Request::Id
         | Request::Health
         | Request::Disconnect { .. }
+        | Request::Book
+        | Request::Forget { .. }
         | Request::Services => false,
     }
 }

@@ -49,6 +49,7 @@ async fn connect(config: &BenchConfig) -> Result<Vec<Node>, BenchError> {
     for _ in 0..config.connections {
         let node = Node::builder(Identity::generate())
             .listen(local_addr_for(config.addr))
+            .client_only()
             .bind();
         let connected = match node {
             Ok(node) => node

@@ -30,7 +30,7 @@ use crate::admin::{AdminContext, AdminServer, AdminServerError};
 use crate::config::{DEFAULT_METRICS, MetricsListen, Settings};
 use crate::gateway::{Gateway, GatewayError};
 use crate::metrics::{MetricsServer, MetricsServerError, Readiness};
-use peerd::connection::BindError;
+use peerd::connection::{BindError, bind_udp};
 use peerd::identity::{KeyFileError, load_or_create_key};
 use peerd::{Node, addressing::ParsePeerAddrError};
 
@@ -51,6 +51,10 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error(
+        "cannot listen on UDP {addr}: it is in use (by another peerd?); choose another port with --listen or the `listen` key"
+    )]
+    ListenInUse { addr: SocketAddr },
     #[error(transparent)]
     Admin(#[from] AdminServerError),
     #[error(transparent)]
@@ -59,6 +63,15 @@ pub enum DaemonError {
     Gateway(#[from] GatewayError),
     #[error("cannot listen for signals: {0}")]
     Signals(io::Error),
+}
+
+fn listen_error(error: BindError) -> DaemonError {
+    match error {
+        BindError::Socket { addr, source } if source.kind() == io::ErrorKind::AddrInUse => {
+            DaemonError::ListenInUse { addr }
+        }
+        other => DaemonError::Bind(other),
+    }
 }
 
 /// SIGTERM completes within `shutdown_grace` plus this: the close of every
@@ -72,6 +85,8 @@ pub const EXIT_WAIT: Duration = Duration::from_secs(1);
 pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let paths = Paths::resolve(&settings);
     let _lock = prepare_paths(&paths)?;
+    // Before the key: a port in use must not leave a new identity behind.
+    let socket = bind_udp(settings.listen, &settings.transport).map_err(listen_error)?;
     let (identity, created) = load_or_create_key(&paths.key_file)?;
     if created {
         tracing::info!(key = %paths.key_file.display(), "created a new node identity");
@@ -80,15 +95,16 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let root = CancellationToken::new();
     let gateway = Gateway::new(&settings.gateway, &settings.rpc);
     let node = Node::builder(identity)
-        .listen(settings.listen)
+        .socket(socket)
         .transport(settings.transport.clone())
         .rpc(settings.rpc.clone())
         .fallback(gateway.inbound().handler())
         .discovery(settings.discovery.clone())
         .cancel_token(root.child_token())
         .bind()?;
-    let context = AdminContext::new(node.clone(), Instant::now(), reach_addrs(node.local_addr()));
     let book = paths.data_dir.join(peers::PEER_BOOK);
+    let reach = reach_addrs(node.local_addr());
+    let context = AdminContext::new(node.clone(), Instant::now(), reach, book.clone());
     peers::load_book(&node, &book);
     let admin = AdminServer::bind(&paths.admin_socket, &settings)?;
     let gateway_metrics = gateway.metrics().clone();

@@ -210,3 +210,17 @@ fn forward_lines(reader: impl BufRead + Send + 'static) -> mpsc::Receiver<String
     });
     received
 }
+
+/// `GET path` on a daemon's metrics listener: the whole response, head and
+/// body.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the metrics listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}

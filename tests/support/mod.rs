@@ -25,13 +25,19 @@ pub fn localhost(last: u8) -> SocketAddr {
 /// Whether this test may act as other users (it runs as root). If not, the
 /// caller skips, said on stderr; under CI=true, which runs as root, it fails.
 pub fn may_act_as_other_users() -> bool {
+    runs_as_root("acting as other users")
+}
+
+/// Whether this test runs as root, which `needs_root_for` needs. If not, the
+/// caller skips, said on stderr; under CI=true, which runs as root, it fails.
+pub fn runs_as_root(needs_root_for: &str) -> bool {
     let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
     if !root {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "CI runs as root"
         );
-        eprintln!("skipped: acting as other users needs root");
+        eprintln!("skipped: {needs_root_for} needs root");
     }
     root
 }

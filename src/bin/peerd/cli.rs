@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "peerd",
     version,
-    about = "A peer-to-peer node daemon: QUIC, mutual TLS, RPC between nodes"
+    about = "A peer-to-peer node daemon: QUIC, mutual TLS, RPC between nodes",
+    after_help = crate::exit::HELP
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -60,6 +61,7 @@ pub enum Command {
     Init,
     /// Print this node's <node-id>@<addr>
     Id {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -70,13 +72,27 @@ pub enum Command {
     },
     /// Show the daemon's state
     Status {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// List connections
     Peers {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// List the peer book: every node with a known address, connected or
+    /// offline, with where the address came from and when it was last seen
+    Book {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a node out of the peer book (and the routing table)
+    Forget {
+        /// The node's id, or a prefix of it that `peerd book` shows once
+        node: String,
     },
     /// Connect to a node: <node-id>@<host>:<port>
     Connect {
@@ -84,18 +100,28 @@ pub enum Command {
         /// How long the dial may take, e.g. 3s or 500ms (default 10s)
         #[arg(long, value_parser = duration)]
         timeout: Option<Duration>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Close every connection to a node
     Disconnect { node: String },
     /// Ping a node: <node-id> or <node-id>@<host>:<port>
     Ping {
         target: String,
-        /// Pings to send
-        #[arg(long, default_value_t = 1)]
+        /// Pings to send; with more than one, a lost ping is reported and
+        /// the next one sent, and a summary ends the output
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         count: u32,
+        /// The wait between pings
+        #[arg(long, value_parser = duration, default_value = "1s")]
+        interval: Duration,
         /// Each ping's deadline, e.g. 3s or 500ms (default 10s)
         #[arg(long, value_parser = duration)]
         timeout: Option<Duration>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Call a built-in method (Ping, Info, Echo) with a JSON request, or any
     /// method with its request as protobuf bytes in hex (--hex)
@@ -115,15 +141,21 @@ pub enum Command {
         /// Metadata for the callee, KEY=VALUE (repeatable)
         #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = metadata_entry)]
         metadata: Vec<(String, String)>,
+        /// Print the method's full name and the response as one JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// List the services this node announces
     Services {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
     /// Find the nodes offering a named service
     Find {
+        /// The service's name, or name@version for one version
         name: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },

@@ -10,14 +10,15 @@ use anyhow::{Context, bail};
 use peerd::addressing::PeerAddr;
 use peerd::identity::{NodeId, load_or_create_key, read_key};
 use peerd_daemon::admin::{
-    AdminClient, AdminError, CallReport, ConnectReport, IdReport, PeerReport, PingReport, Request,
-    ServiceReport, StatusReport,
+    AdminClient, AdminError, BookReport, CallReport, ConnectReport, ForgetReport, IdReport,
+    PeerReport, PingReport, Request, ServiceReport, StatusReport,
 };
 use peerd_daemon::config::Settings;
 use peerd_daemon::daemon::{self, Paths, reach_addrs};
 use serde::Serialize;
 
 use crate::cli::{Command, ConfigCommand};
+use crate::exit::Usage;
 
 /// `config_file` is where `--config` or `PEERD_CONFIG` point, if anywhere.
 pub fn run(
@@ -74,28 +75,62 @@ async fn client_command(
             let peers: Vec<PeerReport> = admin.request_as(&Request::Peers).await?;
             output(json, &peers, |peers| print_peers(peers))?;
         }
-        Command::Connect { peer, timeout } => {
+        Command::Book { json } => {
+            let book: Vec<BookReport> = admin.request_as(&Request::Book).await?;
+            output(json, &book, |book| print_book(book, unix_now()))?;
+        }
+        Command::Forget { node } => {
+            let node = resolve_node(&admin, &node).await?;
+            let report: ForgetReport = admin.request_as(&Request::Forget { node }).await?;
+            match (report.forgotten, report.connected) {
+                (false, _) => println!("node {node} was not in the peer book"),
+                (true, false) => println!("forgot node {node}"),
+                (true, true) => println!(
+                    "forgot node {node}; it is still connected, and is learned again if it connects again"
+                ),
+            }
+        }
+        Command::Connect {
+            peer,
+            timeout,
+            json,
+        } => {
             let request = Request::Connect {
                 peer,
                 timeout_millis: millis(timeout),
             };
             let admin = answer_within(admin, timeout);
             let report: ConnectReport = admin.request_as(&request).await?;
-            println!(
-                "connected to {} at {} ({:?})",
-                report.node_id, report.remote_addr, report.direction
-            );
+            output(json, &report, |report| {
+                println!(
+                    "connected to {} at {} ({:?})",
+                    report.node_id, report.remote_addr, report.direction
+                );
+            })?;
         }
         Command::Disconnect { node } => {
-            let node: NodeId = node.parse()?;
-            admin.request(&Request::Disconnect { node }).await?;
-            println!("disconnected from {node}");
+            let node = resolve_node(&admin, &node).await?;
+            let answer = admin.request(&Request::Disconnect { node }).await?;
+            match answer["closed"] == true {
+                true => println!("disconnected from {node}"),
+                false => println!("no connection to {node} was open"),
+            }
         }
         Command::Ping {
             target,
             count,
+            interval,
             timeout,
-        } => ping(&answer_within(admin, timeout), &target, count, timeout).await?,
+            json,
+        } => {
+            let pings = Pings {
+                count,
+                interval,
+                timeout,
+                json,
+            };
+            ping(&answer_within(admin, timeout), &target, pings).await?;
+        }
         Command::Call {
             target,
             method,
@@ -103,6 +138,7 @@ async fn client_command(
             hex,
             timeout,
             metadata,
+            json,
         } => {
             let admin = answer_within(admin, timeout);
             let request = CallRequest {
@@ -113,19 +149,28 @@ async fn client_command(
                 timeout,
                 metadata: metadata.into_iter().collect(),
             };
-            call(&admin, request).await?
+            call(&admin, request, json).await?
         }
         Command::Services { json } => {
             let services: Vec<(String, String)> = admin.request_as(&Request::Services).await?;
             output(json, &services, |services| {
+                if services.is_empty() {
+                    println!("this node announces no services (key `services`)");
+                }
                 services
                     .iter()
                     .for_each(|(name, version)| println!("{name}@{version}"));
             })?;
         }
         Command::Find { name, json } => {
-            let providers: Vec<ServiceReport> =
+            // `name@version`, as `services` prints them, finds that version.
+            let (name, version) = match name.split_once('@') {
+                Some((name, version)) => (name.to_owned(), Some(version.to_owned())),
+                None => (name, None),
+            };
+            let mut providers: Vec<ServiceReport> =
                 admin.request_as(&Request::FindService { name }).await?;
+            providers.retain(|p| version.as_ref().is_none_or(|v| p.version == *v));
             output(json, &providers, |providers| print_providers(providers))?;
         }
         Command::Health => return Ok(health(&admin).await),
@@ -168,6 +213,8 @@ fn init(settings: &Settings, paths: &Paths, config_file: &Path) -> anyhow::Resul
         config_file.display(),
         if written { "written" } else { "kept" }
     );
+    // `run` reads no file unless told: say how to start with this one.
+    println!("start:   peerd --config {} run", config_file.display());
     Ok(())
 }
 
@@ -207,13 +254,47 @@ fn offline_id(settings: &Settings, paths: &Paths) -> anyhow::Result<IdReport> {
     })
 }
 
-/// `<id>` or `<id>@<host>:<port>`.
-fn parse_target(target: &str) -> anyhow::Result<(NodeId, Option<String>)> {
+/// A node id, or a prefix of one (as tables print them) that matches
+/// exactly one node the daemon knows: connected, pinned or in the book.
+async fn resolve_node(admin: &AdminClient, text: &str) -> anyhow::Result<NodeId> {
+    match text.parse::<NodeId>() {
+        Ok(node) => return Ok(node),
+        Err(e) if text.len() >= NodeId::TEXT_LEN => return Err(Usage(e.to_string()).into()),
+        Err(_) => {}
+    }
+    let book: Vec<BookReport> = admin.request_as(&Request::Book).await?;
+    let peers: Vec<PeerReport> = admin.request_as(&Request::Peers).await?;
+    let known = book
+        .iter()
+        .map(|b| &b.node_id)
+        .chain(peers.iter().map(|p| &p.node_id));
+    let mut matches: Vec<&String> = known.filter(|id| id.starts_with(text)).collect();
+    matches.sort();
+    matches.dedup();
+    match matches.as_slice() {
+        [one] => Ok(one.parse()?),
+        [] => Err(Usage(format!(
+            "no known node id starts with {text:?} (see `peerd book` and `peerd peers`)"
+        ))
+        .into()),
+        many => Err(Usage(format!(
+            "{text:?} matches {} nodes: give more of the id",
+            many.len()
+        ))
+        .into()),
+    }
+}
+
+/// `<id>` (or a prefix, see [`resolve_node`]) or `<id>@<host>:<port>`.
+async fn resolve_target(
+    admin: &AdminClient,
+    target: &str,
+) -> anyhow::Result<(NodeId, Option<String>)> {
     if target.contains('@') {
-        let peer: PeerAddr = target.parse()?;
+        let peer: PeerAddr = target.parse().map_err(|e| Usage(format!("{e}")))?;
         Ok((peer.node, Some(peer.host_port)))
     } else {
-        Ok((target.parse()?, None))
+        Ok((resolve_node(admin, target).await?, None))
     }
 }
 
@@ -230,27 +311,103 @@ fn answer_within(admin: AdminClient, timeout: Option<Duration>) -> AdminClient {
     }
 }
 
-async fn ping(
-    admin: &AdminClient,
-    target: &str,
+/// How `peerd ping` pings.
+struct Pings {
     count: u32,
+    interval: Duration,
     timeout: Option<Duration>,
-) -> anyhow::Result<()> {
-    let (node, addr) = parse_target(target)?;
-    for _ in 0..count.max(1) {
+    json: bool,
+}
+
+/// One ping, or several as ping(8) sends them: a lost one is reported and
+/// the next sent, a summary ends the output, and the command fails only if
+/// no pong came back.
+async fn ping(admin: &AdminClient, target: &str, pings: Pings) -> anyhow::Result<()> {
+    let (node, addr) = resolve_target(admin, target).await?;
+    let mut rtts = Vec::new();
+    let mut last_error = None;
+    for sent in 0..pings.count {
+        if sent > 0 {
+            tokio::time::sleep(pings.interval).await;
+        }
         let request = Request::Ping {
             node,
             addr: addr.clone(),
-            timeout_millis: millis(timeout),
+            timeout_millis: millis(pings.timeout),
         };
-        let report: PingReport = admin.request_as(&request).await?;
-        println!(
-            "pong from {} in {:.3} ms",
-            node.short(),
-            report.rtt_micros as f64 / 1000.0
-        );
+        match admin.request_as::<PingReport>(&request).await {
+            Ok(report) => {
+                let rtt = report.rtt_micros as f64 / 1000.0;
+                if !pings.json {
+                    println!("pong from {} in {rtt:.3} ms", node.short());
+                }
+                rtts.push(rtt);
+            }
+            Err(e) if pings.count == 1 || matches!(e, AdminError::NotRunning(_)) => {
+                return Err(e.into());
+            }
+            Err(e) => {
+                if !pings.json {
+                    println!("no pong from {}: {e}", node.short());
+                }
+                last_error = Some(e);
+            }
+        }
     }
-    Ok(())
+    let summary = PingSummary::of(node, pings.count, &rtts);
+    if pings.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else if pings.count > 1 {
+        println!("{summary}");
+    }
+    match (rtts.is_empty(), last_error) {
+        (true, Some(e)) => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// What ping(8) ends with: sent, received, loss, and the round trips.
+#[derive(Serialize)]
+struct PingSummary {
+    node_id: String,
+    sent: u32,
+    received: usize,
+    loss_percent: f64,
+    rtt_min_ms: Option<f64>,
+    rtt_avg_ms: Option<f64>,
+    rtt_max_ms: Option<f64>,
+}
+
+impl PingSummary {
+    fn of(node: NodeId, sent: u32, rtts: &[f64]) -> Self {
+        let received = rtts.len();
+        let fold = |pick: fn(f64, f64) -> f64| rtts.iter().copied().reduce(pick);
+        Self {
+            node_id: node.to_string(),
+            sent,
+            received,
+            loss_percent: 100.0 * (1.0 - received as f64 / f64::from(sent.max(1))),
+            rtt_min_ms: fold(f64::min),
+            rtt_avg_ms: (received > 0).then(|| rtts.iter().sum::<f64>() / received as f64),
+            rtt_max_ms: fold(f64::max),
+        }
+    }
+}
+
+impl std::fmt::Display for PingSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sent, {} received, {:.0}% loss",
+            self.sent, self.received, self.loss_percent
+        )?;
+        if let (Some(min), Some(avg), Some(max)) =
+            (self.rtt_min_ms, self.rtt_avg_ms, self.rtt_max_ms)
+        {
+            write!(f, "; rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms")?;
+        }
+        Ok(())
+    }
 }
 
 /// What `peerd call` was asked to send.
@@ -263,15 +420,15 @@ struct CallRequest<'a> {
     metadata: HashMap<String, String>,
 }
 
-async fn call(admin: &AdminClient, request: CallRequest<'_>) -> anyhow::Result<()> {
-    let (node, addr) = parse_target(request.target)?;
+async fn call(admin: &AdminClient, request: CallRequest<'_>, json: bool) -> anyhow::Result<()> {
+    let (node, addr) = resolve_target(admin, request.target).await?;
     let body = match (request.body, request.hex) {
         (_, Some(hex)) => {
             let hex = from_stdin_if_dash(hex)?;
             serde_json::json!({ peerd_daemon::admin::CALL_HEX: hex.trim() })
         }
         (Some(text), None) => serde_json::from_str(&from_stdin_if_dash(text)?)
-            .context("the request body is not valid JSON")?,
+            .map_err(|e| Usage(format!("the request body is not valid JSON: {e}")))?,
         (None, None) => serde_json::Value::Null,
     };
     let report: CallReport = admin
@@ -284,7 +441,10 @@ async fn call(admin: &AdminClient, request: CallRequest<'_>) -> anyhow::Result<(
             metadata: request.metadata,
         })
         .await?;
-    println!("{}", serde_json::to_string_pretty(&report.response)?);
+    match json {
+        true => println!("{}", serde_json::to_string_pretty(&report)?),
+        false => println!("{}", serde_json::to_string_pretty(&report.response)?),
+    }
     Ok(())
 }
 
@@ -336,14 +496,14 @@ fn print_peers(peers: &[PeerReport]) {
         return;
     }
     println!(
-        "{:<12} {:<13} {:<9} {:<22} {:>9} {:>8} {:>7} {:>12} {:>12}",
+        "{:<12} {:<16} {:<9} {:<22} {:>9} {:>8} {:>7} {:>12} {:>12}",
         "NODE", "STATE", "DIRECTION", "ADDRESS", "RTT(ms)", "AGE(s)", "STREAMS", "SENT", "RECEIVED"
     );
     for peer in peers {
         let state = format!("{}{}", peer.state, if peer.pinned { " (pin)" } else { "" });
         match (&peer.connection, &peer.retry) {
             (Some(c), _) => println!(
-                "{:<12} {:<13} {:<9} {:<22} {:>9.3} {:>8} {:>7} {:>12} {:>12}",
+                "{:<12} {:<16} {:<9} {:<22} {:>9.3} {:>8} {:>7} {:>12} {:>12}",
                 &peer.node_id[..10],
                 state,
                 format!("{:?}", c.direction).to_lowercase(),
@@ -355,16 +515,59 @@ fn print_peers(peers: &[PeerReport]) {
                 c.bytes_received,
             ),
             (None, Some(retry)) => println!(
-                "{:<12} {:<13} attempt {}, next in {:.1} s: {}",
+                "{:<12} {:<16} attempt {}, next in {:.1} s: {}",
                 &peer.node_id[..10],
                 state,
                 retry.attempt,
                 retry.next_retry_millis as f64 / 1000.0,
                 retry.last_error
             ),
-            (None, None) => println!("{:<12} {:<13}", &peer.node_id[..10], state),
+            (None, None) => println!("{:<12} {:<16}", &peer.node_id[..10], state),
         }
     }
+}
+
+fn print_book(book: &[BookReport], now_unix: u64) {
+    if book.is_empty() {
+        println!("the peer book is empty");
+        return;
+    }
+    println!(
+        "{:<52}  {:<14} {:<10} {:>10}  ADDRESSES",
+        "NODE", "STATE", "SOURCE", "LAST SEEN"
+    );
+    for entry in book {
+        let state = format!(
+            "{}{}",
+            entry.state,
+            if entry.pinned { " (pin)" } else { "" }
+        );
+        let source = serde_json::to_value(entry.source).unwrap_or_default();
+        println!(
+            "{:<52}  {:<14} {:<10} {:>10}  {}",
+            entry.node_id,
+            state,
+            source.as_str().unwrap_or("?"),
+            ago(now_unix.saturating_sub(entry.last_seen_unix)),
+            entry.addrs.join(", ")
+        );
+    }
+}
+
+/// `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`.
+fn ago(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s ago"),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} d ago", secs / 86400),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn print_providers(providers: &[ServiceReport]) {

@@ -7,6 +7,7 @@
 mod bench;
 mod cli;
 mod commands;
+mod exit;
 mod settings;
 
 use std::io::IsTerminal;
@@ -16,7 +17,7 @@ use clap::{CommandFactory, Parser};
 use peerd_daemon::config::{LogFormat, Settings};
 
 use cli::{Cli, Command};
-use settings::{EX_CONFIG, load_settings};
+use settings::load_settings;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("peerd: {e}");
-            return ExitCode::from(EX_CONFIG);
+            return ExitCode::from(exit::CONFIG);
         }
     };
     init_logging(&settings);
@@ -41,10 +42,7 @@ fn main() -> ExitCode {
         settings::config_path(&cli.global).map(|(path, _)| path),
     ) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("peerd: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => exit::fail(&e),
     }
 }
 

@@ -10,9 +10,6 @@ use peerd_daemon::config::{
 
 use crate::cli::{Cli, Command, GlobalArgs};
 
-/// Exit status for configuration errors (EX_CONFIG).
-pub const EX_CONFIG: u8 = 78;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error(transparent)]
