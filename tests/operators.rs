@@ -337,3 +337,32 @@ fn the_peers_gauges_match_peers_after_churn() {
     let peers = json_of(&a, &["peers", "--json"]);
     assert_eq!(peers[0]["node_id"], id(&c));
 }
+
+#[test]
+fn connect_and_disconnect_take_an_id_prefix_the_book_knows() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Daemon::start(dir_a.path(), &[]);
+    let b = Daemon::start(dir_b.path(), &[]);
+    a.cli_ok(&["ping", &b.peer_addr()]);
+    let prefix = &b.id.to_string()[..10];
+    let closed = a.cli_ok(&["disconnect", prefix]);
+    assert_eq!(closed.trim(), format!("disconnected from {}", b.id));
+    let none = a.cli_ok(&["disconnect", prefix]);
+    assert_eq!(none.trim(), format!("no connection to {} was open", b.id));
+    let connected = a.cli_ok(&["connect", prefix]);
+    assert_eq!(
+        connected.trim(),
+        format!("connected to {} at {} (Outbound)", b.id, b.addr)
+    );
+}
+
+#[test]
+fn a_pinned_peer_that_keeps_failing_is_logged_at_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = dead_peer();
+    let daemon = Daemon::start(dir.path(), &["--peer", &dead]);
+    let logged = daemon.logs_within(Duration::from_secs(10), |line| {
+        line.contains("pinned peer unreachable") && line.contains("nothing listens there")
+    });
+    assert!(logged, "{:?}", daemon.stderr_lines());
+}

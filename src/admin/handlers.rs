@@ -298,30 +298,67 @@ fn learn(context: &AdminContext, node: NodeId, addrs: &[SocketAddr]) {
     }
 }
 
+/// `peer` is `<node-id>@<host>:<port>`, or a bare node id to dial where
+/// the peer book or a lookup says it is.
 async fn connect(
     context: &AdminContext,
     peer: &str,
     timeout: Duration,
 ) -> Result<ConnectReport, Failure> {
-    let peer: PeerAddr = peer
-        .parse()
-        .map_err(|e: ParsePeerAddrError| Failure::invalid(e.to_string()))?;
-    let connecting = context
-        .node
-        .discovery()
-        .connect(&peer, AddressSource::Manual);
+    let (node, at) = match peer.parse::<NodeId>() {
+        Ok(node) => (node, None),
+        Err(_) => {
+            let peer: PeerAddr = peer
+                .parse()
+                .map_err(|e: ParsePeerAddrError| Failure::invalid(e.to_string()))?;
+            (peer.node, Some(peer))
+        }
+    };
+    let connecting = async {
+        match at {
+            Some(peer) => at_address(context, peer).await,
+            None => by_id(context, node).await,
+        }
+    };
     let connection = tokio::time::timeout(timeout, connecting)
         .await
-        .map_err(|_| Failure::unreachable(format!("could not reach {peer} within {timeout:?}")))?
-        .map_err(|e| match e {
-            ReachError::Resolve { .. } => Failure::invalid(e.to_string()),
-            ReachError::Connect(e) => Failure::of_connect(&e),
-        })?;
+        .map_err(|_| {
+            Failure::unreachable(format!("could not reach {peer} within {timeout:?}"))
+        })??;
     Ok(ConnectReport {
-        node_id: peer.node.to_string(),
+        node_id: node.to_string(),
         direction: connection.direction(),
         remote_addr: connection.remote_address().to_string(),
     })
+}
+
+async fn at_address(context: &AdminContext, peer: PeerAddr) -> Result<NodeConnection, Failure> {
+    let discovery = context.node.discovery();
+    discovery
+        .connect(&peer, AddressSource::Manual)
+        .await
+        .map_err(|e| match e {
+            ReachError::Resolve { .. } => Failure::invalid(e.to_string()),
+            ReachError::Connect(e) => Failure::of_connect(&e),
+        })
+}
+
+async fn by_id(context: &AdminContext, node: NodeId) -> Result<NodeConnection, Failure> {
+    let mut addrs = context.node.addresses().get(node);
+    if addrs.is_empty() && context.node.manager().connection(node).is_none() {
+        addrs = context
+            .node
+            .discovery()
+            .find_node(node)
+            .await
+            .unwrap_or_default();
+    }
+    context
+        .node
+        .manager()
+        .get_or_connect(node, &addrs)
+        .await
+        .map_err(|e| Failure::of_connect(&e))
 }
 
 async fn ping(

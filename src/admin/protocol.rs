@@ -28,7 +28,7 @@ pub enum Request {
     Peers,
     Id,
     Health,
-    /// `peer` is `<node-id>@<host>:<port>`.
+    /// `peer` is `<node-id>@<host>:<port>`, or a node id alone.
     Connect {
         peer: String,
         /// How long the dial may take; the daemon's default (10 s) if absent.

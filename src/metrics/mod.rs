@@ -5,6 +5,7 @@
 
 mod exposition;
 mod http;
+mod process;
 mod render;
 
 use std::sync::Arc;

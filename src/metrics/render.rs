@@ -47,6 +47,7 @@ pub(super) fn render(sources: &Sources<'_>) -> String {
     for family in [requests, durations, in_flight] {
         family(&mut out, &sources.calls);
     }
+    super::process::render(&mut out);
     out.into_text()
 }
 

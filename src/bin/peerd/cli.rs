@@ -94,7 +94,8 @@ pub enum Command {
         /// The node's id, or a prefix of it that `peerd book` shows once
         node: String,
     },
-    /// Connect to a node: <node-id>@<host>:<port>
+    /// Connect to a node: <node-id>@<host>:<port>, or a node id alone to
+    /// dial where the peer book or a lookup says it is
     Connect {
         peer: String,
         /// How long the dial may take, e.g. 3s or 500ms (default 10s)

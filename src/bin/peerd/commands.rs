@@ -95,6 +95,10 @@ async fn client_command(
             timeout,
             json,
         } => {
+            let peer = match resolve_target(&admin, &peer).await? {
+                (node, Some(host_port)) => format!("{node}@{host_port}"),
+                (node, None) => node.to_string(),
+            };
             let request = Request::Connect {
                 peer,
                 timeout_millis: millis(timeout),

@@ -312,6 +312,7 @@ async fn pinned_supervisor(discovery: Discovery, peer: PeerAddr) {
         }
     };
     let report = |state| {
+        log_pin_state(&peer, &state);
         inner.pinned.insert(peer.node, state);
     };
     pinned::supervise(
@@ -322,6 +323,27 @@ async fn pinned_supervisor(discovery: Discovery, peer: PeerAddr) {
         inner.cancel.clone(),
     )
     .await;
+}
+
+/// A pinned peer's trouble at info level, as an operator wants to see it:
+/// each failure while they are few, then at attempts 4, 8, 16, … so a peer
+/// down for days costs a line per doubling of the wait.
+fn log_pin_state(peer: &PeerAddr, state: &PinState) {
+    match state {
+        PinState::Reconnecting {
+            attempt,
+            next_retry_millis,
+            last_error,
+        } if *attempt <= 2 || attempt.is_power_of_two() => tracing::info!(
+            %peer,
+            attempt,
+            retry_in_ms = next_retry_millis,
+            error = %last_error,
+            "pinned peer unreachable; retrying"
+        ),
+        PinState::Connected => tracing::info!(%peer, "pinned peer connected"),
+        PinState::Reconnecting { .. } | PinState::Connecting { .. } => {}
+    }
 }
 
 impl AddressResolver for Discovery {
