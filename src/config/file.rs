@@ -14,7 +14,8 @@ use super::source::{Origin, Source, line_and_column};
 use super::values::{Given, Raw};
 
 /// Reads the config file named by `origin`; a missing file is an error, never a fallback.
-pub(super) fn read(path: &Path, origin: &Origin) -> Result<Layer, ConfigError> {
+/// The keys it could take, and the problems of those it refused.
+pub(super) fn read(path: &Path, origin: &Origin) -> Result<(Layer, Vec<ConfigError>), ConfigError> {
     let text = fs::read_to_string(path).map_err(|cause| match cause.kind() {
         io::ErrorKind::NotFound => ConfigError::MissingFile {
             path: path.to_owned(),
@@ -29,14 +30,21 @@ pub(super) fn read(path: &Path, origin: &Origin) -> Result<Layer, ConfigError> {
     parse(path, &text)
 }
 
-fn parse(path: &Path, text: &str) -> Result<Layer, ConfigError> {
+fn parse(path: &Path, text: &str) -> Result<(Layer, Vec<ConfigError>), ConfigError> {
     let file = FileText { path, text };
     let document = DeTable::parse(text).map_err(|error| file.syntax_error(&error))?;
     let mut entries = Vec::new();
     file.collect(None, document.get_ref(), &mut entries);
-    // The parsed table is ordered by key name; report the first problem in file order.
+    // The parsed table is ordered by key name; report problems in file order.
     entries.sort_by_key(|(offset, _)| *offset);
-    entries.into_iter().map(|(_, entry)| entry).collect()
+    let (found, refused): (Vec<_>, Vec<_>) = entries
+        .into_iter()
+        .map(|(_, entry)| entry)
+        .partition(Result::is_ok);
+    Ok((
+        found.into_iter().filter_map(Result::ok).collect(),
+        refused.into_iter().filter_map(Result::err).collect(),
+    ))
 }
 
 /// A key's value, or why the key is refused, at the byte offset of the key.

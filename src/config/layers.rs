@@ -31,13 +31,18 @@ impl Layers {
     /// Converts every given value over the defaults and checks the keys that depend on each other.
     pub fn settle(&self) -> Result<Settings, ConfigError> {
         let mut settings = Settings::default();
+        let mut errors = Vec::new();
         for key in KEYS {
-            if let Some(given) = self.given.get(key.name) {
-                key.apply(&mut settings, given)
-                    .map_err(|rejection| invalid(key.name, rejection))?;
+            if let Some(given) = self.given.get(key.name)
+                && let Err(rejection) = key.apply(&mut settings, given)
+            {
+                errors.push(invalid(key.name, rejection));
             }
         }
-        self.check_keep_alive(&settings)?;
+        if errors.is_empty() {
+            self.check_keep_alive(&settings)?;
+        }
+        ConfigError::of_all(errors)?;
         Ok(settings)
     }
 
@@ -80,11 +85,17 @@ fn invalid(key: &str, rejection: Rejection) -> ConfigError {
 
 /// The environment layer. Any environment may be passed: only `PEERD_*` and the
 /// aliases are read, and an unknown `PEERD_*` variable is an error.
-pub(super) fn env_layer(env: &[(String, String)]) -> Result<Layer, ConfigError> {
+pub(super) fn env_layer(env: &[(String, String)]) -> (Layer, Vec<ConfigError>) {
     let mut ranked = Vec::new();
+    let mut errors = Vec::new();
     for (var, value) in env {
-        let Some((rank, key)) = env_key(var)? else {
-            continue;
+        let (rank, key) = match env_key(var) {
+            Ok(Some(found)) => found,
+            Ok(None) => continue,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
         };
         // An exported but empty RUST_LOG conventionally means "not set".
         if is_alias_rank(rank) && value.trim().is_empty() {
@@ -97,10 +108,11 @@ pub(super) fn env_layer(env: &[(String, String)]) -> Result<Layer, ConfigError> 
         ranked.push((rank, key, given));
     }
     ranked.sort_by_key(|(rank, ..)| *rank);
-    Ok(ranked
+    let layer = ranked
         .into_iter()
         .map(|(_, key, given)| (key, given))
-        .collect())
+        .collect();
+    (layer, errors)
 }
 
 /// The key `var` sets, with its precedence among the variables that can set
@@ -129,8 +141,8 @@ fn is_alias_rank(rank: usize) -> bool {
 }
 
 /// The command-line layer, in the order the flags were given.
-pub(super) fn flag_layer(flags: &[FlagOverride]) -> Result<Layer, ConfigError> {
-    flags
+pub(super) fn flag_layer(flags: &[FlagOverride]) -> (Layer, Vec<ConfigError>) {
+    let (given, unknown): (Vec<_>, Vec<_>) = flags
         .iter()
         .map(|flag| {
             let from = Source::Flag {
@@ -145,5 +157,9 @@ pub(super) fn flag_layer(flags: &[FlagOverride]) -> Result<Layer, ConfigError> {
             let raw = Raw::Text(flag.value.clone());
             Ok((key, Given { raw, from }))
         })
-        .collect()
+        .partition(Result::is_ok);
+    (
+        given.into_iter().filter_map(Result::ok).collect(),
+        unknown.into_iter().filter_map(Result::err).collect(),
+    )
 }

@@ -18,6 +18,7 @@ mod keys;
 mod layers;
 mod settings;
 mod source;
+mod suggest;
 mod units;
 mod values;
 
@@ -94,12 +95,26 @@ pub fn parse_set_flag(argument: &str) -> Result<FlagOverride, ConfigError> {
 }
 
 /// Builds the settings: defaults, then the config file, the environment and the flags.
+/// Every problem is reported, not only the first: the keys each layer
+/// refuses, then the values that do not convert.
 pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
     let mut layers = Layers::default();
-    if let Some((path, origin)) = &overrides.config_path {
-        layers.push(file::read(path, origin)?);
+    let mut errors = Vec::new();
+    let file = overrides
+        .config_path
+        .as_ref()
+        .map(|(path, origin)| file::read(path, origin).unwrap_or_else(|e| (Vec::new(), vec![e])));
+    let env = layers::env_layer(&overrides.env);
+    let flags = layers::flag_layer(&overrides.flags);
+    for (layer, refused) in file.into_iter().chain([env, flags]) {
+        layers.push(layer);
+        errors.extend(refused);
     }
-    layers.push(layers::env_layer(&overrides.env)?);
-    layers.push(layers::flag_layer(&overrides.flags)?);
-    layers.settle()
+    match layers.settle() {
+        Ok(settings) => ConfigError::of_all(errors).map(|()| settings),
+        Err(e) => {
+            errors.extend(e.into_list());
+            Err(ConfigError::several(errors))
+        }
+    }
 }

@@ -103,17 +103,28 @@ fn an_unknown_key_is_an_error_at_its_position() {
     assert_eq!(
         load_error(&file.overrides()),
         format!(
-            "unknown key transport.max_conections in {}:3:1",
+            "unknown key transport.max_conections in {}:3:1; did you mean transport.max_connections?",
             file.path.display()
         )
     );
 }
 
 #[test]
-fn the_first_unknown_key_in_the_file_is_reported() {
-    let file = ConfigFile::with("zebra = 1\napple = 2\n");
-    let expected = format!("unknown key zebra in {}:1:1", file.path.display());
-    assert_eq!(load_error(&file.overrides()), expected);
+fn every_problem_is_reported_in_file_order_then_by_layer() {
+    let file = ConfigFile::with("zebra = 1\napple = 2\n[transport]\nmax_connections = \"ten\"\n");
+    let overrides = Overrides {
+        env: env(&[("PEERD_LISTN", "0.0.0.0:1")]),
+        ..file.overrides()
+    };
+    let path = file.path.display();
+    let expected = format!(
+        "4 problems in the configuration:\n  \
+         unknown key zebra in {path}:1:1\n  \
+         unknown key apple in {path}:2:1\n  \
+         unknown environment variable PEERD_LISTN: it names no configuration key; did you mean PEERD_LISTEN?\n  \
+         invalid value for transport.max_connections in {path}:4:19: expected a positive integer, got \"ten\""
+    );
+    assert_eq!(load_error(&overrides), expected);
 }
 
 #[test]
@@ -291,7 +302,7 @@ fn unknown_peerd_variables_are_errors_and_others_are_ignored() {
     };
     assert_eq!(
         load_error(&overrides),
-        "unknown environment variable PEERD_TRANSPORT_MAX_CONECTIONS: it names no configuration key"
+        "unknown environment variable PEERD_TRANSPORT_MAX_CONECTIONS: it names no configuration key; did you mean PEERD_TRANSPORT_MAX_CONNECTIONS?"
     );
     let harmless = Overrides {
         env: env(&[("HOME", "/root"), ("PEERD_CONFIG", "/x.toml")]),
@@ -360,7 +371,10 @@ fn set_arguments_without_equals_or_with_unknown_keys_are_errors() {
     let unknown = parse_set_flag("transport.max_conections=5").map_err(|e| e.to_string());
     assert_eq!(
         unknown,
-        Err("unknown key transport.max_conections from flag --set".into())
+        Err(
+            "unknown key transport.max_conections from flag --set; did you mean transport.max_connections?"
+                .into()
+        )
     );
 }
 
