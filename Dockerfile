@@ -18,10 +18,13 @@ RUN cargo build --release --locked
 
 FROM ${RUNTIME_IMAGE}
 # A fixed UID/GID keeps volume ownership stable across image rebuilds and hosts.
+# /var/lib/peerd-cluster is where docker-compose.yml's first node leaves its id
+# for the others (a named volume takes this directory's owner).
 RUN groupadd --gid 10001 peerd \
  && useradd --no-log-init --uid 10001 --gid 10001 \
       --home-dir /var/lib/peerd --shell /usr/sbin/nologin peerd \
- && install -d -o 10001 -g 10001 -m 0700 /var/lib/peerd
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/peerd \
+ && install -d -o 10001 -g 10001 -m 0755 /var/lib/peerd-cluster
 COPY --from=builder /src/target/release/peerd /usr/local/bin/peerd
 ENV PEERD_DATA_DIR=/var/lib/peerd \
     PEERD_ADMIN_SOCKET=/var/lib/peerd/admin.sock \

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Smoke test of the container setup: builds the peerd image from the Dockerfile,
-# starts the 3-node cluster of docker-compose.yml, waits until every node is
-# healthy, reads each node's id with `peerd id --json`, then runs
-# `peerd ping <id>@nodeM:7733` from every node to every other node.
-# Exits 0 only if all 6 pings succeed. The cluster is torn down on exit.
+# starts the 3-node cluster of docker-compose.yml (node2 and node3 bootstrap
+# from node1), waits until every node is healthy, reads each node's id with
+# `peerd id --json`, then checks from outside the containers: each node's
+# /metrics on :9733 answers from the host and shows a connection; node3
+# pings node2 by id alone (a lookup through what node1 taught it); and
+# `peerd ping <id>@nodeM:7733` works from every node to every other node.
+# Exits 0 only if all 10 checks pass. The cluster is torn down on exit.
 #
 # No container registry is reachable from our machines, so the base images the
 # Dockerfile names by default (rust:1-bookworm, debian:bookworm-slim) cannot be
@@ -13,7 +16,7 @@
 #                 variant) plus a copy of the host's Rust toolchain.
 # Both are cached as local image tags and only built when the tag is missing.
 #
-# Needs: root; Debian's apt (installs docker.io, debootstrap, jq, and
+# Needs: root; Debian's apt (installs docker.io, debootstrap, jq, curl, and
 # docker-compose when no compose is found; without any compose it falls back to
 # plain `docker run`); rustc on the host; network access to the Debian mirror and
 # crates.io. Starts dockerd if no daemon answers, and stops it again on exit.
@@ -51,15 +54,43 @@ compose_cmd() {
   PEERD_IMAGE=$image "${compose[@]}" -p "$project" -f "$repo/docker-compose.yml" "$@"
 }
 
+# Waits up to 120 s for node $1's container to be running and healthy.
+wait_healthy() {
+  local n=$1 deadline=$((SECONDS + 120)) state
+  while :; do
+    state=$(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$(cluster_cid "$n")" 2>/dev/null || echo missing/)
+    case $state in
+      running/healthy) return 0 ;;
+      running/* | missing/) ;;
+      *) die "node$n is not running ($state)" ;;
+    esac
+    [ "$SECONDS" -lt "$deadline" ] || die "node$n not healthy after 120 s ($state)"
+    sleep 2
+  done
+}
+
+# node1 first: it leaves its id in the cluster volume, and node2 and node3
+# bootstrap from it (as docker-compose.yml wires them).
+node1_entry="peerd init | sed -n 's/^node id: //p' > /var/lib/peerd-cluster/node1.id; exec peerd run"
+follower_entry='exec peerd run --bootstrap "$(cat /var/lib/peerd-cluster/node1.id)@node1:7733"'
+
+run_node() {
+  local n=$1 cluster_mode=$2 entry=$3
+  docker run -d --name "$project-node$n" --hostname "node$n" \
+    --network "$project" --network-alias "node$n" \
+    -v "$project-node$n:/var/lib/peerd" -v "$project-cluster:/var/lib/peerd-cluster$cluster_mode" \
+    --entrypoint sh "$image" -ec "$entry" >/dev/null
+}
+
 cluster_up() {
   if [ ${#compose[@]} -gt 0 ]; then
     compose_cmd up -d --no-build
   else
     docker network create "$project" >/dev/null
-    for n in 1 2 3; do
-      docker run -d --name "$project-node$n" --hostname "node$n" \
-        --network "$project" --network-alias "node$n" \
-        -v "$project-node$n:/var/lib/peerd" "$image" >/dev/null
+    run_node 1 "" "$node1_entry"
+    wait_healthy 1
+    for n in 2 3; do
+      run_node "$n" :ro "$follower_entry"
     done
   fi
 }
@@ -77,7 +108,7 @@ cluster_down() {
     compose_cmd down -v
   else
     docker rm -f "$project-node1" "$project-node2" "$project-node3"
-    docker volume rm "$project-node1" "$project-node2" "$project-node3"
+    docker volume rm "$project-node1" "$project-node2" "$project-node3" "$project-cluster"
     docker network rm "$project"
   fi
 }
@@ -197,19 +228,9 @@ cluster_started=1
 cluster_up
 
 declare -a cid node_id
-deadline=$((SECONDS + 120))
 for n in 1 2 3; do
+  wait_healthy "$n"
   cid[n]=$(cluster_cid "$n")
-  while :; do
-    state=$(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "${cid[n]}")
-    case $state in
-      running/healthy) break ;;
-      running/*) ;;
-      *) die "node$n is not running ($state)" ;;
-    esac
-    [ "$SECONDS" -lt "$deadline" ] || die "node$n not healthy after 120 s ($state)"
-    sleep 2
-  done
   node_id[n]=$(docker exec "${cid[n]}" peerd id --json | jq -er .node_id) \
     || die "could not read node$n's id"
   echo "node$n healthy, id ${node_id[n]}"
@@ -217,16 +238,39 @@ done
 
 passed=0
 failed=0
+check() {
+  local name=$1
+  shift
+  if "$@"; then
+    echo "PASS $name"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $name"
+    failed=$((failed + 1))
+  fi
+}
+
+# Metrics from outside the containers: each node has a connection (node2
+# and node3 to node1, which bootstrapped them).
+command -v curl >/dev/null || apt_install curl || die "could not install curl"
+scrape_connected() {
+  local ip
+  ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${cid[$1]}")
+  curl -fsS --max-time 5 "http://$ip:9733/metrics" | grep -q '^peerd_peers{state="connected"} [1-9]'
+}
+for n in 1 2 3; do
+  check "scrape node$n:9733 from the host" scrape_connected "$n"
+done
+
+# Before any address is given: node3 reaches node2 by id alone, through
+# what the bootstrap through node1 found.
+check "ping node3 -> node2 by id (a lookup)" \
+  timeout 60 docker exec "${cid[3]}" peerd ping "${node_id[2]}"
+
 for a in 1 2 3; do
   for b in 1 2 3; do
     [ "$a" != "$b" ] || continue
-    if timeout 60 docker exec "${cid[a]}" peerd ping "${node_id[b]}@node$b:7733"; then
-      echo "PASS ping node$a -> node$b"
-      passed=$((passed + 1))
-    else
-      echo "FAIL ping node$a -> node$b"
-      failed=$((failed + 1))
-    fi
+    check "ping node$a -> node$b" timeout 60 docker exec "${cid[a]}" peerd ping "${node_id[b]}@node$b:7733"
   done
 done
 echo "$passed passed, $failed failed"
