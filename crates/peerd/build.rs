@@ -3,7 +3,11 @@
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=../../proto");
-    let files = ["peerd/rpc/v1/rpc.proto", "peerd/node/v1/node.proto"];
+    let files = [
+        "peerd/rpc/v1/rpc.proto",
+        "peerd/node/v1/node.proto",
+        "peerd/nat/v1/nat.proto",
+    ];
     let descriptors = protox::compile(files, ["../../proto"])?;
     prost_build::Config::new()
         // Payloads stay zero-copy views of the received frame.

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -13,8 +14,8 @@ use super::calls;
 use super::failure::Failure;
 use super::protocol::Request;
 use super::reports::{
-    BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport, PeerReport,
-    PingReport, RetryReport, ServiceReport, StatusReport,
+    BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport,
+    NetcheckReport, PeerReport, PingReport, RetryReport, ServiceReport, StatusReport,
 };
 use peerd::Node;
 use peerd::connection::{Direction, NodeConnection};
@@ -24,6 +25,7 @@ use peerd::identity::NodeId;
 use crate::metrics::Metrics;
 use peerd::addressing::{AddressSource, ParsePeerAddrError, PeerAddr};
 use peerd::discovery::ReachError;
+use peerd::nat::NatReport;
 use peerd::node_service;
 use peerd::rpc::CallOptions;
 
@@ -41,6 +43,8 @@ pub struct AdminContext {
     pub reach_addrs: Vec<SocketAddr>,
     /// The peer book's file, saved when an entry is forgotten.
     pub book: PathBuf,
+    /// The last netcheck's findings, for `status`.
+    pub last_netcheck: Arc<Mutex<Option<NatReport>>>,
     pub ready: tokio_util::sync::CancellationToken,
     pub draining: tokio_util::sync::CancellationToken,
 }
@@ -53,9 +57,17 @@ impl AdminContext {
             started,
             reach_addrs,
             book,
+            last_netcheck: Arc::default(),
             ready: tokio_util::sync::CancellationToken::new(),
             draining: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// Runs a netcheck and keeps its findings for `status`.
+    pub async fn netcheck(&self) -> NatReport {
+        let report = self.node.netcheck().await;
+        *self.last_netcheck.lock().unwrap_or_else(|e| e.into_inner()) = Some(report.clone());
+        report
     }
 
     /// Started, and not draining for shutdown.
@@ -95,6 +107,14 @@ pub async fn handle(context: &AdminContext, request: Request) -> Result<Value, F
             to_json(ping(context, node, addr, &options).await?)
         }
         Request::Services => to_json(context.node.discovery().announced()),
+        Request::Netcheck => to_json(NetcheckReport {
+            nat: context.netcheck().await,
+            publishes: context
+                .reach_addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }),
         Request::FindService { name } => to_json(find_service(context, &name).await),
         Request::Call {
             node,
@@ -148,6 +168,11 @@ fn status(context: &AdminContext) -> StatusReport {
         calls_per_second: ratio(calls_total, uptime.as_secs_f64()),
         error_rate: ratio(errors, calls_total as f64),
         ready: context.is_ready(),
+        reachability: context
+            .last_netcheck
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone(),
     }
 }
 

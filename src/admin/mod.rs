@@ -15,7 +15,7 @@ pub use failure::{Failure, FailureKind};
 pub use handlers::AdminContext;
 pub use protocol::{Request, Response};
 pub use reports::{
-    BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport, PeerReport,
-    PingReport, RetryReport, ServiceReport, StatusReport,
+    BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport,
+    NetcheckReport, PeerReport, PingReport, RetryReport, ServiceReport, StatusReport,
 };
 pub use server::{AdminServer, AdminServerError};

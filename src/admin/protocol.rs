@@ -55,6 +55,8 @@ pub enum Request {
     },
     /// Services this node announces.
     Services,
+    /// Asks peers to dial this node back: is it reachable, behind what NAT.
+    Netcheck,
     /// Providers of a named service, found through discovery.
     FindService {
         name: String,

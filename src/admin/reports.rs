@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use peerd::addressing::AddressSource;
 use peerd::connection::Direction;
+use peerd::nat::NatReport;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdReport {
@@ -30,6 +31,8 @@ pub struct StatusReport {
     pub error_rate: f64,
     /// False while starting or draining for shutdown.
     pub ready: bool,
+    /// The last netcheck's findings, once one ran.
+    pub reachability: Option<NatReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,4 +122,13 @@ pub struct ForgetReport {
     /// A connection to the node is still up (and the book learns it again
     /// when it next connects).
     pub connected: bool,
+}
+
+/// A netcheck's findings, and where this node tells others to reach it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetcheckReport {
+    #[serde(flatten)]
+    pub nat: NatReport,
+    /// The `host:port` addresses `peerd id` prints.
+    pub publishes: Vec<String>,
 }

@@ -243,6 +243,7 @@ fn waits_on_network(request: &Request) -> bool {
         Request::Connect { .. }
         | Request::Ping { .. }
         | Request::FindService { .. }
+        | Request::Netcheck
         | Request::Call { .. } => true,
         Request::Status
         | Request::Peers

@@ -4,6 +4,7 @@
 //! drains calls for the grace period and exits within a bound.
 
 mod lock;
+mod netchecks;
 mod paths;
 mod peers;
 mod reach;
@@ -125,6 +126,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
 
     let tasks = TaskTracker::new();
     tasks.spawn(admin.serve(context.clone(), root.child_token()));
+    tasks.spawn(netchecks::run(context.clone(), root.child_token()));
     tasks.spawn(gateway.serving);
     tasks.spawn(peers::run(
         node.clone(),

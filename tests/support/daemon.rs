@@ -16,7 +16,18 @@ const STARTUP: Duration = Duration::from_secs(20);
 /// A `peerd` command with a private HOME and none of the runner's PEERD_*,
 /// RUST_LOG, XDG_* or systemd directory variables.
 pub fn peerd(home: &Path) -> Command {
-    let mut command = Command::new(PEERD);
+    private_env(Command::new(PEERD), home)
+}
+
+/// `peerd` run inside the network namespace `netns` (`ip netns exec`), with
+/// the environment of [`peerd`].
+pub fn peerd_in(netns: &str, home: &Path) -> Command {
+    let mut command = Command::new("ip");
+    command.args(["netns", "exec", netns, PEERD]);
+    private_env(command, home)
+}
+
+fn private_env(mut command: Command, home: &Path) -> Command {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
         if name.starts_with("PEERD_") || name == "RUST_LOG" || name.starts_with("XDG_") {

@@ -9,6 +9,7 @@ pub mod attack;
 pub mod daemon;
 pub mod frames;
 pub mod manager;
+pub mod netns;
 pub mod node;
 
 use std::future::Future;

@@ -21,6 +21,8 @@
 //! - [`node_service`]: `peerd.node.v1.Node`, the service every node offers.
 //! - [`discovery`]: the routing table, lookups, service records, pinned
 //!   peers and the peer book.
+//! - [`nat`]: reachability: dial backs and the netcheck that classifies
+//!   what peers saw.
 //! - [`node`]: [`Node`], which assembles all of the above.
 //! - `test_utils` (feature `test-utils`): a fault-injecting socket and the
 //!   fuzz targets' bodies.
@@ -81,6 +83,7 @@ pub mod connection;
 pub mod discovery;
 pub mod identity;
 pub mod metrics;
+pub mod nat;
 pub mod node;
 pub mod node_service;
 pub mod rpc;

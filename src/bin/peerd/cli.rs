@@ -146,6 +146,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask up to three peers to dial this node back: is it reachable by
+    /// nodes it has not dialed, is it behind NAT, and of what kind
+    Netcheck {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// List the services this node announces
     Services {
         /// Print JSON instead of text

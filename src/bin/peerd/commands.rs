@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use peerd::addressing::PeerAddr;
 use peerd::identity::{NodeId, load_or_create_key, read_key};
+use peerd::nat::NatReport;
 use peerd_daemon::admin::{
     AdminClient, AdminError, BookReport, CallReport, ConnectReport, ForgetReport, IdReport,
-    PeerReport, PingReport, Request, ServiceReport, StatusReport,
+    NetcheckReport, PeerReport, PingReport, Request, ServiceReport, StatusReport,
 };
 use peerd_daemon::config::Settings;
 use peerd_daemon::daemon::{self, Paths, reach_addrs};
@@ -154,6 +155,13 @@ async fn client_command(
                 metadata: metadata.into_iter().collect(),
             };
             call(&admin, request, json).await?
+        }
+        Command::Netcheck { json } => {
+            let report: NetcheckReport = admin.request_as(&Request::Netcheck).await?;
+            output(json, &report, |report| {
+                println!("{}", reachability_line(&report.nat));
+                println!("publishes:    {}", report.publishes.join(", "));
+            })?;
         }
         Command::Services { json } => {
             let services: Vec<(String, String)> = admin.request_as(&Request::Services).await?;
@@ -492,6 +500,36 @@ fn print_status(status: &StatusReport) {
         status.calls_total
     );
     println!("ready:       {}", status.ready);
+    if let Some(nat) = &status.reachability {
+        println!("{}", reachability_line(nat));
+    }
+}
+
+/// `reachability: private (behind NAT, endpoint-independent mapping; seen
+/// at 198.51.100.2:7733; 2 of 3 peers answered)`.
+fn reachability_line(nat: &NatReport) -> String {
+    let observed: Vec<String> = nat.observed.iter().map(ToString::to_string).collect();
+    let nat_part = match nat.behind_nat {
+        true => format!("behind NAT, {} mapping", word(nat.mapping)),
+        false => "no NAT".to_owned(),
+    };
+    format!(
+        "reachability: {} ({nat_part}; seen at {}; {} of {} peers answered)",
+        word(nat.reachability),
+        if observed.is_empty() {
+            "-".to_owned()
+        } else {
+            observed.join(", ")
+        },
+        nat.answered,
+        nat.asked
+    )
+}
+
+/// A unit enum as its JSON name, with `-` for `_` (`endpoint-independent`).
+fn word(value: impl Serialize) -> String {
+    let json = serde_json::to_value(value).unwrap_or_default();
+    json.as_str().unwrap_or("?").replace('_', "-")
 }
 
 fn print_peers(peers: &[PeerReport]) {
@@ -546,12 +584,11 @@ fn print_book(book: &[BookReport], now_unix: u64) {
             entry.state,
             if entry.pinned { " (pin)" } else { "" }
         );
-        let source = serde_json::to_value(entry.source).unwrap_or_default();
         println!(
             "{:<52}  {:<14} {:<10} {:>10}  {}",
             entry.node_id,
             state,
-            source.as_str().unwrap_or("?"),
+            word(entry.source),
             ago(now_unix.saturating_sub(entry.last_seen_unix)),
             entry.addrs.join(", ")
         );

@@ -12,9 +12,13 @@ use crate::addressing::AddressBook;
 use crate::connection::{BindError, NodeConnectionManager, TransportConfig};
 use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryState};
 use crate::identity::{Identity, NodeId};
+use crate::nat::{self, DialBackServer, NatReport};
 use crate::node_service::{self, NodeInfo};
 use crate::rpc::{Handlers, Router, RpcClient, RpcConfig, RpcServer};
 
+/// Peers a netcheck asks: two tell the NAT's mapping, a third outvotes
+/// one that is down.
+const NETCHECK_PEERS: usize = 3;
 /// How long shutdown waits for close frames to reach peers.
 const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 
@@ -130,12 +134,17 @@ impl NodeBuilder {
             } else {
                 vec![local_addr]
             },
-            services: [self.router.services(), &[node_service::SERVICE.to_owned()]].concat(),
+            services: [
+                self.router.services(),
+                &[node_service::SERVICE.to_owned(), nat::SERVICE.to_owned()],
+            ]
+            .concat(),
         };
         let discovery_state = DiscoveryState::new(self.identity.node_id());
         let router = self
             .router
-            .with_handlers(node_service::handlers(info, discovery_state.clone()));
+            .with_handlers(node_service::handlers(info, discovery_state.clone()))
+            .with_handlers(DialBackServer::default().handlers());
         let server = RpcServer::new(router, self.rpc.clone(), self.cancel.child_token());
         let manager = NodeConnectionManager::with_abstract_socket(
             &self.identity,
@@ -225,6 +234,31 @@ impl Node {
     /// Where to dial nodes that have no connection.
     pub fn addresses(&self) -> &AddressBook {
         &self.addresses
+    }
+
+    /// Asks up to three peers at different addresses, connected ones first,
+    /// then ones the address book knows, to dial this node back, and
+    /// reports whether it is reachable and through what kind of NAT.
+    pub async fn netcheck(&self) -> NatReport {
+        let mut peers: Vec<(NodeId, Vec<std::net::SocketAddr>)> = self
+            .manager
+            .connections()
+            .iter()
+            .map(|c| (c.remote_node_id(), vec![c.remote_address()]))
+            .collect();
+        let mut known = self.addresses.entries();
+        known.sort_by_key(|(_, entry)| std::cmp::Reverse(entry.last_seen_unix));
+        peers.extend(known.into_iter().map(|(node, entry)| (node, entry.addrs)));
+        let mut chosen: Vec<NodeId> = Vec::new();
+        let mut at: Vec<std::net::SocketAddr> = Vec::new();
+        for (node, addrs) in peers {
+            let Some(addr) = addrs.first() else { continue };
+            if chosen.len() < NETCHECK_PEERS && !chosen.contains(&node) && !at.contains(addr) {
+                chosen.push(node);
+                at.push(*addr);
+            }
+        }
+        nat::netcheck(&self.client, &self.manager, &chosen).await
     }
 
     /// Stops accepting connections and calls, lets calls in flight finish for

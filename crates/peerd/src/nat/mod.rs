@@ -1,0 +1,27 @@
+//! Reachability behind NAT: `peerd.nat.v1.Reachability`, whose `DialBack`
+//! asks a peer to dial this node back from a fresh port, and the netcheck
+//! that asks a few peers and classifies the answers (docs/nat.md).
+//!
+//! - `reachability`: the pure core: observations in, a [`NatReport`] out.
+//! - `dial_back`: the serving side, bounded node-wide and per caller.
+//! - `netcheck`: the asking side.
+
+mod dial_back;
+mod netcheck;
+mod reachability;
+
+pub use dial_back::DialBackServer;
+pub use netcheck::netcheck;
+pub use reachability::{Mapping, NatReport, Observation, Reachability, classify};
+
+/// The generated messages of `proto/peerd/nat/v1/nat.proto`.
+// Generated code; the .proto file documents the messages.
+#[allow(missing_docs)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/peerd.nat.v1.rs"));
+}
+
+/// The service's full name.
+pub const SERVICE: &str = "peerd.nat.v1.Reachability";
+/// Dial the caller back at its observed address from a fresh port.
+pub const DIAL_BACK: &str = "peerd.nat.v1.Reachability/DialBack";
