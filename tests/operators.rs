@@ -366,3 +366,25 @@ fn a_pinned_peer_that_keeps_failing_is_logged_at_info() {
     });
     assert!(logged, "{:?}", daemon.stderr_lines());
 }
+
+#[test]
+fn a_port_in_use_is_said_plainly_and_leaves_no_new_identity() {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Daemon::start(dir_a.path(), &[]);
+    let second = peerd(dir_b.path())
+        .args(["run", "--listen", &a.addr.to_string(), "--data-dir"])
+        .arg(dir_b.path())
+        .args(["--set", "metrics.listen=off"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&second);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    let expected = format!("peerd: cannot listen on UDP {}: it is in use", a.addr);
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert_eq!(
+        stderr.matches("os error").count(),
+        0,
+        "no OS error repeated: {stderr}"
+    );
+    assert!(!dir_b.path().join("node.key").exists(), "no identity made");
+}

@@ -33,14 +33,20 @@ pub fn may_act_as_other_users() -> bool {
 /// caller skips, said on stderr; under CI=true, which runs as root, it fails.
 pub fn runs_as_root(needs_root_for: &str) -> bool {
     let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0;
-    if !root {
+    present_or_skipped(root, &format!("{needs_root_for} needs root"))
+}
+
+/// `present`, and if not, says the test is skipped because of `why`; under
+/// CI=true, whose .ci/run provides root and every tool, it fails instead.
+pub fn present_or_skipped(present: bool, why: &str) -> bool {
+    if !present {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI runs as root"
+            "under CI: {why}"
         );
-        eprintln!("skipped: {needs_root_for} needs root");
+        eprintln!("skipped: {why}");
     }
-    root
+    present
 }
 
 /// A UDP port on 127.0.0.1 that was free a moment ago.

@@ -46,14 +46,7 @@ impl Topology {
                 .is_ok_and(|o| o.status.success())
         };
         let tools = has("ip", "-V") && has("iptables", "--version");
-        if !tools {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                ".ci/run installs iproute2 and iptables"
-            );
-            eprintln!("skipped: needs ip and iptables");
-        }
-        tools
+        super::present_or_skipped(tools, "needs ip and iptables")
     }
 
     /// The public namespace and two homes, behind NATs of `nat1` and `nat2`.
