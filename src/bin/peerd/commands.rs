@@ -9,10 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use peerd::addressing::PeerAddr;
 use peerd::identity::{NodeId, load_or_create_key, read_key};
-use peerd::nat::NatReport;
 use peerd_daemon::admin::{
     AdminClient, AdminError, BookReport, CallReport, ConnectReport, ForgetReport, IdReport,
-    NetcheckReport, PeerReport, PingReport, Request, ServiceReport, StatusReport,
+    NetcheckReport, PeerReport, Request, ServiceReport, StatusReport,
 };
 use peerd_daemon::config::Settings;
 use peerd_daemon::daemon::{self, Paths, reach_addrs};
@@ -20,6 +19,10 @@ use serde::Serialize;
 
 use crate::cli::{Command, ConfigCommand};
 use crate::exit::Usage;
+use crate::ping::{Pings, ping};
+use crate::tables::{
+    print_book, print_peers, print_providers, print_status, reachability_line, unix_now,
+};
 
 /// `config_file` is where `--config` or `PEERD_CONFIG` point, if anywhere.
 pub fn run(
@@ -298,7 +301,7 @@ async fn resolve_node(admin: &AdminClient, text: &str) -> anyhow::Result<NodeId>
 }
 
 /// `<id>` (or a prefix, see [`resolve_node`]) or `<id>@<host>:<port>`.
-async fn resolve_target(
+pub async fn resolve_target(
     admin: &AdminClient,
     target: &str,
 ) -> anyhow::Result<(NodeId, Option<String>)> {
@@ -311,7 +314,7 @@ async fn resolve_target(
 }
 
 /// A request's timeout as the admin protocol carries it.
-fn millis(timeout: Option<Duration>) -> Option<u64> {
+pub fn millis(timeout: Option<Duration>) -> Option<u64> {
     timeout.map(|t| t.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
@@ -320,105 +323,6 @@ fn answer_within(admin: AdminClient, timeout: Option<Duration>) -> AdminClient {
     match timeout {
         Some(timeout) => admin.answer_within(timeout),
         None => admin,
-    }
-}
-
-/// How `peerd ping` pings.
-struct Pings {
-    count: u32,
-    interval: Duration,
-    timeout: Option<Duration>,
-    json: bool,
-}
-
-/// One ping, or several as ping(8) sends them: a lost one is reported and
-/// the next sent, a summary ends the output, and the command fails only if
-/// no pong came back.
-async fn ping(admin: &AdminClient, target: &str, pings: Pings) -> anyhow::Result<()> {
-    let (node, addr) = resolve_target(admin, target).await?;
-    let mut rtts = Vec::new();
-    let mut last_error = None;
-    for sent in 0..pings.count {
-        if sent > 0 {
-            tokio::time::sleep(pings.interval).await;
-        }
-        let request = Request::Ping {
-            node,
-            addr: addr.clone(),
-            timeout_millis: millis(pings.timeout),
-        };
-        match admin.request_as::<PingReport>(&request).await {
-            Ok(report) => {
-                let rtt = report.rtt_micros as f64 / 1000.0;
-                if !pings.json {
-                    println!("pong from {} in {rtt:.3} ms", node.short());
-                }
-                rtts.push(rtt);
-            }
-            Err(e) if pings.count == 1 || matches!(e, AdminError::NotRunning(_)) => {
-                return Err(e.into());
-            }
-            Err(e) => {
-                if !pings.json {
-                    println!("no pong from {}: {e}", node.short());
-                }
-                last_error = Some(e);
-            }
-        }
-    }
-    let summary = PingSummary::of(node, pings.count, &rtts);
-    if pings.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else if pings.count > 1 {
-        println!("{summary}");
-    }
-    match (rtts.is_empty(), last_error) {
-        (true, Some(e)) => Err(e.into()),
-        _ => Ok(()),
-    }
-}
-
-/// What ping(8) ends with: sent, received, loss, and the round trips.
-#[derive(Serialize)]
-struct PingSummary {
-    node_id: String,
-    sent: u32,
-    received: usize,
-    loss_percent: f64,
-    rtt_min_ms: Option<f64>,
-    rtt_avg_ms: Option<f64>,
-    rtt_max_ms: Option<f64>,
-}
-
-impl PingSummary {
-    fn of(node: NodeId, sent: u32, rtts: &[f64]) -> Self {
-        let received = rtts.len();
-        let fold = |pick: fn(f64, f64) -> f64| rtts.iter().copied().reduce(pick);
-        Self {
-            node_id: node.to_string(),
-            sent,
-            received,
-            loss_percent: 100.0 * (1.0 - received as f64 / f64::from(sent.max(1))),
-            rtt_min_ms: fold(f64::min),
-            rtt_avg_ms: (received > 0).then(|| rtts.iter().sum::<f64>() / received as f64),
-            rtt_max_ms: fold(f64::max),
-        }
-    }
-}
-
-impl std::fmt::Display for PingSummary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} sent, {} received, {:.0}% loss",
-            self.sent, self.received, self.loss_percent
-        )?;
-        if let (Some(min), Some(avg), Some(max)) =
-            (self.rtt_min_ms, self.rtt_avg_ms, self.rtt_max_ms)
-        {
-            write!(f, "; rtt min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms")?;
-        }
-        Ok(())
     }
 }
 
@@ -480,146 +384,5 @@ async fn health(admin: &AdminClient) -> ExitCode {
             eprintln!("peerd: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn print_status(status: &StatusReport) {
-    println!("node:        {}", status.node_id);
-    println!("version:     {}", status.version);
-    println!("uptime:      {} s", status.uptime_secs);
-    println!("listening:   {}", status.listen_addr);
-    println!(
-        "connections: {} inbound, {} outbound",
-        status.connections_inbound, status.connections_outbound
-    );
-    println!(
-        "calls:       {} in flight; {:.2}/s since start, {:.2}% errors (of {})",
-        status.calls_in_flight,
-        status.calls_per_second,
-        status.error_rate * 100.0,
-        status.calls_total
-    );
-    println!("ready:       {}", status.ready);
-    if let Some(nat) = &status.reachability {
-        println!("{}", reachability_line(nat));
-    }
-}
-
-/// `reachability: private (behind NAT, endpoint-independent mapping; seen
-/// at 198.51.100.2:7733; 2 of 3 peers answered)`.
-fn reachability_line(nat: &NatReport) -> String {
-    let observed: Vec<String> = nat.observed.iter().map(ToString::to_string).collect();
-    let nat_part = match nat.behind_nat {
-        true => format!("behind NAT, {} mapping", word(nat.mapping)),
-        false => "no NAT".to_owned(),
-    };
-    format!(
-        "reachability: {} ({nat_part}; seen at {}; {} of {} peers answered)",
-        word(nat.reachability),
-        if observed.is_empty() {
-            "-".to_owned()
-        } else {
-            observed.join(", ")
-        },
-        nat.answered,
-        nat.asked
-    )
-}
-
-/// A unit enum as its JSON name, with `-` for `_` (`endpoint-independent`).
-fn word(value: impl Serialize) -> String {
-    let json = serde_json::to_value(value).unwrap_or_default();
-    json.as_str().unwrap_or("?").replace('_', "-")
-}
-
-fn print_peers(peers: &[PeerReport]) {
-    if peers.is_empty() {
-        println!("no connections");
-        return;
-    }
-    println!(
-        "{:<12} {:<16} {:<9} {:<22} {:>9} {:>8} {:>7} {:>12} {:>12}",
-        "NODE", "STATE", "DIRECTION", "ADDRESS", "RTT(ms)", "AGE(s)", "STREAMS", "SENT", "RECEIVED"
-    );
-    for peer in peers {
-        let state = format!("{}{}", peer.state, if peer.pinned { " (pin)" } else { "" });
-        match (&peer.connection, &peer.retry) {
-            (Some(c), _) => println!(
-                "{:<12} {:<16} {:<9} {:<22} {:>9.3} {:>8} {:>7} {:>12} {:>12}",
-                &peer.node_id[..10],
-                state,
-                format!("{:?}", c.direction).to_lowercase(),
-                c.remote_addr,
-                c.rtt_micros as f64 / 1000.0,
-                c.age_secs,
-                c.active_streams,
-                c.bytes_sent,
-                c.bytes_received,
-            ),
-            (None, Some(retry)) => println!(
-                "{:<12} {:<16} attempt {}, next in {:.1} s: {}",
-                &peer.node_id[..10],
-                state,
-                retry.attempt,
-                retry.next_retry_millis as f64 / 1000.0,
-                retry.last_error
-            ),
-            (None, None) => println!("{:<12} {:<16}", &peer.node_id[..10], state),
-        }
-    }
-}
-
-fn print_book(book: &[BookReport], now_unix: u64) {
-    if book.is_empty() {
-        println!("the peer book is empty");
-        return;
-    }
-    println!(
-        "{:<52}  {:<14} {:<10} {:>10}  ADDRESSES",
-        "NODE", "STATE", "SOURCE", "LAST SEEN"
-    );
-    for entry in book {
-        let state = format!(
-            "{}{}",
-            entry.state,
-            if entry.pinned { " (pin)" } else { "" }
-        );
-        println!(
-            "{:<52}  {:<14} {:<10} {:>10}  {}",
-            entry.node_id,
-            state,
-            word(entry.source),
-            ago(now_unix.saturating_sub(entry.last_seen_unix)),
-            entry.addrs.join(", ")
-        );
-    }
-}
-
-/// `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`.
-fn ago(secs: u64) -> String {
-    match secs {
-        0..60 => format!("{secs} s ago"),
-        60..3600 => format!("{} min ago", secs / 60),
-        3600..86400 => format!("{} h ago", secs / 3600),
-        _ => format!("{} d ago", secs / 86400),
-    }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn print_providers(providers: &[ServiceReport]) {
-    if providers.is_empty() {
-        println!("no provider found");
-    }
-    for provider in providers {
-        let addrs = provider.addrs.join(",");
-        println!(
-            "{}@{addrs} version {} ({} s left)",
-            provider.node_id, provider.version, provider.ttl_remaining_secs
-        );
     }
 }

@@ -8,7 +8,9 @@ mod bench;
 mod cli;
 mod commands;
 mod exit;
+mod ping;
 mod settings;
+mod tables;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
