@@ -224,6 +224,12 @@ pub(super) static KEYS: &[Key] = &[
         show: |s| bytes(s.transport.socket_buffer as u64),
     },
     Key {
+        name: "transport.datagram_buffer",
+        doc: "Bytes of datagrams each connection buffers each way before dropping the oldest",
+        set: |s, v| convert(v, values::buffer_size).map(|x| s.transport.datagram_buffer = x),
+        show: |s| bytes(s.transport.datagram_buffer as u64),
+    },
+    Key {
         name: "transport.handshake_timeout",
         doc: "How long a dial to one address may take; fresh handshake attempts join a slow one at 2s, 6s, 14s, ..., and a node's next address joins after 250ms",
         set: |s, v| convert(v, values::nonzero_duration).map(|x| s.transport.handshake_timeout = x),

@@ -39,6 +39,7 @@ pub(super) fn render(sources: &Sources<'_>) -> String {
     let closed = sources.manager.tally().closed_traffic();
     let open = sources.manager.connections();
     connections(&mut out, sources.manager, &open);
+    datagrams(&mut out, sources.manager);
     let traffic = open
         .iter()
         .map(|c| Traffic::of(&c.stats()))
@@ -69,6 +70,22 @@ fn connections(out: &mut Exposition, manager: &NodeConnectionManager, open: &[No
     out.family("peerd_peers", Kind::Gauge, help);
     out.sample("peerd_peers", &[("state", "connected")], connected.len());
     out.sample("peerd_peers", &[("state", "connecting")], manager.dialing());
+}
+
+fn datagrams(out: &mut Exposition, manager: &NodeConnectionManager) {
+    let stats = manager.datagram_stats();
+    let name = "peerd_datagrams_total";
+    let help = "Datagrams by outcome: sent (handed to QUIC), received (queued for their service), \
+                dropped (the service's queue was full), unrouted (no such service, or malformed).";
+    out.family(name, Kind::Counter, help);
+    for (outcome, count) in [
+        ("sent", stats.sent),
+        ("received", stats.received),
+        ("dropped", stats.dropped),
+        ("unrouted", stats.unrouted),
+    ] {
+        out.sample(name, &[("outcome", outcome)], count);
+    }
 }
 
 fn handshakes(out: &mut Exposition, manager: &NodeConnectionManager) {

@@ -31,6 +31,11 @@ pub struct TransportConfig {
     /// capped by the system's `net.core.{r,w}mem_max`. Default 4 MiB: the
     /// Linux default (208 KiB) drops datagrams of a fast sender.
     pub socket_buffer: usize,
+    /// Bytes of datagrams (RFC 9221) each connection buffers in each
+    /// direction before the oldest is dropped: received ones not yet
+    /// routed to their service, sent ones not yet on the wire. Default
+    /// 256 KiB.
+    pub datagram_buffer: usize,
     /// A dial to one address whose handshake takes longer fails. Default
     /// 10 s. A node's further addresses join 250 ms apart. A handshake
     /// not done after 2 s is joined by a fresh one (then at 6 s, 14 s, …),
@@ -58,6 +63,7 @@ impl Default for TransportConfig {
             connection_receive_window: 8 * 1024 * 1024,
             send_window: 8 * 1024 * 1024,
             socket_buffer: 4 * 1024 * 1024,
+            datagram_buffer: 256 * 1024,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             keep_alive_interval: Duration::from_secs(10),
@@ -80,7 +86,8 @@ impl TransportConfig {
             .send_window(self.send_window)
             .max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok())
             .keep_alive_interval(Some(self.keep_alive_interval))
-            .datagram_receive_buffer_size(None);
+            .datagram_receive_buffer_size(Some(self.datagram_buffer))
+            .datagram_send_buffer_size(self.datagram_buffer);
         Arc::new(transport)
     }
 }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::datagrams::{self, Datagram, DatagramError, DatagramRouter, DatagramStats};
 use super::pending::PendingHandshakes;
 use super::slot::PeerSlot;
 use super::tally::{ConnectionTally, Traffic};
@@ -95,6 +96,7 @@ pub(super) struct Shared {
     accepted: AtomicU64,
     refused: AtomicU64,
     tally: ConnectionTally,
+    datagrams: Arc<DatagramRouter>,
     cancel: CancellationToken,
     tasks: TaskTracker,
 }
@@ -142,6 +144,7 @@ impl NodeConnectionManager {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             tally: ConnectionTally::default(),
+            datagrams: Arc::default(),
             cancel,
             tasks: TaskTracker::new(),
         });
@@ -268,6 +271,43 @@ impl NodeConnectionManager {
             return Ok(conn);
         }
         self.shared.dial_any(node, addrs).await
+    }
+
+    /// Sends `payload` as one unreliable datagram to `service` on `node`
+    /// over the connection this node has to it; none is dialed. It may be
+    /// lost, reordered or dropped by a full queue, without notice.
+    pub fn send_datagram(
+        &self,
+        node: NodeId,
+        service: &str,
+        payload: &[u8],
+    ) -> Result<(), DatagramError> {
+        let connection = self
+            .connection(node)
+            .ok_or(DatagramError::NotConnected(node))?;
+        datagrams::send(
+            connection.quic(),
+            node,
+            service,
+            payload,
+            &self.shared.datagrams,
+        )
+    }
+
+    /// Receives the datagrams other nodes send to `service`, up to
+    /// `capacity` waiting; more are dropped and counted. One subscriber
+    /// per service, until its receiver is dropped.
+    pub fn subscribe_datagrams(
+        &self,
+        service: &str,
+        capacity: usize,
+    ) -> Result<tokio::sync::mpsc::Receiver<Datagram>, DatagramError> {
+        self.shared.datagrams.subscribe(service, capacity)
+    }
+
+    /// Datagrams sent, received and dropped since the start.
+    pub fn datagram_stats(&self) -> DatagramStats {
+        self.shared.datagrams.stats()
     }
 
     /// Exempts `node`'s connections from the idle TTL.

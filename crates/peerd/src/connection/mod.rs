@@ -38,6 +38,7 @@ mod activity;
 mod admission;
 mod close_code;
 mod config;
+mod datagrams;
 mod error;
 mod events;
 mod manager;
@@ -52,6 +53,7 @@ mod tally;
 pub use activity::StreamGuard;
 pub use close_code::CloseCode;
 pub use config::TransportConfig;
+pub use datagrams::{Datagram, DatagramError, DatagramStats, MAX_SERVICE_NAME};
 pub use error::{BindError, ConnectError};
 pub use events::{ConnectionEvent, EventKind};
 pub use manager::{

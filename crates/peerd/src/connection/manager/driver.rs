@@ -27,7 +27,8 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
             .idle_expired(config.connection_idle_ttl, config.drain_linger)
     };
     let idle = idle_wait();
-    tokio::pin!(cancelled, idle);
+    let datagram = conn.quic().read_datagram();
+    tokio::pin!(cancelled, idle, datagram);
     loop {
         // The next stream first: a batch of streams is taken without polling
         // the other waits once per stream. They are polled whenever no stream
@@ -39,6 +40,13 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
                 Ok((send, recv, slot)) => {
                     let guard = conn.begin_stream().holding(slot);
                     shared.handler.handle_stream(IncomingStream { connection: conn.clone(), send, recv, guard });
+                }
+                Err(e) => return e.to_string(),
+            },
+            received = &mut datagram => match received {
+                Ok(frame) => {
+                    shared.datagrams.deliver(conn.remote_node_id(), frame);
+                    datagram.set(conn.quic().read_datagram());
                 }
                 Err(e) => return e.to_string(),
             },
