@@ -70,7 +70,7 @@ pub enum ConnectError {
         addr: SocketAddr,
     },
     /// Every one of the node's addresses failed; each failure is listed.
-    #[error("could not reach node {node} at any of its {} addresses: {}", .failures.len(), list(.failures))]
+    #[error("could not reach node {node} at any of its {} addresses: {}", .failures.len(), list(*.node, .failures))]
     AllAddressesFailed {
         /// The node that was dialled.
         node: NodeId,
@@ -126,7 +126,52 @@ impl ConnectError {
     }
 }
 
-fn list(failures: &[ConnectError]) -> String {
-    let each: Vec<String> = failures.iter().map(ToString::to_string).collect();
+/// Each failure, without the "could not reach node N at " it would repeat.
+fn list(node: NodeId, failures: &[ConnectError]) -> String {
+    let repeated = format!("could not reach node {node} at ");
+    let each: Vec<String> = failures
+        .iter()
+        .map(|failure| {
+            let text = failure.to_string();
+            text.strip_prefix(&repeated)
+                .map_or(text.clone(), str::to_owned)
+        })
+        .collect();
     each.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failed_address_is_listed_once_without_the_repeated_preamble() {
+        let node = NodeId::from_bytes([9; 32]);
+        let error = ConnectError::AllAddressesFailed {
+            node,
+            failures: vec![
+                ConnectError::Refused {
+                    node,
+                    addr: "127.0.0.1:1".parse().unwrap(),
+                },
+                ConnectError::HandshakeTimeout {
+                    node,
+                    addr: "127.0.0.1:2".parse().unwrap(),
+                    timeout: Duration::from_secs(1),
+                },
+            ],
+        };
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "could not reach node {node} at any of its 2 addresses: 127.0.0.1:1: nothing listens there"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("; 127.0.0.1:2: no handshake within 1s"),
+            "{text}"
+        );
+        assert_eq!(text.matches(&node.to_string()).count(), 1, "{text}");
+    }
 }

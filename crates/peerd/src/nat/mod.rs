@@ -11,7 +11,7 @@ mod netcheck;
 mod reachability;
 
 pub use dial_back::DialBackServer;
-pub use netcheck::netcheck;
+pub use netcheck::{choose_peers, netcheck};
 pub use reachability::{Mapping, NatReport, Observation, Reachability, classify};
 
 /// The generated messages of `proto/peerd/nat/v1/nat.proto`.

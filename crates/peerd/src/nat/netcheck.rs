@@ -16,6 +16,29 @@ use crate::rpc::{CallOptions, RpcClient};
 /// 3 s, the call itself may need a dial.
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Peers a netcheck asks: two tell the NAT's mapping, a third stands in
+/// for one that is down.
+const PEERS: usize = 3;
+
+/// The first [`PEERS`] of `candidates` (best first) at distinct addresses,
+/// each once, never `local` itself.
+pub fn choose_peers(
+    local: NodeId,
+    candidates: impl IntoIterator<Item = (NodeId, SocketAddr)>,
+) -> Vec<NodeId> {
+    let mut chosen: Vec<(NodeId, SocketAddr)> = Vec::new();
+    for (node, addr) in candidates {
+        let taken = chosen.iter().any(|(n, a)| *n == node || *a == addr);
+        if node != local && !taken {
+            chosen.push((node, addr));
+        }
+        if chosen.len() == PEERS {
+            break;
+        }
+    }
+    chosen.into_iter().map(|(node, _)| node).collect()
+}
+
 /// Asks each of `peers` to dial this node back and classifies what they saw.
 pub async fn netcheck(
     client: &RpcClient,
@@ -60,4 +83,29 @@ async fn ask(
         observed: answer.observed_addr.parse().ok()?,
         reached: answer.reached,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_peers_at_distinct_addresses_are_chosen_best_first() {
+        let node = |n: u8| NodeId::from_bytes([n; 32]);
+        let at = |port: u16| SocketAddr::from(([203, 0, 113, 1], port));
+        let candidates = [
+            (node(0), at(1)),
+            (node(1), at(1)),
+            (node(2), at(1)),
+            (node(1), at(2)),
+            (node(3), at(3)),
+            (node(4), at(4)),
+            (node(5), at(5)),
+        ];
+        assert_eq!(
+            choose_peers(node(0), candidates),
+            [node(1), node(3), node(4)],
+            "not itself, one per node, one per address, three"
+        );
+    }
 }

@@ -16,9 +16,6 @@ use crate::nat::{self, DialBackServer, NatReport};
 use crate::node_service::{self, NodeInfo};
 use crate::rpc::{Handlers, Router, RpcClient, RpcConfig, RpcServer};
 
-/// Peers a netcheck asks: two tell the NAT's mapping, a third outvotes
-/// one that is down.
-const NETCHECK_PEERS: usize = 3;
 /// How long shutdown waits for close frames to reach peers.
 const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 
@@ -240,24 +237,17 @@ impl Node {
     /// then ones the address book knows, to dial this node back, and
     /// reports whether it is reachable and through what kind of NAT.
     pub async fn netcheck(&self) -> NatReport {
-        let mut peers: Vec<(NodeId, Vec<std::net::SocketAddr>)> = self
+        let connected = self
             .manager
             .connections()
-            .iter()
-            .map(|c| (c.remote_node_id(), vec![c.remote_address()]))
-            .collect();
+            .into_iter()
+            .map(|c| (c.remote_node_id(), c.remote_address()));
         let mut known = self.addresses.entries();
         known.sort_by_key(|(_, entry)| std::cmp::Reverse(entry.last_seen_unix));
-        peers.extend(known.into_iter().map(|(node, entry)| (node, entry.addrs)));
-        let mut chosen: Vec<NodeId> = Vec::new();
-        let mut at: Vec<std::net::SocketAddr> = Vec::new();
-        for (node, addrs) in peers {
-            let Some(addr) = addrs.first() else { continue };
-            if chosen.len() < NETCHECK_PEERS && !chosen.contains(&node) && !at.contains(addr) {
-                chosen.push(node);
-                at.push(*addr);
-            }
-        }
+        let known = known
+            .into_iter()
+            .filter_map(|(node, entry)| Some((node, *entry.addrs.first()?)));
+        let chosen = nat::choose_peers(self.id, connected.chain(known));
         nat::netcheck(&self.client, &self.manager, &chosen).await
     }
 
