@@ -1,7 +1,8 @@
 //! Learning from connections: every node we connect with enters the routing
 //! table and the address book. A node we dialed is remembered at the
 //! address that answered; every node's `Info` answer teaches the addresses
-//! it listens on (asked again only once that answer is stale). A node that
+//! it listens on (asked again only once that answer is stale), and for a
+//! node that dialed us, the address it came from after those. A node that
 //! dialed us and lists no listen address is a client (a load generator's
 //! throwaway identity): it is served over its connection and not remembered.
 
@@ -91,6 +92,13 @@ async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) -> bool {
             let listening =
                 fill_unspecified(parse_addrs(&info.listen_addrs), event.remote_address.ip());
             if !listening.is_empty() {
+                // A listening node that dialed us came from where a reply
+                // reaches it (its NAT's mapping, for one behind NAT): kept
+                // after the addresses it lists.
+                if event.direction == Direction::Inbound {
+                    let from = [event.remote_address];
+                    remember(discovery, event, &from, AddressSource::Connection);
+                }
                 remember(discovery, event, &listening, AddressSource::Info);
             }
             true
