@@ -391,6 +391,8 @@ impl Shared {
         tracing::debug!(node = %node.short(), ?direction, addr = %conn.remote_address(), "connected");
         let _ = self.events.send(self.event(&conn, EventKind::Connected));
         let span = tracing::info_span!("connection", node = %node.short(), ?direction);
+        let datagrams = driver::read_datagrams(self.datagrams.clone(), conn.clone());
+        self.tasks.spawn(datagrams.instrument(span.clone()));
         self.tasks
             .spawn(driver::drive(self.clone(), conn).instrument(span));
         Ok(primary)

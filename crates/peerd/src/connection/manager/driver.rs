@@ -1,16 +1,26 @@
 //! The task that owns one connection for its whole life: it hands the peer's
 //! streams to the handler, closes the connection when idle, and takes it out
-//! of the map the moment it closes, whoever closed it.
+//! of the map the moment it closes, whoever closed it. Beside it, a task
+//! routes the connection's datagrams, so that the stream loop, on every
+//! call's path, polls nothing more for them.
 
 use std::sync::Arc;
 
 use super::{IncomingStream, Shared};
+use crate::connection::datagrams::DatagramRouter;
 use crate::connection::served_streams::{ServedStream, ServedStreams};
 use crate::connection::{CloseCode, NodeConnection};
 
 pub(super) async fn drive(shared: Arc<Shared>, conn: NodeConnection) {
     let reason = serve(&shared, &conn).await;
     shared.unregister(&conn, reason);
+}
+
+/// Routes the connection's datagrams until it closes.
+pub(super) async fn read_datagrams(router: Arc<DatagramRouter>, conn: NodeConnection) {
+    while let Ok(frame) = conn.quic().read_datagram().await {
+        router.deliver(conn.remote_node_id(), frame);
+    }
 }
 
 async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
@@ -27,8 +37,7 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
             .idle_expired(config.connection_idle_ttl, config.drain_linger)
     };
     let idle = idle_wait();
-    let datagram = conn.quic().read_datagram();
-    tokio::pin!(cancelled, idle, datagram);
+    tokio::pin!(cancelled, idle);
     loop {
         // The next stream first: a batch of streams is taken without polling
         // the other waits once per stream. They are polled whenever no stream
@@ -40,13 +49,6 @@ async fn serve(shared: &Shared, conn: &NodeConnection) -> String {
                 Ok((send, recv, slot)) => {
                     let guard = conn.begin_stream().holding(slot);
                     shared.handler.handle_stream(IncomingStream { connection: conn.clone(), send, recv, guard });
-                }
-                Err(e) => return e.to_string(),
-            },
-            received = &mut datagram => match received {
-                Ok(frame) => {
-                    shared.datagrams.deliver(conn.remote_node_id(), frame);
-                    datagram.set(conn.quic().read_datagram());
                 }
                 Err(e) => return e.to_string(),
             },
