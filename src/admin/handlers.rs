@@ -369,19 +369,10 @@ async fn at_address(context: &AdminContext, peer: PeerAddr) -> Result<NodeConnec
 }
 
 async fn by_id(context: &AdminContext, node: NodeId) -> Result<NodeConnection, Failure> {
-    let mut addrs = context.node.addresses().get(node);
-    if addrs.is_empty() && context.node.manager().connection(node).is_none() {
-        addrs = context
-            .node
-            .discovery()
-            .find_node(node)
-            .await
-            .unwrap_or_default();
-    }
     context
         .node
-        .manager()
-        .get_or_connect(node, &addrs)
+        .client()
+        .connect(node, &CallOptions::default())
         .await
         .map_err(|e| Failure::of_connect(&e))
 }

@@ -22,7 +22,7 @@ use super::wire::codec::FrameType;
 use super::wire::outgoing::{Encode, OutFrames};
 use super::{Code, RpcConfig, Status};
 use crate::addressing::AddressBook;
-use crate::connection::{NodeConnection, NodeConnectionManager};
+use crate::connection::{ConnectError, NodeConnection, NodeConnectionManager};
 use crate::identity::NodeId;
 use crate::rpc::stats::CallStats;
 use active::ActiveCall;
@@ -391,7 +391,7 @@ impl RpcClient {
         options: &CallOptions,
     ) -> Result<NodeConnection, CallError> {
         if !options.wait_for_ready {
-            return self.connect(node, options).await;
+            return Ok(self.connect(node, options).await?);
         }
         let limit = self.config.max_waiting_calls_per_node;
         let _place = self
@@ -402,8 +402,8 @@ impl RpcClient {
         let mut retry = Duration::from_millis(100);
         loop {
             match self.connect(node, options).await {
-                Err(CallError::Connect(e)) if e.is_transient() => {}
-                result => return result,
+                Err(e) if e.is_transient() => {}
+                result => return Ok(result?),
             }
             let reconnected = async {
                 while let Ok(event) = events.recv().await {
@@ -417,11 +417,14 @@ impl RpcClient {
         }
     }
 
-    async fn connect(
+    /// The connection a call to `node` would use: the live one, else a dial
+    /// to `options.addrs`, the address book's addresses, or (none known)
+    /// the resolver's.
+    pub async fn connect(
         &self,
         node: NodeId,
         options: &CallOptions,
-    ) -> Result<NodeConnection, CallError> {
+    ) -> Result<NodeConnection, ConnectError> {
         if let Some(connection) = self.manager.connection(node) {
             return Ok(connection);
         }
@@ -434,7 +437,7 @@ impl RpcClient {
         {
             addrs = resolver.resolve(node).await;
         }
-        Ok(self.manager.get_or_connect(node, &addrs).await?)
+        self.manager.get_or_connect(node, &addrs).await
     }
 
     fn timeout(&self, options: &CallOptions) -> Duration {
