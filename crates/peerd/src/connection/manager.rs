@@ -29,6 +29,7 @@ mod dial;
 mod driver;
 mod endpoint;
 
+pub(crate) use endpoint::wildcard_for;
 pub use endpoint::{bind_udp, set_buffers};
 
 /// Receives every bidirectional stream a peer opens, on any connection. It

@@ -56,6 +56,7 @@ pub use config::TransportConfig;
 pub use datagrams::{Datagram, DatagramError, DatagramStats, MAX_SERVICE_NAME};
 pub use error::{BindError, ConnectError};
 pub use events::{ConnectionEvent, EventKind};
+pub(crate) use manager::wildcard_for;
 pub use manager::{
     IncomingStream, ManagerStats, NodeConnectionManager, StreamHandler, bind_udp, set_buffers,
 };

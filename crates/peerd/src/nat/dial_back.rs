@@ -13,7 +13,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::{SERVICE, proto};
-use crate::connection::{IncomingStream, NodeConnectionManager, StreamHandler, TransportConfig};
+use crate::connection::{
+    IncomingStream, NodeConnectionManager, StreamHandler, TransportConfig, wildcard_for,
+};
 use crate::identity::{Identity, NodeId};
 use crate::rpc::{CallContext, Handlers, Status};
 
@@ -99,10 +101,6 @@ impl Drop for Turn<'_> {
 /// One handshake with `caller`'s key at `addr`, from an endpoint of its
 /// own that serves nothing, closed at once.
 async fn dial(caller: NodeId, addr: SocketAddr) -> Result<(), String> {
-    let local = match addr {
-        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
-    };
     let config = TransportConfig {
         handshake_timeout: DIAL_TIMEOUT,
         max_connections: 1,
@@ -110,7 +108,7 @@ async fn dial(caller: NodeId, addr: SocketAddr) -> Result<(), String> {
     };
     let manager = NodeConnectionManager::bind(
         &Identity::generate(),
-        local,
+        wildcard_for(addr),
         config,
         Arc::new(ServesNothing),
         CancellationToken::new(),

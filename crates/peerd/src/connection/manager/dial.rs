@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::endpoint::wildcard_for;
 use super::{SERVER_NAME, Shared};
 use crate::connection::tally::HandshakeOutcome;
 use crate::connection::{ConnectError, Direction, NodeConnection};
@@ -185,11 +186,7 @@ fn all_failed(node: NodeId, mut failures: Vec<ConnectError>) -> ConnectError {
 /// drops a datagram too short for a packet.
 async fn refused(addr: SocketAddr) {
     tokio::time::sleep(PROBE_AFTER).await;
-    let local = match addr {
-        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
-    };
-    let socket = match tokio::net::UdpSocket::bind(local).await {
+    let socket = match tokio::net::UdpSocket::bind(wildcard_for(addr)).await {
         Ok(socket) if socket.connect(addr).await.is_ok() => socket,
         _ => return std::future::pending().await,
     };

@@ -23,6 +23,15 @@ pub fn bind_udp(
     wrap(socket)
 }
 
+/// Every interface and a port the OS picks, in `peer`'s address family:
+/// where to bind a socket of its own that reaches `peer`.
+pub(crate) fn wildcard_for(peer: SocketAddr) -> SocketAddr {
+    match peer {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    }
+}
+
 /// Asks for `size` bytes of kernel buffer each way; the kernel grants at
 /// most its configured maximum, which is logged when it falls short.
 pub fn set_buffers(socket: &std::net::UdpSocket, size: usize) -> std::io::Result<()> {
