@@ -5,7 +5,6 @@
 //! subscriber does not take in time is dropped and counted, never queued
 //! without bound.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -107,18 +106,14 @@ impl DatagramRouter {
 
     /// Routes one received datagram; never waits.
     pub(super) fn deliver(&self, from: NodeId, frame: Bytes) {
-        let Some((service, payload)) = decode(frame) else {
-            self.unrouted.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let Some(queue) = self.services.get(service.as_str()).map(|q| q.clone()) else {
-            self.unrouted.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let counter = match queue.try_send(Datagram { from, payload }) {
-            Ok(()) => &self.received,
-            Err(mpsc::error::TrySendError::Full(_)) => &self.dropped,
-            Err(mpsc::error::TrySendError::Closed(_)) => &self.unrouted,
+        let queued = decode(&frame).and_then(|(service, payload)| {
+            let queue = self.services.get(service)?;
+            Some(queue.try_send(Datagram { from, payload }))
+        });
+        let counter = match queued {
+            Some(Ok(())) => &self.received,
+            Some(Err(mpsc::error::TrySendError::Full(_))) => &self.dropped,
+            Some(Err(mpsc::error::TrySendError::Closed(_))) | None => &self.unrouted,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -143,7 +138,7 @@ pub(super) fn send(
     node: NodeId,
     service: &str,
     payload: &[u8],
-    router: &Arc<DatagramRouter>,
+    router: &DatagramRouter,
 ) -> Result<(), DatagramError> {
     check_name(service)?;
     let size = 1 + service.len() + payload.len();
@@ -175,15 +170,15 @@ fn check_name(service: &str) -> Result<(), DatagramError> {
     }
 }
 
-/// The service's name and the message, if the frame holds both.
-fn decode(mut frame: Bytes) -> Option<(String, Bytes)> {
+/// The service's name and the message, if the frame holds both; the
+/// message shares the frame's buffer.
+fn decode(frame: &Bytes) -> Option<(&str, Bytes)> {
     let len = usize::from(*frame.first()?);
     if len == 0 || frame.len() < 1 + len {
         return None;
     }
-    let name = frame.split_to(1 + len);
-    let service = std::str::from_utf8(&name[1..]).ok()?.to_owned();
-    Some((service, frame))
+    let service = std::str::from_utf8(&frame[1..1 + len]).ok()?;
+    Some((service, frame.slice(1 + len..)))
 }
 
 #[cfg(test)]
@@ -199,11 +194,12 @@ mod tests {
 
     #[test]
     fn a_frame_names_its_service_and_carries_the_rest() {
-        let (service, payload) = decode(frame("chat.v1", b"hi")).unwrap();
-        assert_eq!((service.as_str(), &payload[..]), ("chat.v1", &b"hi"[..]));
-        assert_eq!(decode(frame("x", b"")).unwrap().1, Bytes::new());
+        let hi = frame("chat.v1", b"hi");
+        let (service, payload) = decode(&hi).unwrap();
+        assert_eq!((service, &payload[..]), ("chat.v1", &b"hi"[..]));
+        assert_eq!(decode(&frame("x", b"")).unwrap().1, Bytes::new());
         for broken in [&b""[..], &[0][..], &[5, b'a'][..], &[1, 0xff][..]] {
-            assert_eq!(decode(Bytes::copy_from_slice(broken)), None, "{broken:?}");
+            assert_eq!(decode(&Bytes::copy_from_slice(broken)), None, "{broken:?}");
         }
     }
 
