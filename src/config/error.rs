@@ -54,27 +54,12 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// `Ok` for no error, else [`Self::several`].
-    pub(super) fn of_all(errors: Vec<ConfigError>) -> Result<(), ConfigError> {
-        match errors.is_empty() {
-            true => Ok(()),
-            false => Err(Self::several(errors)),
-        }
-    }
-
-    /// The error for one, [`Self::Several`] for more; `errors` is not empty.
-    pub(super) fn several(mut errors: Vec<ConfigError>) -> ConfigError {
+    /// `Ok` for no error, the error for one, [`Self::Several`] for more.
+    pub(super) fn of_all(mut errors: Vec<ConfigError>) -> Result<(), ConfigError> {
         match errors.len() {
-            1 => errors.remove(0),
-            _ => ConfigError::Several(errors),
-        }
-    }
-
-    /// The errors this one stands for.
-    pub(super) fn into_list(self) -> Vec<ConfigError> {
-        match self {
-            ConfigError::Several(errors) => errors,
-            one => vec![one],
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(ConfigError::Several(errors)),
         }
     }
 }

@@ -9,7 +9,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::ConfigError;
 use super::keys::{Key, find_in, is_section};
-use super::layers::Layer;
+use super::layers::{Layer, split};
 use super::source::{Origin, Source, line_and_column};
 use super::values::{Given, Raw};
 
@@ -37,14 +37,7 @@ fn parse(path: &Path, text: &str) -> Result<(Layer, Vec<ConfigError>), ConfigErr
     file.collect(None, document.get_ref(), &mut entries);
     // The parsed table is ordered by key name; report problems in file order.
     entries.sort_by_key(|(offset, _)| *offset);
-    let (found, refused): (Vec<_>, Vec<_>) = entries
-        .into_iter()
-        .map(|(_, entry)| entry)
-        .partition(Result::is_ok);
-    Ok((
-        found.into_iter().filter_map(Result::ok).collect(),
-        refused.into_iter().filter_map(Result::err).collect(),
-    ))
+    Ok(split(entries.into_iter().map(|(_, entry)| entry)))
 }
 
 /// A key's value, or why the key is refused, at the byte offset of the key.

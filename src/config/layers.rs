@@ -28,8 +28,9 @@ impl Layers {
         }
     }
 
-    /// Converts every given value over the defaults and checks the keys that depend on each other.
-    pub fn settle(&self) -> Result<Settings, ConfigError> {
+    /// Converts every given value over the defaults and checks the keys that
+    /// depend on each other (once each converts); the problems beside.
+    pub fn settle(&self) -> (Settings, Vec<ConfigError>) {
         let mut settings = Settings::default();
         let mut errors = Vec::new();
         for key in KEYS {
@@ -39,11 +40,12 @@ impl Layers {
                 errors.push(invalid(key.name, rejection));
             }
         }
-        if errors.is_empty() {
-            self.check_keep_alive(&settings)?;
+        if errors.is_empty()
+            && let Err(e) = self.check_keep_alive(&settings)
+        {
+            errors.push(e);
         }
-        ConfigError::of_all(errors)?;
-        Ok(settings)
+        (settings, errors)
     }
 
     fn source_of(&self, name: &str) -> Source {
@@ -142,24 +144,34 @@ fn is_alias_rank(rank: usize) -> bool {
 
 /// The command-line layer, in the order the flags were given.
 pub(super) fn flag_layer(flags: &[FlagOverride]) -> (Layer, Vec<ConfigError>) {
-    let (given, unknown): (Vec<_>, Vec<_>) = flags
-        .iter()
-        .map(|flag| {
-            let from = Source::Flag {
-                flag: flag.flag.clone(),
-            };
-            let Some(key) = find(&flag.key) else {
-                return Err(ConfigError::UnknownKey {
-                    key: flag.key.clone(),
-                    from,
-                });
-            };
-            let raw = Raw::Text(flag.value.clone());
-            Ok((key, Given { raw, from }))
-        })
-        .partition(Result::is_ok);
-    (
-        given.into_iter().filter_map(Result::ok).collect(),
-        unknown.into_iter().filter_map(Result::err).collect(),
-    )
+    let entries = flags.iter().map(|flag| {
+        let from = Source::Flag {
+            flag: flag.flag.clone(),
+        };
+        let Some(key) = find(&flag.key) else {
+            return Err(ConfigError::UnknownKey {
+                key: flag.key.clone(),
+                from,
+            });
+        };
+        let raw = Raw::Text(flag.value.clone());
+        Ok((key, Given { raw, from }))
+    });
+    split(entries)
+}
+
+/// The entries a layer takes, and the problems of those it refuses, in
+/// their order.
+pub(super) fn split(
+    entries: impl IntoIterator<Item = Result<(&'static Key, Given), ConfigError>>,
+) -> (Layer, Vec<ConfigError>) {
+    let mut layer = Vec::new();
+    let mut errors = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(taken) => layer.push(taken),
+            Err(e) => errors.push(e),
+        }
+    }
+    (layer, errors)
 }

@@ -110,11 +110,7 @@ pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
         layers.push(layer);
         errors.extend(refused);
     }
-    match layers.settle() {
-        Ok(settings) => ConfigError::of_all(errors).map(|()| settings),
-        Err(e) => {
-            errors.extend(e.into_list());
-            Err(ConfigError::several(errors))
-        }
-    }
+    let (settings, invalid) = layers.settle();
+    errors.extend(invalid);
+    ConfigError::of_all(errors).map(|()| settings)
 }
