@@ -32,25 +32,23 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn invalid(message: impl Into<String>) -> Self {
+    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self {
-            kind: FailureKind::Invalid,
+            kind,
             message: message.into(),
         }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(FailureKind::Invalid, message)
     }
 
     pub fn other(message: impl Into<String>) -> Self {
-        Self {
-            kind: FailureKind::Other,
-            message: message.into(),
-        }
+        Self::new(FailureKind::Other, message)
     }
 
     pub fn unreachable(message: impl Into<String>) -> Self {
-        Self {
-            kind: FailureKind::Unreachable,
-            message: message.into(),
-        }
+        Self::new(FailureKind::Unreachable, message)
     }
 
     /// A dial's failure.
@@ -62,10 +60,7 @@ impl Failure {
             | ConnectError::Tls(_) => FailureKind::Other,
             _ => FailureKind::Unreachable,
         };
-        Self {
-            kind,
-            message: error.to_string(),
-        }
+        Self::new(kind, error.to_string())
     }
 
     /// A call's failure. `connected` says whether a connection to the
@@ -80,10 +75,7 @@ impl Failure {
             (StatusOrigin::Local, _) => FailureKind::Other,
             (StatusOrigin::Callee, _) => FailureKind::Remote,
         };
-        Self {
-            kind,
-            message: status.to_string(),
-        }
+        Self::new(kind, status.to_string())
     }
 }
 

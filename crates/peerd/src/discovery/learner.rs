@@ -84,34 +84,36 @@ fn remember(
     });
 }
 
-/// Asks the peer for its listen addresses; true if it answered.
+/// Asks the peer for its listen addresses; true if it answered. A node
+/// that dialed us is also remembered where it came from, where a reply
+/// reaches it (its NAT's mapping, for one behind NAT), after the addresses
+/// it lists: if it lists any (else it is a client), or if it refuses Info
+/// (a node without the node service may still listen where it dialed from,
+/// as peerd nodes do).
 async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) -> bool {
     let options = CallOptions::default().with_timeout(INFO_TIMEOUT);
-    match node_service::info(&discovery.inner.client, event.node, &options).await {
-        Ok(info) => {
-            let listening =
-                fill_unspecified(parse_addrs(&info.listen_addrs), event.remote_address.ip());
-            if !listening.is_empty() {
-                // A listening node that dialed us came from where a reply
-                // reaches it (its NAT's mapping, for one behind NAT): kept
-                // after the addresses it lists.
-                if event.direction == Direction::Inbound {
-                    let from = [event.remote_address];
-                    remember(discovery, event, &from, AddressSource::Connection);
-                }
-                remember(discovery, event, &listening, AddressSource::Info);
+    let (listening, answered, refused) =
+        match node_service::info(&discovery.inner.client, event.node, &options).await {
+            Ok(info) => {
+                let listed = parse_addrs(&info.listen_addrs);
+                (
+                    fill_unspecified(listed, event.remote_address.ip()),
+                    true,
+                    false,
+                )
             }
-            true
-        }
-        Err(status) => {
-            tracing::debug!(node = %event.node.short(), %status, "no Info from a new peer");
-            // A node that refuses Info (one without the node service) may
-            // still listen where it dialed from, as peerd nodes do.
-            if event.direction == Direction::Inbound && status.origin() == StatusOrigin::Callee {
-                let from = [event.remote_address];
-                remember(discovery, event, &from, AddressSource::Connection);
+            Err(status) => {
+                tracing::debug!(node = %event.node.short(), %status, "no Info from a new peer");
+                (Vec::new(), false, status.origin() == StatusOrigin::Callee)
             }
-            false
-        }
+        };
+    let listens = !listening.is_empty();
+    if event.direction == Direction::Inbound && (listens || refused) {
+        let from = [event.remote_address];
+        remember(discovery, event, &from, AddressSource::Connection);
     }
+    if listens {
+        remember(discovery, event, &listening, AddressSource::Info);
+    }
+    answered
 }
