@@ -112,6 +112,7 @@ fn contacts_at(count: usize, addrs: &[String], seed: u64) -> Vec<proto::NodeAddr
         .map(|_| proto::NodeAddress {
             node_id: random_id(&mut rng).to_string(),
             addrs: addrs.to_vec(),
+            relays: Vec::new(),
         })
         .collect()
 }

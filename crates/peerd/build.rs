@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "peerd/rpc/v1/rpc.proto",
         "peerd/node/v1/node.proto",
         "peerd/nat/v1/nat.proto",
+        "peerd/relay/v1/relay.proto",
     ];
     let descriptors = protox::compile(files, ["../../proto"])?;
     prost_build::Config::new()

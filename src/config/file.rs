@@ -114,7 +114,7 @@ impl FileText<'_> {
                 .map_or(Raw::Unsupported("an integer beyond 64 bits"), Raw::Integer),
             DeValue::Array(items) => Raw::List(items.iter().map(|item| self.given(item)).collect()),
             DeValue::Float(_) => Raw::Unsupported("a float"),
-            DeValue::Boolean(_) => Raw::Unsupported("a boolean"),
+            DeValue::Boolean(flag) => Raw::Boolean(*flag),
             DeValue::Datetime(_) => Raw::Unsupported("a date-time"),
             DeValue::Table(table) => Raw::Table(
                 table

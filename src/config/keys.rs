@@ -425,6 +425,52 @@ pub(super) static KEYS: &[Key] = &[
         set: |s, v| gateway::expose_list(v).map(|x| s.gateway.expose = x),
         show: |s| gateway::show_expose(&s.gateway.expose),
     },
+    Key {
+        name: "relay.enabled",
+        doc: "Serve as a relay (docs/nat.md): nodes behind NAT hold reservations here, and others reach them through it",
+        set: |s, v| convert(v, values::switch).map(|x| s.relay.enabled = x),
+        show: |s| Value::Boolean(s.relay.enabled),
+    },
+    Key {
+        name: "relay.max_reservations",
+        doc: "Most reservations the relay holds at once; more are refused with RESOURCE_EXHAUSTED",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.relay.limits.max_reservations = x),
+        show: |s| count(s.relay.limits.max_reservations),
+    },
+    Key {
+        name: "relay.max_circuits",
+        doc: "Most circuits the relay runs at once; more are refused with RESOURCE_EXHAUSTED",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.relay.limits.max_circuits = x),
+        show: |s| count(s.relay.limits.max_circuits),
+    },
+    Key {
+        name: "relay.max_circuits_per_node",
+        doc: "Most circuits one node may be an end of at once, as caller or target",
+        set: |s, v| {
+            convert(v, values::positive_usize).map(|x| s.relay.limits.max_circuits_per_node = x)
+        },
+        show: |s| count(s.relay.limits.max_circuits_per_node),
+    },
+    Key {
+        name: "relay.circuit_bytes",
+        doc: "Bytes one circuit may carry, both ways together, before the relay closes it with RESOURCE_EXHAUSTED",
+        set: |s, v| convert(v, values::byte_budget).map(|x| s.relay.limits.circuit_bytes = x),
+        show: |s| bytes(s.relay.limits.circuit_bytes),
+    },
+    Key {
+        name: "relay.circuit_duration",
+        doc: "How long one circuit may last before the relay closes it with DEADLINE_EXCEEDED; rpc.max_call_deadline bounds it too",
+        set: |s, v| {
+            convert(v, values::nonzero_duration).map(|x| s.relay.limits.circuit_duration = x)
+        },
+        show: |s| duration(s.relay.limits.circuit_duration),
+    },
+    Key {
+        name: "nat.use_relays",
+        doc: "When a netcheck finds this node unreachable, hold a reservation on each pinned peer that serves a relay, and list those relays in Info",
+        set: |s, v| convert(v, values::switch).map(|x| s.nat.use_relays = x),
+        show: |s| Value::Boolean(s.nat.use_relays),
+    },
 ];
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use super::keys::KEYS;
 use crate::gateway::GatewaySettings;
 use peerd::connection::TransportConfig;
 use peerd::discovery::DiscoveryConfig;
+use peerd::relay::RelayConfig;
 use peerd::rpc::RpcConfig;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +36,28 @@ pub struct Settings {
     pub discovery: DiscoveryConfig,
     pub metrics: MetricsSettings,
     pub gateway: GatewaySettings,
+    pub relay: RelaySettings,
+    pub nat: NatSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RelaySettings {
+    /// Off by default: a relay spends its bandwidth on other nodes' traffic.
+    pub enabled: bool,
+    pub limits: RelayConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatSettings {
+    /// Reserve on pinned peers that serve a relay once a netcheck finds
+    /// this node unreachable. Default on.
+    pub use_relays: bool,
+}
+
+impl Default for NatSettings {
+    fn default() -> Self {
+        NatSettings { use_relays: true }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +145,8 @@ impl Default for Settings {
             discovery: DiscoveryConfig::default(),
             metrics: MetricsSettings::default(),
             gateway: GatewaySettings::default(),
+            relay: RelaySettings::default(),
+            nat: NatSettings::default(),
         }
     }
 }

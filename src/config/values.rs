@@ -17,6 +17,7 @@ use super::units::{UnitError, parse_byte_size, parse_duration};
 pub(super) enum Raw {
     Text(String),
     Integer(i64),
+    Boolean(bool),
     List(Vec<Given>),
     /// A TOML table's fields, in file order.
     Table(Vec<(String, Given)>),
@@ -56,6 +57,7 @@ fn describe(raw: &Raw) -> String {
     match raw {
         Raw::Text(text) => format!("{text:?}"),
         Raw::Integer(number) => number.to_string(),
+        Raw::Boolean(flag) => flag.to_string(),
         Raw::List(_) => "a list".to_owned(),
         Raw::Table(_) => "a table".to_owned(),
         Raw::Unsupported(description) => (*description).to_owned(),
@@ -193,6 +195,24 @@ pub(super) fn message_size(raw: &Raw) -> Result<u32, String> {
         .ok()
         .filter(|bytes| *bytes >= 1024)
         .ok_or_else(|| expected("a byte size of at least 1KiB and below 4GiB", raw))
+}
+
+/// A TOML boolean, or `true` / `false` as text (environment, flags).
+pub(super) fn switch(raw: &Raw) -> Result<bool, String> {
+    match raw {
+        Raw::Boolean(flag) => Ok(*flag),
+        Raw::Text(text) if text.trim() == "true" => Ok(true),
+        Raw::Text(text) if text.trim() == "false" => Ok(false),
+        other => Err(expected("true or false", other)),
+    }
+}
+
+/// A byte count of at least 1 KiB, as a u64.
+pub(super) fn byte_budget(raw: &Raw) -> Result<u64, String> {
+    match byte_size(raw)? {
+        bytes @ 1024.. => Ok(bytes),
+        _ => Err(expected("a byte size of at least 1KiB", raw)),
+    }
 }
 
 const POSITIVE: &str = "a positive integer";

@@ -31,7 +31,7 @@ use crate::admin::{AdminContext, AdminServer, AdminServerError};
 use crate::config::{DEFAULT_METRICS, MetricsListen, Settings};
 use crate::gateway::{Gateway, GatewayError};
 use crate::metrics::{MetricsServer, MetricsServerError, Readiness};
-use peerd::connection::{BindError, bind_udp};
+use peerd::connection::{BindError, bind_std};
 use peerd::identity::{KeyFileError, load_or_create_key};
 use peerd::{Node, addressing::ParsePeerAddrError};
 
@@ -87,7 +87,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let paths = Paths::resolve(&settings);
     let _lock = prepare_paths(&paths)?;
     // Before the key: a port in use must not leave a new identity behind.
-    let socket = bind_udp(settings.listen, &settings.transport).map_err(listen_error)?;
+    let socket = bind_std(settings.listen, &settings.transport).map_err(listen_error)?;
     let (identity, created) = load_or_create_key(&paths.key_file)?;
     if created {
         tracing::info!(key = %paths.key_file.display(), "created a new node identity");
@@ -95,8 +95,12 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let configured = peers::Configured::from_settings(&settings)?;
     let root = CancellationToken::new();
     let gateway = Gateway::new(&settings.gateway, &settings.rpc);
-    let node = Node::builder(identity)
-        .socket(socket)
+    let builder = Node::builder(identity).bound(socket);
+    let builder = match settings.relay.enabled {
+        true => builder.relay(settings.relay.limits.clone()),
+        false => builder,
+    };
+    let node = builder
         .transport(settings.transport.clone())
         .rpc(settings.rpc.clone())
         .fallback(gateway.inbound().handler())
@@ -126,7 +130,12 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
 
     let tasks = TaskTracker::new();
     tasks.spawn(admin.serve(context.clone(), root.child_token()));
-    tasks.spawn(netchecks::run(context.clone(), root.child_token()));
+    let use_relays = settings.nat.use_relays;
+    tasks.spawn(netchecks::run(
+        context.clone(),
+        use_relays,
+        root.child_token(),
+    ));
     tasks.spawn(gateway.serving);
     tasks.spawn(peers::run(
         node.clone(),

@@ -1,6 +1,8 @@
 //! Network namespaces a test builds for itself: a "public" namespace and
 //! homes behind NAT routers made of iptables MASQUERADE, with no route
-//! between the homes except through NAT. Everything is removed on drop.
+//! between the homes except through NAT; the public namespace routes
+//! between the NAT routers, as the Internet does. Everything is removed on
+//! drop. [`NsRuntime`] runs library nodes inside one of them.
 //!
 //! ```text
 //!   home1 10.0.1.2 ── 10.0.1.1 nat1 203.0.113.2 ──┐
@@ -10,7 +12,10 @@
 //!   home2 10.0.2.2 ── 10.0.2.1 nat2 203.0.113.6 ──┘
 //! ```
 
+use std::future::Future;
+use std::os::fd::AsRawFd;
 use std::process::Command;
+use std::sync::mpsc;
 
 /// The address the public namespace's nodes listen on.
 pub const PUBLIC_IP: &str = "198.51.100.1";
@@ -60,6 +65,7 @@ impl Topology {
             &public,
             &["ip", "addr", "add", &format!("{PUBLIC_IP}/32"), "dev", "lo"],
         );
+        run(&public, &["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         for (home, nat) in [(1, nat1), (2, nat2)] {
             topology.add_home(home, nat);
         }
@@ -164,4 +170,75 @@ fn command(args: &[&str]) {
         "{args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// A tokio runtime on a thread of its own that entered a namespace: every
+/// socket its tasks bind belongs to that namespace, so library nodes of one
+/// test process sit on different hosts of the topology.
+pub struct NsRuntime {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NsRuntime {
+    /// A runtime inside the namespace `ns` (from `Topology::ns`).
+    pub fn enter(ns: &str) -> Self {
+        let path = format!("/var/run/netns/{ns}");
+        let (handle_tx, handle_rx) = mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let namespace = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns on a namespace file this thread opened; it
+            // changes only this thread's network namespace.
+            let entered = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(
+                entered,
+                0,
+                "setns {path}: {}",
+                std::io::Error::last_os_error()
+            );
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            handle_tx.send(runtime.handle().clone()).unwrap();
+            runtime.block_on(async {
+                let _ = stopped.await;
+            });
+        });
+        Self {
+            handle: handle_rx.recv().unwrap(),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs `work` on the namespace's thread and waits for what it returns.
+    pub fn run<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> T {
+        let (done, result) = mpsc::channel();
+        self.handle.spawn(async move {
+            let _ = done.send(work.await);
+        });
+        result.recv().expect("the namespace's runtime stopped")
+    }
+
+    /// Starts `work` on the namespace's thread without waiting for it.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.handle.spawn(work)
+    }
+}
+
+impl Drop for NsRuntime {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }

@@ -86,6 +86,8 @@ pub mod metrics;
 pub mod nat;
 pub mod node;
 pub mod node_service;
+pub mod paths;
+pub mod relay;
 pub mod rpc;
 #[cfg(feature = "test-utils")]
 pub mod test_utils;

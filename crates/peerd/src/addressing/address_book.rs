@@ -9,13 +9,17 @@ use std::time::SystemTime;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
+use super::RelayAddr;
 use crate::identity::NodeId;
+use crate::paths::is_virtual;
 
 /// Nodes remembered at most; the longest unseen learned one is forgotten
 /// first, and one the operator entered never makes room for a learned one.
 pub const MAX_NODES: usize = 4096;
 /// Addresses remembered per node; older ones beyond this are forgotten.
 pub const MAX_ADDRESSES_PER_NODE: usize = 8;
+/// Relays remembered per node.
+const MAX_RELAYS_PER_NODE: usize = 4;
 
 /// How an address was learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +53,10 @@ pub struct PeerEntry {
     pub last_seen_unix: u64,
     /// How the most recent addresses were learned.
     pub source: AddressSource,
+    /// Relays holding a reservation for the node, as its `Info` last
+    /// listed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<RelayAddr>,
 }
 
 /// Addresses per node. Cheap to clone (shared).
@@ -64,14 +72,21 @@ impl AddressBook {
         self.learn(node, &[addr], AddressSource::Manual);
     }
 
-    /// Records `addrs` (best first) for `node`, seen now.
+    /// Records `addrs` (best first) for `node`, seen now. Virtual addresses
+    /// (a relayed or punched path's) are never recorded: they mean nothing
+    /// outside this node's socket.
     pub fn learn(&self, node: NodeId, addrs: &[SocketAddr], source: AddressSource) {
+        let addrs: Vec<SocketAddr> = addrs.iter().copied().filter(|a| !is_virtual(*a)).collect();
+        if addrs.is_empty() {
+            return;
+        }
         let known = self.entries.contains_key(&node);
         {
             let mut entry = self.entries.entry(node).or_insert_with(|| PeerEntry {
                 addrs: Vec::new(),
                 last_seen_unix: 0,
                 source,
+                relays: Vec::new(),
             });
             for addr in addrs.iter().rev() {
                 entry.addrs.retain(|a| a != addr);
@@ -95,6 +110,33 @@ impl AddressBook {
         self.entries
             .get(&node)
             .map(|e| e.addrs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the relays listed for `node`, seen now: its own list, or
+    /// the reservation it holds here, is the truth about its reservations.
+    pub fn set_relays(&self, node: NodeId, relays: &[RelayAddr]) {
+        let known = self.entries.contains_key(&node);
+        {
+            let mut entry = self.entries.entry(node).or_insert_with(|| PeerEntry {
+                addrs: Vec::new(),
+                last_seen_unix: 0,
+                source: AddressSource::Connection,
+                relays: Vec::new(),
+            });
+            entry.relays = relays.iter().take(MAX_RELAYS_PER_NODE).copied().collect();
+            entry.last_seen_unix = unix_now();
+        }
+        if !known {
+            self.evict_beyond(MAX_NODES);
+        }
+    }
+
+    /// The relays that hold a reservation for `node`, as last listed.
+    pub fn relays(&self, node: NodeId) -> Vec<RelayAddr> {
+        self.entries
+            .get(&node)
+            .map(|e| e.relays.clone())
             .unwrap_or_default()
     }
 
@@ -188,6 +230,7 @@ mod tests {
                 addrs: vec![],
                 last_seen_unix: 1,
                 source: AddressSource::Lookup,
+                relays: Vec::new(),
             },
         );
         for n in 1..=MAX_NODES as u16 {
@@ -207,6 +250,7 @@ mod tests {
                 addrs: vec![SocketAddr::from(([127, 0, 0, 1], 9))],
                 last_seen_unix: 1,
                 source: AddressSource::Manual,
+                relays: Vec::new(),
             },
         );
         book.learn(
@@ -230,6 +274,30 @@ mod tests {
     }
 
     #[test]
+    fn virtual_addresses_are_never_learned_and_relays_are_replaced_whole() {
+        let book = AddressBook::default();
+        let relayed: SocketAddr = "240.0.0.1:1".parse().unwrap();
+        book.learn(node(1), &[relayed], AddressSource::Connection);
+        assert_eq!(book.len(), 0);
+        book.learn(
+            node(1),
+            &[relayed, "127.0.0.1:5".parse().unwrap()],
+            AddressSource::Info,
+        );
+        assert_eq!(book.get(node(1)), ["127.0.0.1:5".parse().unwrap()]);
+        let relay = |n| RelayAddr {
+            relay: node(n),
+            addr: "198.51.100.1:7733".parse().unwrap(),
+        };
+        book.set_relays(node(1), &[relay(2), relay(3)]);
+        book.set_relays(node(1), &[relay(3)]);
+        assert_eq!(book.relays(node(1)), [relay(3)]);
+        book.set_relays(node(9), &[relay(2)]);
+        assert_eq!(book.relays(node(9)), [relay(2)]);
+        assert!(book.get(node(9)).is_empty(), "a relay is not an address");
+    }
+
+    #[test]
     fn restoring_never_overwrites_fresher_knowledge() {
         let book = AddressBook::default();
         book.add(node(1), SocketAddr::from(([127, 0, 0, 1], 2)));
@@ -237,6 +305,7 @@ mod tests {
             addrs: vec![SocketAddr::from(([127, 0, 0, 1], 9))],
             last_seen_unix: 1,
             source: AddressSource::Config,
+            relays: Vec::new(),
         };
         book.restore(node(1), stale);
         assert_eq!(book.get(node(1))[0].port(), 2);

@@ -15,6 +15,9 @@ pub enum CloseCode {
     ShuttingDown = 3,
     /// The node holds its maximum number of connections.
     ConnectionLimit = 4,
+    /// The relay circuit that carried the connection ended, and no direct
+    /// path replaced it: dial again.
+    PathLost = 5,
 }
 
 impl CloseCode {
@@ -26,6 +29,7 @@ impl CloseCode {
             Self::Superseded => b"superseded by another connection",
             Self::ShuttingDown => b"shutting down",
             Self::ConnectionLimit => b"connection limit reached",
+            Self::PathLost => b"relay circuit ended",
         }
     }
 
@@ -38,6 +42,7 @@ impl CloseCode {
             Self::Superseded,
             Self::ShuttingDown,
             Self::ConnectionLimit,
+            Self::PathLost,
         ]
         .into_iter()
         .find(|c| *c as u64 == code)

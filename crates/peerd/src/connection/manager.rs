@@ -30,7 +30,7 @@ mod driver;
 mod endpoint;
 
 pub(crate) use endpoint::wildcard_for;
-pub use endpoint::{bind_udp, set_buffers};
+pub use endpoint::{bind_std, bind_udp, set_buffers, wrap_udp};
 
 /// Receives every bidirectional stream a peer opens, on any connection. It
 /// must not block: it takes ownership of the stream and spawns its own work.

@@ -58,7 +58,8 @@ pub use error::{BindError, ConnectError};
 pub use events::{ConnectionEvent, EventKind};
 pub(crate) use manager::wildcard_for;
 pub use manager::{
-    IncomingStream, ManagerStats, NodeConnectionManager, StreamHandler, bind_udp, set_buffers,
+    IncomingStream, ManagerStats, NodeConnectionManager, StreamHandler, bind_std, bind_udp,
+    set_buffers, wrap_udp,
 };
 pub use node_connection::{Direction, NodeConnection};
 pub(crate) use pending::source_of;

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::providers::{MAX_TTL, Provider, ProviderStore};
 use super::routing_table::{K, RoutingTable};
 use super::wire::to_node_address;
+use crate::addressing::AddressBook;
 use crate::identity::NodeId;
 use crate::node_service::{Directory, proto};
 use crate::rpc::{CallContext, Status};
@@ -25,15 +26,19 @@ pub struct DiscoveryState {
     /// Service announcements other nodes stored here, bounded and
     /// expiring.
     pub providers: Mutex<ProviderStore>,
+    /// The node's address book, whose relays FindNode answers list.
+    pub addresses: AddressBook,
 }
 
 impl DiscoveryState {
-    /// Empty state for the node `local`.
-    pub fn new(local: NodeId) -> Arc<Self> {
+    /// Empty state for the node `local`, whose address book is
+    /// `addresses`.
+    pub fn new(local: NodeId, addresses: AddressBook) -> Arc<Self> {
         Arc::new(Self {
             local,
             table: Mutex::new(RoutingTable::new(local)),
             providers: Mutex::default(),
+            addresses,
         })
     }
 
@@ -77,7 +82,12 @@ fn find_node(
         .target
         .parse()
         .map_err(|e| Status::invalid_argument(format!("target: {e}")))?;
-    let closest = state.table().closest(&target, K);
+    let mut closest = state.table().closest(&target, K);
+    // The book is where relays are kept: a node's own Info, or its
+    // reservation on this node, put them there.
+    for contact in &mut closest {
+        contact.relays = state.addresses.relays(contact.node);
+    }
     Ok(proto::FindNodeResponse {
         nodes: closest.iter().map(to_node_address).collect(),
     })
@@ -99,8 +109,13 @@ fn store_announcement(
     let provider = Provider {
         node: context.caller(),
         version: request.version.chars().take(64).collect(),
-        // One UDP socket per node: where it called from is where it listens.
-        addrs: vec![context.caller_address()],
+        // One UDP socket per node: where it called from is where it
+        // listens, unless it called through a relay (a lookup of its id
+        // finds the relay then).
+        addrs: Some(context.caller_address())
+            .filter(|addr| !crate::paths::is_virtual(*addr))
+            .into_iter()
+            .collect(),
         expires: now + ttl,
         known_since,
     };
@@ -121,6 +136,7 @@ pub(crate) fn providers_of(state: &DiscoveryState, name: &str) -> proto::FindSer
                 node: Some(proto::NodeAddress {
                     node_id: p.node.to_string(),
                     addrs: p.addrs.iter().map(ToString::to_string).collect(),
+                    relays: Vec::new(),
                 }),
                 version: p.version.clone(),
                 ttl_remaining_secs: p.expires.saturating_duration_since(now).as_secs() as u32,

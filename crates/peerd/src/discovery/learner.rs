@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::Discovery;
 use super::fresh_answers::FreshAnswers;
 use super::routing_table::Contact;
-use super::wire::{fill_unspecified, parse_addrs};
+use super::wire::{fill_unspecified, parse_addrs, parse_relays};
 use crate::addressing::AddressSource;
 use crate::connection::{ConnectionEvent, Direction, EventKind};
 use crate::node_service;
@@ -81,6 +81,7 @@ fn remember(
     discovery.saw(Contact {
         node: event.node,
         addrs: addrs.to_vec(),
+        relays: Vec::new(),
     });
 }
 
@@ -92,19 +93,21 @@ fn remember(
 /// as peerd nodes do).
 async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) -> bool {
     let options = CallOptions::default().with_timeout(INFO_TIMEOUT);
-    let (listening, answered, refused) =
+    let (listening, relays, answered, refused) =
         match node_service::info(&discovery.inner.client, event.node, &options).await {
             Ok(info) => {
                 let listed = parse_addrs(&info.listen_addrs);
                 (
-                    fill_unspecified(listed, event.remote_address.ip()),
+                    fill_unspecified(listed, event.remote_address),
+                    parse_relays(&info.relays),
                     true,
                     false,
                 )
             }
             Err(status) => {
                 tracing::debug!(node = %event.node.short(), %status, "no Info from a new peer");
-                (Vec::new(), false, status.origin() == StatusOrigin::Callee)
+                let refused = status.origin() == StatusOrigin::Callee;
+                (Vec::new(), Vec::new(), false, refused)
             }
         };
     let listens = !listening.is_empty();
@@ -114,6 +117,14 @@ async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) -> bool {
     }
     if listens {
         remember(discovery, event, &listening, AddressSource::Info);
+    }
+    if !relays.is_empty() {
+        discovery.inner.addresses.set_relays(event.node, &relays);
+        discovery.saw(Contact {
+            node: event.node,
+            addrs: Vec::new(),
+            relays,
+        });
     }
     answered
 }

@@ -210,6 +210,7 @@ mod tests {
         Contact {
             node: node(i),
             addrs: vec![SocketAddr::from(([127, 0, 0, 1], u16::from(i)))],
+            relays: Vec::new(),
         }
     }
 
@@ -288,6 +289,7 @@ mod tests {
             .map(|i| Contact {
                 node: node(i),
                 addrs: vec![shared],
+                relays: Vec::new(),
             })
             .collect();
         let mut lookup = Lookup::new(node(0), node(99), 20, liars, false, 60);

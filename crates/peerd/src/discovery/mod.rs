@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use backoff::Backoff;
+pub(crate) use backoff::random_unit;
 pub use config::DiscoveryConfig;
 use dial_budget::DialBudget;
 pub use handlers::DiscoveryState;
@@ -145,9 +146,11 @@ impl Discovery {
         }
         let done = self.lookup(target, true, self.deadline()).await;
         let found = done.found()?.clone();
-        self.inner
-            .addresses
-            .learn(target, &found.addrs, AddressSource::Lookup);
+        let addresses = &self.inner.addresses;
+        addresses.learn(target, &found.addrs, AddressSource::Lookup);
+        if !found.relays.is_empty() {
+            addresses.set_relays(target, &found.relays);
+        }
         Some(found.addrs)
     }
 
@@ -188,8 +191,15 @@ impl Discovery {
 
     /// Records `contact` as live in the routing table. A full bucket with
     /// a member not connected checks that member with a Ping first, in the
-    /// background (at most one check per bucket at a time).
-    fn saw(&self, contact: Contact) {
+    /// background (at most one check per bucket at a time). Virtual
+    /// addresses are left out: they mean nothing to other nodes.
+    fn saw(&self, mut contact: Contact) {
+        contact
+            .addrs
+            .retain(|addr| !crate::paths::is_virtual(*addr));
+        if contact.addrs.is_empty() && contact.relays.is_empty() {
+            return;
+        }
         let manager = self.inner.manager.clone();
         let inserted = self
             .inner
@@ -255,6 +265,7 @@ impl Discovery {
         self.saw(Contact {
             node: peer.node,
             addrs: vec![connection.remote_address()],
+            relays: Vec::new(),
         });
         Ok(connection)
     }

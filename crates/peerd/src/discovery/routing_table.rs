@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use tokio::time::Instant;
 
 use super::distance::{Distance, closer_to};
+use crate::addressing::RelayAddr;
 use crate::identity::NodeId;
 
 /// Bucket size (Kademlia's k).
@@ -21,6 +22,8 @@ pub struct Contact {
     pub node: NodeId,
     /// Where to dial it, best first.
     pub addrs: Vec<SocketAddr>,
+    /// Relays that hold a reservation for it, as it last listed them.
+    pub relays: Vec<RelayAddr>,
 }
 
 /// What `RoutingTable::insert` did with a contact.
@@ -80,6 +83,11 @@ impl RoutingTable {
         {
             let mut known = bucket.members.remove(position);
             merge_addrs(&mut known.contact.addrs, &contact.addrs);
+            // Only a node's own Info lists relays; other sightings say
+            // nothing of them.
+            if !contact.relays.is_empty() {
+                known.contact.relays = contact.relays;
+            }
             bucket.members.push(known);
             return Insert::In;
         }
@@ -208,6 +216,7 @@ mod tests {
         Contact {
             node,
             addrs: vec![SocketAddr::from(([127, 0, 0, 1], 1))],
+            relays: Vec::new(),
         }
     }
 
@@ -298,6 +307,7 @@ mod tests {
         let newer = Contact {
             node: node(0, 1),
             addrs: vec![SocketAddr::from(([10, 0, 0, 1], 2))],
+            relays: Vec::new(),
         };
         table.insert(newer, |_| true);
         let known = table.get(&node(0, 1)).unwrap();

@@ -288,6 +288,7 @@ mod tests {
                 node: Some(proto::NodeAddress {
                     node_id: node.clone(),
                     addrs: vec![],
+                    relays: vec![],
                 }),
                 version: "1".into(),
                 ttl_remaining_secs: ttl,

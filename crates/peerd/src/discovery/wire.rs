@@ -1,15 +1,18 @@
 //! Discovery messages to and from their protobuf form. Entries from peers
 //! that do not parse are dropped, never trusted.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use super::routing_table::Contact;
+use crate::addressing::RelayAddr;
 use crate::node_service::proto::NodeAddress;
+use crate::paths::is_virtual;
 
 pub(crate) fn to_node_address(contact: &Contact) -> NodeAddress {
     NodeAddress {
         node_id: contact.node.to_string(),
         addrs: contact.addrs.iter().map(ToString::to_string).collect(),
+        relays: contact.relays.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -31,12 +34,31 @@ pub(crate) fn from_node_address(address: &NodeAddress) -> Option<Contact> {
             break;
         }
     }
-    (!addrs.is_empty()).then_some(Contact { node, addrs })
+    let relays = parse_relays(&address.relays);
+    (!addrs.is_empty()).then_some(Contact {
+        node,
+        addrs,
+        relays,
+    })
+}
+
+/// The relays listed that parse and are not virtual, at most 4.
+pub(crate) fn parse_relays(relays: &[String]) -> Vec<RelayAddr> {
+    relays
+        .iter()
+        .filter_map(|r| r.parse::<RelayAddr>().ok())
+        .filter(|r| dialable(&r.addr))
+        .take(4)
+        .collect()
 }
 
 fn dialable(addr: &SocketAddr) -> bool {
     let ip = addr.ip();
-    addr.port() != 0 && !ip.is_unspecified() && !ip.is_multicast() && ip != Ipv4Addr::BROADCAST
+    !is_virtual(*addr)
+        && addr.port() != 0
+        && !ip.is_unspecified()
+        && !ip.is_multicast()
+        && ip != Ipv4Addr::BROADCAST
 }
 
 pub(crate) fn parse_addrs(addrs: &[String]) -> Vec<SocketAddr> {
@@ -47,13 +69,17 @@ pub(crate) fn parse_addrs(addrs: &[String]) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// A node listening on 0.0.0.0 is reachable at the IP we see it at.
-pub(crate) fn fill_unspecified(addrs: Vec<SocketAddr>, seen_at: IpAddr) -> Vec<SocketAddr> {
+/// A node listening on 0.0.0.0 is reachable at the IP we see it at,
+/// unless we see it through a relay, at a virtual address: then such an
+/// address says nothing, and is dropped.
+pub(crate) fn fill_unspecified(addrs: Vec<SocketAddr>, seen_at: SocketAddr) -> Vec<SocketAddr> {
+    let relayed = is_virtual(seen_at);
     addrs
         .into_iter()
+        .filter(|a| !(relayed && a.ip().is_unspecified()))
         .map(|a| {
             if a.ip().is_unspecified() {
-                SocketAddr::new(seen_at, a.port())
+                SocketAddr::new(seen_at.ip(), a.port())
             } else {
                 a
             }
@@ -71,6 +97,7 @@ mod tests {
         let contact = Contact {
             node: NodeId::from_bytes([9; 32]),
             addrs: vec!["127.0.0.1:7".parse().unwrap()],
+            relays: Vec::new(),
         };
         let mut wire = to_node_address(&contact);
         assert_eq!(from_node_address(&wire), Some(contact.clone()));
@@ -89,7 +116,9 @@ mod tests {
                 "0.0.0.0:1".into(),
                 "127.0.0.1:0".into(),
                 "224.0.0.1:5".into(),
+                "240.0.0.1:5".into(),
             ],
+            relays: Vec::new(),
         };
         assert_eq!(from_node_address(&wire), None, "nothing to dial");
         // docs/protocol.md §2: IPv6 needs brackets, a zone is numeric, and
@@ -120,13 +149,13 @@ mod tests {
     }
 
     #[test]
-    fn unspecified_ips_become_the_observed_one() {
-        let seen: IpAddr = "10.1.2.3".parse().unwrap();
-        let addrs = vec![
+    fn unspecified_ips_become_the_observed_one_unless_seen_through_a_relay() {
+        let seen: SocketAddr = "10.1.2.3:40000".parse().unwrap();
+        let addrs: Vec<SocketAddr> = vec![
             "0.0.0.0:7733".parse().unwrap(),
             "192.0.2.1:1".parse().unwrap(),
         ];
-        let filled = fill_unspecified(addrs, seen);
+        let filled = fill_unspecified(addrs.clone(), seen);
         assert_eq!(
             filled,
             [
@@ -134,5 +163,7 @@ mod tests {
                 "192.0.2.1:1".parse().unwrap()
             ]
         );
+        let relayed = fill_unspecified(addrs, "240.0.0.1:1".parse().unwrap());
+        assert_eq!(relayed, ["192.0.2.1:1".parse().unwrap()]);
     }
 }

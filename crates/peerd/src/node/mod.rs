@@ -1,6 +1,7 @@
-//! `Node`: the library's front door. It binds the connection manager, plugs
-//! the RPC server into it as the stream handler, and gives out a client; one
-//! cancellation tree owns everything it starts.
+//! `Node`: the library's front door. It binds the connection manager on a
+//! socket with virtual paths, plugs the RPC server into it as the stream
+//! handler, and gives out a client that dials through relays when it must;
+//! one cancellation tree owns everything it starts.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,12 +9,14 @@ use std::time::Duration;
 
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::addressing::AddressBook;
+use crate::addressing::{AddressBook, RelayAddr, RelayList};
 use crate::connection::{BindError, NodeConnectionManager, TransportConfig};
 use crate::discovery::{Discovery, DiscoveryConfig, DiscoveryState};
 use crate::identity::{Identity, NodeId};
-use crate::nat::{self, DialBackServer, NatReport};
+use crate::nat::{self, DialBackServer, NatReport, PunchStats, Puncher};
 use crate::node_service::{self, NodeInfo};
+use crate::paths::{PathStats, Paths};
+use crate::relay::{self, RelayConfig, RelayServer, Relays};
 use crate::rpc::{Handlers, Router, RpcClient, RpcConfig, RpcServer};
 
 /// How long shutdown waits for close frames to reach peers.
@@ -29,20 +32,34 @@ pub struct Node {
     client: RpcClient,
     addresses: AddressBook,
     discovery: Discovery,
+    paths: Paths,
+    relays: Relays,
+    puncher: Puncher,
+    relay_server: Option<RelayServer>,
     cancel: CancellationToken,
     /// Shared by every clone: the last one dropped stops the node.
     _stop_on_drop: Arc<DropGuard>,
+}
+
+/// A socket given to the builder instead of `listen`.
+enum Socket {
+    /// Bound by the caller, as `connection::bind_std` binds: the node keeps
+    /// a duplicate of its descriptor for hole-punching openers.
+    Bound(std::net::UdpSocket),
+    /// Any socket quinn can drive; hole punches send no openers on it.
+    Abstract(Arc<dyn quinn::AsyncUdpSocket>),
 }
 
 /// Settings and services of a node before it binds.
 pub struct NodeBuilder {
     identity: Identity,
     listen: SocketAddr,
-    socket: Option<Arc<dyn quinn::AsyncUdpSocket>>,
+    socket: Option<Socket>,
     transport: TransportConfig,
     rpc: RpcConfig,
     discovery: DiscoveryConfig,
     router: Router,
+    relay: Option<RelayConfig>,
     cancel: CancellationToken,
     client_only: bool,
 }
@@ -57,7 +74,14 @@ impl NodeBuilder {
     /// Serves on `socket` instead of binding `listen`: any socket quinn can
     /// drive, such as `test_utils::FaultySocket`, which injects network faults.
     pub fn socket(mut self, socket: Arc<dyn quinn::AsyncUdpSocket>) -> Self {
-        self.socket = Some(socket);
+        self.socket = Some(Socket::Abstract(socket));
+        self
+    }
+
+    /// Serves on a UDP socket bound already (by `connection::bind_std`, say,
+    /// to learn that the port is free before anything else is done).
+    pub fn bound(mut self, socket: std::net::UdpSocket) -> Self {
+        self.socket = Some(Socket::Bound(socket));
         self
     }
 
@@ -108,6 +132,13 @@ impl NodeBuilder {
         self
     }
 
+    /// Serves `peerd.relay.v1.Relay` with `config`'s limits: nodes behind
+    /// NAT may hold reservations here, and others reach them through it.
+    pub fn relay(mut self, config: RelayConfig) -> Self {
+        self.relay = Some(config);
+        self
+    }
+
     /// The node's tasks stop when `cancel` (or a parent) is cancelled.
     pub fn cancel_token(mut self, cancel: CancellationToken) -> Self {
         self.cancel = cancel;
@@ -116,14 +147,29 @@ impl NodeBuilder {
 
     /// Binds the UDP socket and starts serving. Needs a tokio runtime.
     pub fn bind(mut self) -> Result<Node, BindError> {
-        let socket = match self.socket.take() {
-            Some(socket) => socket,
-            None => crate::connection::bind_udp(self.listen, &self.transport)?,
+        let bound = match self.socket.take() {
+            Some(Socket::Abstract(socket)) => Err(socket),
+            Some(Socket::Bound(socket)) => Ok(socket),
+            None => Ok(crate::connection::bind_std(self.listen, &self.transport)?),
+        };
+        let (socket, opener) = match bound {
+            Ok(socket) => {
+                let opener = socket.try_clone().ok();
+                (crate::connection::wrap_udp(socket)?, opener)
+            }
+            Err(socket) => (socket, None),
         };
         let local_addr = socket.local_addr().map_err(|source| BindError::Socket {
             addr: self.listen,
             source,
         })?;
+        let (socket, paths, probes) = Paths::wrap(socket, opener);
+        let held = RelayList::default();
+        let addresses = AddressBook::default();
+        let local = self.identity.node_id();
+        let relay_server =
+            (self.relay.take()).map(|config| RelayServer::new(config, local, addresses.clone()));
+        let puncher = Puncher::new(paths.clone(), self.cancel.child_token());
         let info = NodeInfo {
             node_id: self.identity.node_id(),
             listen_addrs: if self.client_only {
@@ -133,15 +179,30 @@ impl NodeBuilder {
             },
             services: [
                 self.router.services(),
-                &[node_service::SERVICE.to_owned(), nat::SERVICE.to_owned()],
+                &[
+                    node_service::SERVICE.to_owned(),
+                    nat::SERVICE.to_owned(),
+                    nat::PUNCH_SERVICE.to_owned(),
+                ],
+                &relay_server
+                    .as_ref()
+                    .map(|_| relay::SERVICE.to_owned())
+                    .into_iter()
+                    .collect::<Vec<_>>(),
             ]
             .concat(),
+            relays: held.clone(),
         };
-        let discovery_state = DiscoveryState::new(self.identity.node_id());
+        let discovery_state = DiscoveryState::new(local, addresses.clone());
         let router = self
             .router
             .with_handlers(node_service::handlers(info, discovery_state.clone()))
-            .with_handlers(DialBackServer::default().handlers());
+            .with_handlers(DialBackServer::default().handlers())
+            .with_handlers(puncher.handlers());
+        let router = match &relay_server {
+            Some(relay) => router.with_handlers(relay.handlers()),
+            None => router,
+        };
         let server = RpcServer::new(router, self.rpc.clone(), self.cancel.child_token());
         let manager = NodeConnectionManager::with_abstract_socket(
             &self.identity,
@@ -150,7 +211,6 @@ impl NodeBuilder {
             Arc::new(server.clone()),
             self.cancel.child_token(),
         )?;
-        let addresses = AddressBook::default();
         // Discovery's own calls go to contacts it has addresses for; the
         // node's client asks discovery for the rest.
         let direct = RpcClient::new(manager.clone(), addresses.clone(), self.rpc);
@@ -162,7 +222,19 @@ impl NodeBuilder {
             self.discovery,
             self.cancel.child_token(),
         );
-        let client = direct.with_resolver(Arc::new(discovery.clone()));
+        let relays = Relays::new(
+            direct.clone(),
+            manager.clone(),
+            paths.clone(),
+            addresses.clone(),
+            held,
+            manager.config().idle_timeout,
+            self.cancel.child_token(),
+        );
+        puncher.start(probes, direct.clone(), manager.clone());
+        let client = direct
+            .with_resolver(Arc::new(discovery.clone()))
+            .with_relayer(Arc::new(relays.clone()));
         Ok(Node {
             _stop_on_drop: Arc::new(self.cancel.clone().drop_guard()),
             discovery,
@@ -172,6 +244,10 @@ impl NodeBuilder {
             server,
             client,
             addresses,
+            paths,
+            relays,
+            puncher,
+            relay_server,
             cancel: self.cancel,
         })
     }
@@ -189,6 +265,7 @@ impl Node {
             rpc: RpcConfig::default(),
             discovery: DiscoveryConfig::default(),
             router: Router::new(),
+            relay: None,
             cancel: CancellationToken::new(),
             client_only: false,
         }
@@ -233,6 +310,33 @@ impl Node {
         &self.addresses
     }
 
+    /// Holds a reservation on `relay` until shutdown, renewed whenever it
+    /// ends, and lists it in `Info`, so nodes that cannot reach this one
+    /// come through the relay. False if one is kept there already.
+    pub fn reserve_on(&self, relay: RelayAddr) -> bool {
+        self.relays.reserve_on(relay)
+    }
+
+    /// The relays holding a reservation for this node now.
+    pub fn relays_held(&self) -> Vec<RelayAddr> {
+        self.relays.held()
+    }
+
+    /// The virtual paths: relayed, moved direct, packets dropped.
+    pub fn paths(&self) -> PathStats {
+        self.paths.stats()
+    }
+
+    /// Hole punches this node asked for, and how they ended.
+    pub fn punches(&self) -> PunchStats {
+        self.puncher.stats()
+    }
+
+    /// The relay this node serves, if it serves one.
+    pub fn relay_server(&self) -> Option<&RelayServer> {
+        self.relay_server.as_ref()
+    }
+
     /// Asks up to three peers at different addresses, connected ones first,
     /// then ones the address book knows, to dial this node back, and
     /// reports whether it is reachable and through what kind of NAT.
@@ -241,7 +345,8 @@ impl Node {
             .manager
             .connections()
             .into_iter()
-            .map(|c| (c.remote_node_id(), c.remote_address()));
+            .map(|c| (c.remote_node_id(), c.remote_address()))
+            .filter(|(_, addr)| !crate::paths::is_virtual(*addr));
         let mut known = self.addresses.entries();
         known.sort_by_key(|(_, entry)| std::cmp::Reverse(entry.last_seen_unix));
         let known = known
@@ -265,5 +370,7 @@ impl Node {
         }
         self.manager.shutdown(CLOSE_FLUSH).await;
         self.cancel.cancel();
+        self.relays.shutdown().await;
+        self.puncher.shutdown().await;
     }
 }

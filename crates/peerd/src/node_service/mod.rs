@@ -7,6 +7,8 @@ mod calls;
 
 pub use calls::{info, ping};
 
+use crate::addressing::RelayList;
+use crate::paths::is_virtual;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -52,6 +54,8 @@ pub struct NodeInfo {
     /// Names of the services this node serves, `peerd.node.v1.Node`
     /// included.
     pub services: Vec<String>,
+    /// The relays this node keeps a reservation on.
+    pub relays: RelayList,
 }
 
 /// The serving side of discovery's three methods, so that the whole service
@@ -143,8 +147,12 @@ fn info_response(info: &NodeInfo, observed: SocketAddr) -> proto::InfoResponse {
         node_id: info.node_id.to_string(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         listen_addrs: info.listen_addrs.iter().map(ToString::to_string).collect(),
-        observed_addr: observed.to_string(),
+        observed_addr: match is_virtual(observed) {
+            true => String::new(),
+            false => observed.to_string(),
+        },
         services: info.services.clone(),
+        relays: info.relays.list().iter().map(ToString::to_string).collect(),
     }
 }
 

@@ -33,7 +33,10 @@ mod streams;
 mod unary;
 pub mod wire;
 
-pub use client::{AddressResolver, CallOptions, Encoded, RpcClient, StreamingCall};
+pub use client::{
+    AddressResolver, CallOptions, Encoded, RelayedPath, Relayer, RequestSender, RpcClient,
+    StreamingCall,
+};
 pub use config::RpcConfig;
 pub use context::CallContext;
 pub use raw::{RawRequests, RawResponses};

@@ -14,13 +14,22 @@ pub fn bind_udp(
     listen: SocketAddr,
     config: &TransportConfig,
 ) -> Result<Arc<dyn quinn::AsyncUdpSocket>, BindError> {
+    wrap_udp(bind_std(listen, config)?)
+}
+
+/// The std socket `bind_udp` wraps, for a caller that keeps its own
+/// duplicate of the descriptor before wrapping it.
+pub fn bind_std(
+    listen: SocketAddr,
+    config: &TransportConfig,
+) -> Result<std::net::UdpSocket, BindError> {
     let socket_error = |source| BindError::Socket {
         addr: listen,
         source,
     };
     let socket = std::net::UdpSocket::bind(listen).map_err(socket_error)?;
     set_buffers(&socket, config.socket_buffer).map_err(socket_error)?;
-    wrap(socket)
+    Ok(socket)
 }
 
 /// Every interface and a port the OS picks, in `peer`'s address family:
@@ -52,7 +61,7 @@ pub fn set_buffers(socket: &std::net::UdpSocket, size: usize) -> std::io::Result
 }
 
 /// Hands a bound std socket to quinn's tokio runtime.
-fn wrap(socket: std::net::UdpSocket) -> Result<Arc<dyn quinn::AsyncUdpSocket>, BindError> {
+pub fn wrap_udp(socket: std::net::UdpSocket) -> Result<Arc<dyn quinn::AsyncUdpSocket>, BindError> {
     let addr = socket
         .local_addr()
         .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));

@@ -16,7 +16,8 @@ use crate::rpc::{Status, StreamCode};
 
 #[derive(Debug)]
 pub(super) struct ActiveCall {
-    send: quinn::SendStream,
+    /// `None` once split off to a [`super::RequestSender`].
+    send: Option<quinn::SendStream>,
     answer: Answer,
     _busy: StreamGuard,
 }
@@ -42,7 +43,7 @@ impl ActiveCall {
         max_message: u32,
     ) -> Self {
         Self {
-            send,
+            send: Some(send),
             answer: Answer {
                 reader: FrameReader::new(recv, max_message),
                 ended: false,
@@ -52,7 +53,18 @@ impl ActiveCall {
     }
 
     pub(crate) async fn send(&mut self, frames: OutFrames) -> Result<(), CallError> {
-        Ok(write_frames(&mut self.send, frames).await?)
+        Ok(write_frames(self.sending()?, frames).await?)
+    }
+
+    /// The sending half, for a split call; the call keeps reading.
+    pub(crate) fn take_send(&mut self) -> Option<quinn::SendStream> {
+        self.send.take()
+    }
+
+    fn sending(&mut self) -> Result<&mut quinn::SendStream, CallError> {
+        self.send
+            .as_mut()
+            .ok_or_else(|| CallError::protocol("the call's sending half was split off"))
     }
 
     /// Sends the last frames and the end of the request in one write.
@@ -62,7 +74,7 @@ impl ActiveCall {
     }
 
     pub(crate) fn finish_sending(&mut self) -> Result<(), CallError> {
-        Ok(self.send.finish()?)
+        Ok(self.sending()?.finish()?)
     }
 
     /// Cancels the call on the wire, unless the callee has ended it, so
@@ -70,7 +82,9 @@ impl ActiveCall {
     pub(crate) fn cancel(&mut self) {
         if !self.answer.ended {
             self.answer.ended = true;
-            let _ = self.send.reset(StreamCode::Cancelled.var_int());
+            if let Some(send) = &mut self.send {
+                let _ = send.reset(StreamCode::Cancelled.var_int());
+            }
             self.answer.reader.stop(StreamCode::Cancelled);
         }
     }
@@ -95,8 +109,9 @@ impl ActiveCall {
         let mut message = None;
         poll_fn(move |cx| {
             if let Some(unwritten) = &mut request {
-                ready!(unwritten.poll_write(&mut self.send, cx))?;
-                self.send.finish()?;
+                let send = self.sending()?;
+                ready!(unwritten.poll_write(send, cx))?;
+                send.finish()?;
                 request = None;
             }
             Poll::Ready(match ready!(self.answer.poll_unary(cx, &mut message)) {
@@ -113,7 +128,10 @@ impl ActiveCall {
     /// that would register a wait per call, and an acknowledgement can lag
     /// the answer by QUIC's delayed-ACK time.
     fn request_acknowledged(&self) -> bool {
-        let stopped = std::pin::pin!(self.send.stopped());
+        let Some(send) = &self.send else {
+            return false;
+        };
+        let stopped = std::pin::pin!(send.stopped());
         let mut context = Context::from_waker(Waker::noop());
         // quinn forgets a stream once its data is all acknowledged (`Ok`);
         // on a failed connection an unacknowledged one reports the failure.

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
 use tokio::time::Instant;
+use tokio_util::sync::DropGuard;
 
 use super::context::deadline_after;
 use super::status::CallError;
@@ -26,7 +27,7 @@ use crate::connection::{ConnectError, NodeConnection, NodeConnectionManager};
 use crate::identity::NodeId;
 use crate::rpc::stats::CallStats;
 use active::ActiveCall;
-pub use streaming::{Encoded, StreamingCall};
+pub use streaming::{Encoded, RequestSender, StreamingCall};
 use waiting::WaitingCalls;
 
 /// Finds addresses of nodes the address book does not know (discovery's
@@ -36,6 +37,25 @@ pub trait AddressResolver: Send + Sync + 'static {
     /// Asked only when a call has neither a connection nor an address for the
     /// node; the call's deadline bounds the wait.
     fn resolve(&self, node: NodeId) -> Pin<Box<dyn Future<Output = Vec<SocketAddr>> + Send>>;
+}
+
+/// Opens paths to nodes through relays, for a `Node`: its
+/// [`crate::relay::Relays`].
+pub trait Relayer: Send + Sync + 'static {
+    /// A path to `node` through one of the relays it holds a reservation
+    /// on, dialed instead of its addresses; `None` if it lists no relay or
+    /// none opened a circuit.
+    fn open(&self, node: NodeId) -> Pin<Box<dyn Future<Output = Option<RelayedPath>> + Send + '_>>;
+}
+
+/// A virtual address that reaches a node through a relay's circuit.
+#[derive(Debug)]
+pub struct RelayedPath {
+    /// What to dial.
+    pub addr: SocketAddr,
+    /// Closes the circuit when dropped, unless disarmed: a dial that
+    /// connected elsewhere leaves no circuit behind.
+    pub hold: DropGuard,
 }
 
 /// Per-call settings.
@@ -99,6 +119,7 @@ pub struct RpcClient {
     addresses: AddressBook,
     config: RpcConfig,
     resolver: Option<Arc<dyn AddressResolver>>,
+    relayer: Option<Arc<dyn Relayer>>,
     waiting: WaitingCalls,
     calls: Arc<CallStats>,
 }
@@ -113,6 +134,7 @@ impl RpcClient {
             config,
             calls: Arc::new(CallStats::client()),
             resolver: None,
+            relayer: None,
             waiting: WaitingCalls::default(),
         }
     }
@@ -121,6 +143,12 @@ impl RpcClient {
     /// address book does not know.
     pub fn with_resolver(mut self, resolver: Arc<dyn AddressResolver>) -> Self {
         self.resolver = Some(resolver);
+        self
+    }
+
+    /// This client, dialing nodes through `relayer`'s circuits too.
+    pub fn with_relayer(mut self, relayer: Arc<dyn Relayer>) -> Self {
+        self.relayer = Some(relayer);
         self
     }
 
@@ -418,8 +446,11 @@ impl RpcClient {
     }
 
     /// The connection a call to `node` would use: the live one, else a dial
-    /// to `options.addrs`, the address book's addresses, or (none known)
-    /// the resolver's.
+    /// to `options.addrs`; else a circuit through a relay the node lists,
+    /// or a dial to the address book's addresses, or (none known) the
+    /// resolver's. A node that lists relays found itself unreachable, and
+    /// a dial to its NAT's address would leave conntrack state there that
+    /// spoils the hole punch to come (docs/nat.md).
     pub async fn connect(
         &self,
         node: NodeId,
@@ -428,16 +459,29 @@ impl RpcClient {
         if let Some(connection) = self.manager.connection(node) {
             return Ok(connection);
         }
-        let mut addrs = match options.addrs.is_empty() {
-            true => self.addresses.get(node),
-            false => options.addrs.clone(),
-        };
+        if !options.addrs.is_empty() {
+            return self.manager.get_or_connect(node, &options.addrs).await;
+        }
+        let mut addrs = self.addresses.get(node);
         if addrs.is_empty()
             && let Some(resolver) = &self.resolver
         {
             addrs = resolver.resolve(node).await;
         }
-        self.manager.get_or_connect(node, &addrs).await
+        let relayed = match &self.relayer {
+            Some(relayer) => relayer.open(node).await,
+            None => None,
+        };
+        if let Some(path) = &relayed {
+            addrs = vec![path.addr];
+        }
+        let connection = self.manager.get_or_connect(node, &addrs).await?;
+        if let Some(path) = relayed
+            && connection.remote_address() == path.addr
+        {
+            path.hold.disarm();
+        }
+        Ok(connection)
     }
 
     fn timeout(&self, options: &CallOptions) -> Duration {

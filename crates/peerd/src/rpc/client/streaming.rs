@@ -7,10 +7,11 @@ use tokio::time::Instant;
 
 use super::active::{ActiveCall, Incoming};
 use super::{EncodedRef, check_size};
+use crate::rpc::io::write_frames;
 use crate::rpc::stats::CallRecord;
 use crate::rpc::status::CallError;
 use crate::rpc::wire::codec::FrameType;
-use crate::rpc::wire::outgoing::OutFrames;
+use crate::rpc::wire::outgoing::{Encode, OutFrames};
 use crate::rpc::{Code, Status};
 
 /// Marks a streaming call whose messages pass as encoded protobuf bytes,
@@ -74,6 +75,22 @@ impl<Req, Resp> StreamingCall<Req, Resp> {
         self.settle(closed)
     }
 
+    /// Splits off the sending half, so that one task can send while
+    /// another reads: a relay's packets flow both ways at once, and neither
+    /// way may wait for the other. The call keeps the reading half (and
+    /// its sending methods fail from now on). Dropping the sender ends the
+    /// requests, as `close_send` does.
+    pub fn split(mut self) -> (RequestSender<Req>, Self) {
+        let send = self.call.take_send();
+        let sender = RequestSender {
+            send,
+            deadline: self.deadline,
+            max_message: self.max_message,
+            _types: PhantomData,
+        };
+        (sender, self)
+    }
+
     /// The callee's OK status, with its trailers, once the call has ended
     /// with it; `None` before that or after an error.
     pub fn final_status(&self) -> Option<&Status> {
@@ -115,9 +132,7 @@ impl<Req, Resp> StreamingCall<Req, Resp> {
 impl StreamingCall<Encoded, Encoded> {
     /// Sends one request message, already encoded.
     pub async fn send_encoded(&mut self, message: &[u8]) -> Result<(), Status> {
-        check_size(message.len(), self.max_message)?;
-        let mut frame = OutFrames::new();
-        frame.put_message(FrameType::Message, &EncodedRef(message));
+        let frame = message_frame(&EncodedRef(message), self.max_message)?;
         self.send_frame(frame).await
     }
 
@@ -134,9 +149,7 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
     /// call, except RESOURCE_EXHAUSTED for a message over
     /// `RpcConfig::max_message_size`, which is refused unsent.
     pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
-        check_size(message.encoded_len(), self.max_message)?;
-        let mut frame = OutFrames::new();
-        frame.put_message(FrameType::Message, message);
+        let frame = message_frame(message, self.max_message)?;
         self.send_frame(frame).await
     }
 
@@ -163,6 +176,52 @@ impl<Req: prost::Message, Resp: prost::Message + Default> StreamingCall<Req, Res
             Some(_) => Err(Status::internal("protocol error: more than one response")),
         }
     }
+}
+
+/// The sending half of a split [`StreamingCall`]; every send is bounded
+/// by the call's deadline.
+#[derive(Debug)]
+pub struct RequestSender<Req> {
+    /// `None` if the call had already been split.
+    send: Option<quinn::SendStream>,
+    deadline: Instant,
+    max_message: u32,
+    _types: PhantomData<fn(Req)>,
+}
+
+impl<Req> RequestSender<Req> {
+    async fn send_frame(&mut self, frame: OutFrames) -> Result<(), Status> {
+        let send = self
+            .send
+            .as_mut()
+            .ok_or_else(|| Status::internal("the call was split twice"))?;
+        let written = async { Ok::<_, CallError>(write_frames(send, frame).await?) };
+        bounded(self.deadline, written).await
+    }
+}
+
+impl RequestSender<Encoded> {
+    /// Sends one request message, already encoded.
+    pub async fn send_encoded(&mut self, message: &[u8]) -> Result<(), Status> {
+        let frame = message_frame(&EncodedRef(message), self.max_message)?;
+        self.send_frame(frame).await
+    }
+}
+
+impl<Req: prost::Message> RequestSender<Req> {
+    /// Sends one request message, as [`StreamingCall::send`] does.
+    pub async fn send(&mut self, message: &Req) -> Result<(), Status> {
+        let frame = message_frame(message, self.max_message)?;
+        self.send_frame(frame).await
+    }
+}
+
+/// One request message's frame; one over `max_message` is refused unsent.
+fn message_frame(message: &impl Encode, max_message: u32) -> Result<OutFrames, CallError> {
+    check_size(message.encoded_len(), max_message)?;
+    let mut frame = OutFrames::new();
+    frame.put_message(FrameType::Message, message);
+    Ok(frame)
 }
 
 async fn bounded<T>(

@@ -1,0 +1,309 @@
+//! The nodes' side of the relay. A node behind NAT holds reservations on
+//! its relays, renewing each when it ends, and takes every circuit offered;
+//! a node that calls one behind NAT opens a circuit through a relay the
+//! callee lists, and dials the callee's virtual path after its addresses.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::proto::{self, reserve_event::Event};
+use super::{ACCEPT, CIRCUIT_KEY, CONNECT, RESERVE, TARGET_KEY, circuit};
+use crate::addressing::{AddressBook, RelayAddr, RelayList};
+use crate::connection::{CloseCode, NodeConnectionManager};
+use crate::discovery::Backoff;
+use crate::identity::NodeId;
+use crate::paths::Paths;
+use crate::rpc::{CallOptions, RelayedPath, Relayer, RpcClient, Status};
+
+/// How long a reservation's call is asked to last; the relay's
+/// `max_call_deadline` cuts it, and the reservation is then renewed.
+const RESERVATION_CALL: Duration = Duration::from_secs(3600);
+/// How long a circuit's call is asked to last; the relay's
+/// `circuit_duration` ends it sooner.
+const CIRCUIT_CALL: Duration = Duration::from_secs(3600);
+/// How long opening a circuit may take: the relay's offer and the
+/// target's answer, each a round trip.
+const OPEN_WITHIN: Duration = Duration::from_secs(3);
+/// A reservation renewed at once after one that lasted this long.
+const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+
+/// Reservations held and circuits open through relays. Cheap to clone.
+#[derive(Clone)]
+pub struct Relays {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Calls relays directly, at their own addresses: never through a
+    /// relay itself.
+    client: RpcClient,
+    manager: NodeConnectionManager,
+    paths: Paths,
+    addresses: AddressBook,
+    /// Relays a task keeps a reservation on, held now or being renewed,
+    /// as this node lists them in `Info`: listed from the start, so that
+    /// the relay's first question on the new connection already learns it.
+    kept: RelayList,
+    /// Reservations the relay has confirmed and still holds.
+    held: Mutex<Vec<RelayAddr>>,
+    /// A circuit that carried nothing for this long is closed: the QUIC
+    /// connection on it is gone.
+    idle: Duration,
+    backoff: Backoff,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    /// The node's runtime: `reserve_on` may be called from outside it.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Relays {
+    /// Relays reached with `client`, whose circuits end at `paths` and
+    /// carry connections of `manager`, for nodes whose relays `addresses`
+    /// lists; the relays it keeps reservations on are listed in `kept`.
+    /// `idle` is the QUIC idle timeout of the connections the circuits
+    /// carry. Needs a tokio runtime, where its tasks will run.
+    pub fn new(
+        client: RpcClient,
+        manager: NodeConnectionManager,
+        paths: Paths,
+        addresses: AddressBook,
+        kept: RelayList,
+        idle: Duration,
+        cancel: CancellationToken,
+    ) -> Self {
+        let inner = Inner {
+            client,
+            manager,
+            paths,
+            addresses,
+            kept,
+            held: Mutex::default(),
+            idle,
+            backoff: Backoff::default(),
+            cancel,
+            tasks: TaskTracker::new(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Holds a reservation on `relay` from now until shutdown, renewing it
+    /// whenever it ends: after the relay's call limit at once, after a
+    /// failure with backoff (0.5 s doubling to 60 s). False if one is kept
+    /// there already.
+    pub fn reserve_on(&self, relay: RelayAddr) -> bool {
+        if self.inner.kept.list().contains(&relay) {
+            return false;
+        }
+        self.inner.kept.add(relay);
+        let relays = self.clone();
+        let cancel = self.inner.cancel.clone();
+        let holding = async move {
+            tokio::select! {
+                () = relays.hold(relay) => {}
+                () = cancel.cancelled() => {}
+            }
+        };
+        self.inner.tasks.spawn_on(holding, &self.inner.runtime);
+        true
+    }
+
+    /// The reservations held now.
+    pub fn held(&self) -> Vec<RelayAddr> {
+        self.inner.held.lock().expect("held lock").clone()
+    }
+
+    /// Waits for the tasks to end, after the node's token was cancelled.
+    pub async fn shutdown(&self) {
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+
+    async fn hold(&self, relay: RelayAddr) {
+        let mut failures = 0;
+        loop {
+            let started = Instant::now();
+            let ended = self.reserve_once(relay).await;
+            let healthy = started.elapsed() >= HEALTHY_AFTER;
+            match ended {
+                Ok(()) => failures = 0,
+                Err(status) => {
+                    tracing::info!(relay = %relay, %status, "reservation lost; renewing");
+                    failures = if healthy { 0 } else { failures + 1 };
+                }
+            }
+            if failures > 0 {
+                let unit = crate::discovery::random_unit();
+                tokio::time::sleep(self.inner.backoff.delay(failures - 1, unit)).await;
+            }
+        }
+    }
+
+    /// One reservation, from the call that makes it to its end.
+    async fn reserve_once(&self, relay: RelayAddr) -> Result<(), Status> {
+        let options = CallOptions::default()
+            .with_addr(relay.addr)
+            .with_timeout(RESERVATION_CALL);
+        let request = proto::ReserveRequest {
+            relay_addr: relay.addr.to_string(),
+        };
+        let client = &self.inner.client;
+        let mut events = client
+            .server_streaming::<_, proto::ReserveEvent>(relay.relay, RESERVE, &request, &options)
+            .await?;
+        match events.message().await? {
+            Some(proto::ReserveEvent {
+                event: Some(Event::Reserved(_)),
+            }) => {}
+            _ => {
+                return Err(Status::internal(
+                    "the relay did not confirm the reservation",
+                ));
+            }
+        }
+        let _held = Held::new(&self.inner.held, relay);
+        tracing::info!(relay = %relay, "reservation held");
+        while let Some(event) = events.message().await? {
+            if let Some(Event::Offer(offer)) = event.event {
+                self.take_offer(relay, offer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes an offered circuit: its `Accept` leg becomes a virtual path,
+    /// where the caller's handshake arrives.
+    fn take_offer(&self, relay: RelayAddr, offer: proto::Offer) {
+        let relays = self.clone();
+        let cancel = self.inner.cancel.child_token();
+        self.inner.tasks.spawn(async move {
+            let options = CallOptions::default()
+                .with_addr(relay.addr)
+                .with_metadata(CIRCUIT_KEY, offer.circuit.to_string())
+                .with_timeout(CIRCUIT_CALL);
+            let client = &relays.inner.client;
+            let call = match client
+                .bidi_streaming_encoded(relay.relay, ACCEPT, &options)
+                .await
+            {
+                Ok(call) => call,
+                Err(status) => {
+                    tracing::debug!(relay = %relay, %status, "offered circuit not taken");
+                    return;
+                }
+            };
+            let path = relays.inner.paths.open_circuit();
+            let addr = path.addr();
+            tracing::debug!(relay = %relay, caller = %offer.caller, path = %addr, "circuit taken");
+            let ended = circuit::run(call, path, relays.inner.idle, cancel).await;
+            relays.circuit_ended(addr, ended);
+        });
+    }
+
+    /// Opens a circuit to `target` through `relay`; the path's address
+    /// and what holds it open.
+    async fn open_through(&self, target: NodeId, relay: RelayAddr) -> Result<RelayedPath, Status> {
+        let options = CallOptions::default()
+            .with_addr(relay.addr)
+            .with_metadata(TARGET_KEY, target.to_string())
+            .with_timeout(CIRCUIT_CALL);
+        let opening = async {
+            let client = &self.inner.client;
+            let mut call = client
+                .bidi_streaming_encoded(relay.relay, CONNECT, &options)
+                .await?;
+            // The relay's first, empty packet says the target took it.
+            match call.message_encoded().await? {
+                Some(_) => Ok(call),
+                None => Err(Status::unavailable("the relay ended the circuit at once")),
+            }
+        };
+        let call = tokio::time::timeout(OPEN_WITHIN, opening)
+            .await
+            .map_err(|_| Status::unavailable(format!("no circuit within {OPEN_WITHIN:?}")))??;
+        let path = self.inner.paths.open_circuit();
+        let addr = path.addr();
+        let cancel = self.inner.cancel.child_token();
+        let hold = cancel.clone().drop_guard();
+        let relays = self.clone();
+        self.inner.tasks.spawn(async move {
+            let ended = circuit::run(call, path, relays.inner.idle, cancel).await;
+            relays.circuit_ended(addr, ended);
+        });
+        Ok(RelayedPath { addr, hold })
+    }
+
+    /// Closes the connection a circuit carried, unless a punch moved it to
+    /// a direct path: nothing reaches its peer any more, and calls should
+    /// fail now and dial again rather than wait for the idle timeout.
+    fn circuit_ended(&self, path: SocketAddr, ended: Result<(), Status>) {
+        if self.inner.paths.is_direct(path) {
+            return;
+        }
+        for connection in self.inner.manager.connections() {
+            if connection.remote_address() == path {
+                let node = connection.remote_node_id().short();
+                match &ended {
+                    Ok(()) => tracing::debug!(%node, "relay circuit ended"),
+                    Err(status) => tracing::info!(%node, %status, "relay circuit ended"),
+                }
+                connection.close(CloseCode::PathLost);
+            }
+        }
+    }
+}
+
+impl Relayer for Relays {
+    fn open(&self, node: NodeId) -> Pin<Box<dyn Future<Output = Option<RelayedPath>> + Send + '_>> {
+        Box::pin(async move {
+            for relay in self.inner.addresses.relays(node) {
+                match self.open_through(node, relay).await {
+                    Ok(path) => return Some(path),
+                    Err(status) => {
+                        tracing::debug!(node = %node.short(), relay = %relay, %status, "no circuit");
+                    }
+                }
+            }
+            None
+        })
+    }
+}
+
+/// A confirmed reservation, in `held` while it lasts.
+struct Held<'a> {
+    held: &'a Mutex<Vec<RelayAddr>>,
+    relay: RelayAddr,
+}
+
+impl<'a> Held<'a> {
+    fn new(held: &'a Mutex<Vec<RelayAddr>>, relay: RelayAddr) -> Self {
+        held.lock().expect("held lock").push(relay);
+        Self { held, relay }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().expect("held lock");
+        if let Some(at) = held.iter().position(|r| *r == self.relay) {
+            held.remove(at);
+        }
+    }
+}
+
+impl std::fmt::Debug for Relays {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relays")
+            .field("held", &self.held())
+            .finish()
+    }
+}
