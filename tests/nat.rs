@@ -8,7 +8,7 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::daemon::{Daemon, peerd_in, wait_for};
@@ -99,5 +99,68 @@ fn nodes_learn_whether_they_are_reachable_and_behind_what_nat() {
         Topology::nat_ip(1)
     );
     assert!(text.contains(&expected), "{text}");
+    drop(net);
+}
+
+/// `peerd ping ID --count 1` from `from`, true if answered.
+fn pings(from: &Daemon, to: &Daemon) -> bool {
+    let id = to.id.to_string();
+    let args = ["ping", id.as_str(), "--count", "1", "--timeout", "5s"];
+    from.cli(&args).status.success()
+}
+
+#[test]
+fn daemons_behind_nat_reach_each_other_through_a_relay_that_restarts() {
+    if !Topology::available() {
+        return;
+    }
+    // Home 2's NAT gives each destination its own port: the session stays
+    // on the relay, so its restart is felt.
+    let net = Topology::two_homes("rr", NatKind::PortPreserving, NatKind::RandomPerDestination);
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let public = net.ns("pub");
+    let listen = format!("{PUBLIC_IP}:7733");
+    let start_relay = || {
+        let mut command = peerd_in(&public, dirs[0].path());
+        command
+            .args(["run", "--listen", &listen, "--data-dir"])
+            .arg(dirs[0].path())
+            .args(["--set", "metrics.listen=off", "--set", "relay.enabled=true"]);
+        Daemon::spawn(command, dirs[0].path())
+    };
+    let mut relay = start_relay();
+    let pinned = [relay.peer_addr()];
+    let home = |n: u8| {
+        let listen = format!("{}:7733", Topology::home_ip(n));
+        let ns = net.ns(&format!("home{n}"));
+        start_in(&ns, dirs[usize::from(n)].path(), &listen, &pinned)
+    };
+    let (a, b) = (home(1), home(2));
+    let reserved = |daemon: &Daemon| !daemon.status()["relays"].as_array().unwrap().is_empty();
+    assert!(
+        wait_for(Duration::from_secs(20), || reserved(&b)),
+        "B's netcheck finds it unreachable and it reserves on the relay: {}",
+        b.status()
+    );
+    assert!(pings(&a, &b), "A reaches B by id alone, through the relay");
+    assert_eq!(a.status()["paths_relayed"], 1, "{}", a.status());
+    let text = b.cli_ok(&["status"]);
+    assert!(text.contains(&format!("relays:      reserved on {}", relay.peer_addr())), "{text}");
+
+    relay.terminate();
+    relay.wait_exit(Duration::from_secs(15));
+    let restarted = Instant::now();
+    relay = start_relay();
+    assert!(
+        wait_for(Duration::from_secs(20), || reserved(&b)),
+        "B reserves again: {}",
+        b.status()
+    );
+    let reserved_after = restarted.elapsed();
+    assert!(wait_for(Duration::from_secs(20), || pings(&a, &b)), "A reaches B again");
+    let recovered_after = restarted.elapsed();
+    eprintln!("after the relay restarted: B reserved in {reserved_after:?}, A reached B in {recovered_after:?}");
+    assert!(recovered_after < Duration::from_secs(15), "{recovered_after:?}");
+    drop(relay);
     drop(net);
 }

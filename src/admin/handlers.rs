@@ -15,7 +15,8 @@ use super::failure::Failure;
 use super::protocol::Request;
 use super::reports::{
     BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport,
-    NetcheckReport, PeerReport, PingReport, RetryReport, ServiceReport, StatusReport,
+    NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport,
+    StatusReport,
 };
 use peerd::Node;
 use peerd::connection::{Direction, NodeConnection};
@@ -156,6 +157,8 @@ fn status(context: &AdminContext) -> StatusReport {
     let calls_total = totals.served + totals.made;
     let errors = totals.served_errors + totals.made_errors;
     let uptime = context.started.elapsed();
+    let node = &context.node;
+    let paths = node.paths();
     StatusReport {
         node_id: context.node.id().to_string(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -173,6 +176,16 @@ fn status(context: &AdminContext) -> StatusReport {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone(),
+        relays: node.relays_held().iter().map(ToString::to_string).collect(),
+        paths_relayed: paths.relayed,
+        paths_direct: paths.direct,
+        relay: node.relay_server().map(|relay| {
+            let stats = relay.stats();
+            RelayServing {
+                reservations: stats.reservations,
+                circuits: stats.circuits,
+            }
+        }),
     }
 }
 

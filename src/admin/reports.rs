@@ -33,6 +33,24 @@ pub struct StatusReport {
     pub ready: bool,
     /// The last netcheck's findings, once one ran.
     pub reachability: Option<NatReport>,
+    /// Relays holding a reservation for this node, `relay-id@ip:port`.
+    #[serde(default)]
+    pub relays: Vec<String>,
+    /// Connections through a relay circuit now.
+    #[serde(default)]
+    pub paths_relayed: usize,
+    /// Connections a hole punch moved from a relay to a direct path.
+    #[serde(default)]
+    pub paths_direct: usize,
+    /// What this node's relay serves; absent with `relay.enabled` off.
+    #[serde(default)]
+    pub relay: Option<RelayServing>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayServing {
+    pub reservations: usize,
+    pub circuits: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 
 mod exposition;
 mod http;
+mod nat;
 mod process;
 mod render;
 
@@ -15,8 +16,7 @@ pub use exposition::CONTENT_TYPE;
 pub use http::{MetricsServer, MetricsServerError, Readiness};
 
 use peerd::Node;
-use peerd::connection::{NodeConnectionManager, Traffic};
-use peerd::rpc::stats::CallStats;
+use peerd::connection::Traffic;
 
 /// One node's metrics. Cheap to clone.
 #[derive(Clone)]
@@ -25,9 +25,7 @@ pub struct Metrics {
 }
 
 struct Inner {
-    manager: NodeConnectionManager,
-    served: Arc<CallStats>,
-    made: Arc<CallStats>,
+    node: Node,
     traffic: MonotonicTraffic,
     /// Metrics of the daemon's other parts (the agent gateway), appended.
     extra: std::sync::OnceLock<Box<dyn Fn() -> String + Send + Sync>>,
@@ -43,28 +41,12 @@ pub struct CallTotals {
 }
 
 impl Metrics {
-    /// The metrics of `node`: its connections and the calls its server and
-    /// client record.
+    /// The metrics of `node`: its connections, the calls its server and
+    /// client record, its relayed paths and its relay.
     pub fn of(node: &Node) -> Self {
-        Self::new(
-            node.manager().clone(),
-            node.server().call_stats().clone(),
-            node.client().call_stats().clone(),
-        )
-    }
-
-    /// `served` and `made` are the statistics the node's RPC server and
-    /// client record into.
-    pub fn new(
-        manager: NodeConnectionManager,
-        served: Arc<CallStats>,
-        made: Arc<CallStats>,
-    ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                manager,
-                served,
-                made,
+                node: node.clone(),
                 traffic: MonotonicTraffic::default(),
                 extra: std::sync::OnceLock::new(),
             }),
@@ -74,9 +56,10 @@ impl Metrics {
     /// Every metric in the Prometheus text format (`CONTENT_TYPE`).
     pub fn render(&self) -> String {
         let inner = &self.inner;
+        let node = &inner.node;
         let mut text = render::render(&render::Sources {
-            manager: &inner.manager,
-            calls: [&inner.served, &inner.made],
+            node,
+            calls: [node.server().call_stats(), node.client().call_stats()],
             traffic: &inner.traffic,
         });
         if let Some(extra) = inner.extra.get() {
@@ -92,8 +75,9 @@ impl Metrics {
     }
 
     pub fn call_totals(&self) -> CallTotals {
-        let (served, served_errors) = self.inner.served.totals();
-        let (made, made_errors) = self.inner.made.totals();
+        let node = &self.inner.node;
+        let (served, served_errors) = node.server().call_stats().totals();
+        let (made, made_errors) = node.client().call_stats().totals();
         CallTotals {
             served,
             served_errors,

@@ -8,10 +8,11 @@ use super::exposition::{Exposition, Kind};
 use peerd::connection::{
     Direction, HandshakeOutcome, NodeConnection, NodeConnectionManager, Traffic,
 };
+use peerd::Node;
 use peerd::rpc::stats::CallStats;
 
 pub(super) struct Sources<'a> {
-    pub manager: &'a NodeConnectionManager,
+    pub node: &'a Node,
     /// Served (server role), then made (client role).
     pub calls: [&'a Arc<CallStats>; 2],
     pub traffic: &'a MonotonicTraffic,
@@ -36,10 +37,12 @@ pub(super) fn render(sources: &Sources<'_>) -> String {
     );
     // Closed totals before the open connections: a connection closing in
     // between is then missed for a moment, never counted twice.
-    let closed = sources.manager.tally().closed_traffic();
-    let open = sources.manager.connections();
-    connections(&mut out, sources.manager, &open);
-    datagrams(&mut out, sources.manager);
+    let manager = sources.node.manager();
+    let closed = manager.tally().closed_traffic();
+    let open = manager.connections();
+    connections(&mut out, manager, &open);
+    datagrams(&mut out, manager);
+    super::nat::render(&mut out, sources.node);
     let traffic = open
         .iter()
         .map(|c| Traffic::of(&c.stats()))

@@ -14,15 +14,20 @@
 //! - [`tls`]: certificates whose key is the node's key, and the verifiers
 //!   that check it inside the handshake.
 //! - [`metrics`]: measurement primitives (a histogram).
+//! - [`paths`]: the endpoint's socket, which carries connections over relay
+//!   circuits and moves them to punched direct paths.
 //! - [`connection`]: the `NodeConnectionManager`, owner of the one QUIC
 //!   endpoint and of the connection map.
-//! - [`addressing`]: `id@host:port` addresses and the address book.
+//! - [`addressing`]: `id@host:port` addresses, relay addresses and the
+//!   address book.
 //! - [`rpc`]: the call protocol: wire codec, server, client, status.
 //! - [`node_service`]: `peerd.node.v1.Node`, the service every node offers.
 //! - [`discovery`]: the routing table, lookups, service records, pinned
 //!   peers and the peer book.
 //! - [`nat`]: reachability: dial backs and the netcheck that classifies
-//!   what peers saw.
+//!   what peers saw; hole punching.
+//! - [`relay`]: `peerd.relay.v1.Relay`: reservations and circuits for
+//!   nodes behind NAT, and the client that uses them.
 //! - [`node`]: [`Node`], which assembles all of the above.
 //! - `test_utils` (feature `test-utils`): a fault-injecting socket and the
 //!   fuzz targets' bodies.

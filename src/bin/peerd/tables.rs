@@ -25,6 +25,21 @@ pub fn print_status(status: &StatusReport) {
     if let Some(nat) = &status.reachability {
         println!("{}", reachability_line(nat));
     }
+    if !status.relays.is_empty() {
+        println!("relays:      reserved on {}", status.relays.join(", "));
+    }
+    if status.paths_relayed + status.paths_direct > 0 {
+        println!(
+            "paths:       {} relayed, {} moved direct by a hole punch",
+            status.paths_relayed, status.paths_direct
+        );
+    }
+    if let Some(relay) = &status.relay {
+        println!(
+            "relay:       serving {} reservations, {} circuits",
+            relay.reservations, relay.circuits
+        );
+    }
 }
 
 /// `reachability: private (behind NAT, endpoint-independent mapping; seen

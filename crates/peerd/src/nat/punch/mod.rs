@@ -20,7 +20,7 @@ mod session;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,7 +75,9 @@ pub struct Puncher {
 struct Inner {
     paths: Paths,
     /// Set by `start`: the handler exists before the node's client does.
-    wired: OnceLock<Wired>,
+    /// Taken when the node stops: the manager holds the router, which
+    /// holds this handler, and the cycle would keep the endpoint alive.
+    wired: Mutex<Option<Wired>>,
     /// By the token a session's probes must carry.
     sessions: Mutex<HashMap<Token, Entry>>,
     attempts: AtomicU64,
@@ -85,6 +87,7 @@ struct Inner {
     tasks: TaskTracker,
 }
 
+#[derive(Clone)]
 struct Wired {
     client: RpcClient,
     manager: NodeConnectionManager,
@@ -103,7 +106,7 @@ impl Puncher {
     pub fn new(paths: Paths, cancel: CancellationToken) -> Self {
         let inner = Inner {
             paths,
-            wired: OnceLock::new(),
+            wired: Mutex::new(None),
             sessions: Mutex::default(),
             attempts: AtomicU64::new(0),
             direct: AtomicU64::new(0),
@@ -120,17 +123,25 @@ impl Puncher {
     /// this node dials through a relay, with `client` over `manager`'s
     /// connections. Only the first call starts anything.
     pub fn start(&self, probes: ProbeReceiver, client: RpcClient, manager: NodeConnectionManager) {
-        if self.inner.wired.set(Wired { client, manager }).is_ok() {
-            self.spawn(self.clone().dispatch(probes));
-            self.spawn(self.clone().watch());
+        let mut wired = self.inner.wired.lock().expect("wired lock");
+        if wired.is_some() || self.inner.cancel.is_cancelled() {
+            return;
         }
+        *wired = Some(Wired { client, manager });
+        self.spawn(self.clone().dispatch(probes));
+        self.spawn(self.clone().watch());
+        let (inner, cancel) = (self.inner.clone(), self.inner.cancel.clone());
+        self.inner.tasks.spawn(async move {
+            cancel.cancelled().await;
+            inner.wired.lock().expect("wired lock").take();
+        });
     }
 
-    fn wired(&self) -> Result<&Wired, Status> {
-        self.inner
-            .wired
-            .get()
-            .ok_or_else(|| Status::unavailable("the node is still starting"))
+    fn wired(&self) -> Result<Wired, Status> {
+        let wired = self.inner.wired.lock().expect("wired lock");
+        wired
+            .clone()
+            .ok_or_else(|| Status::unavailable("the node is starting or stopping"))
     }
 
     /// The service's handlers: the callee's side.
