@@ -145,7 +145,10 @@ fn daemons_behind_nat_reach_each_other_through_a_relay_that_restarts() {
     assert!(pings(&a, &b), "A reaches B by id alone, through the relay");
     assert_eq!(a.status()["paths_relayed"], 1, "{}", a.status());
     let text = b.cli_ok(&["status"]);
-    assert!(text.contains(&format!("relays:      reserved on {}", relay.peer_addr())), "{text}");
+    assert!(
+        text.contains(&format!("relays:      reserved on {}", relay.peer_addr())),
+        "{text}"
+    );
 
     relay.terminate();
     relay.wait_exit(Duration::from_secs(15));
@@ -157,10 +160,18 @@ fn daemons_behind_nat_reach_each_other_through_a_relay_that_restarts() {
         b.status()
     );
     let reserved_after = restarted.elapsed();
-    assert!(wait_for(Duration::from_secs(20), || pings(&a, &b)), "A reaches B again");
+    assert!(
+        wait_for(Duration::from_secs(20), || pings(&a, &b)),
+        "A reaches B again"
+    );
     let recovered_after = restarted.elapsed();
-    eprintln!("after the relay restarted: B reserved in {reserved_after:?}, A reached B in {recovered_after:?}");
-    assert!(recovered_after < Duration::from_secs(15), "{recovered_after:?}");
+    eprintln!(
+        "after the relay restarted: B reserved in {reserved_after:?}, A reached B in {recovered_after:?}"
+    );
+    assert!(
+        recovered_after < Duration::from_secs(15),
+        "{recovered_after:?}"
+    );
     drop(relay);
     drop(net);
 }

@@ -79,13 +79,21 @@ async fn over_limit_reservations_and_circuits_are_refused_and_a_circuit_over_bud
     let refused = async {
         let client = third.client();
         let mut events = client
-            .server_streaming::<_, ReserveEvent>(relay.relay, relay::RESERVE, &request, &options(&relay))
+            .server_streaming::<_, ReserveEvent>(
+                relay.relay,
+                relay::RESERVE,
+                &request,
+                &options(&relay),
+            )
             .await?;
         events.message().await
     };
     let refused = refused.await.unwrap_err();
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused}");
-    assert!(refused.message().contains("limit of 2 reservations"), "{refused}");
+    assert!(
+        refused.message().contains("limit of 2 reservations"),
+        "{refused}"
+    );
 
     let caller = node();
     let nobody = Identity::generate().node_id();
@@ -114,10 +122,17 @@ async fn over_limit_reservations_and_circuits_are_refused_and_a_circuit_over_bud
         }
     };
     assert_eq!(closed.code(), Code::ResourceExhausted, "{closed}");
-    assert!(closed.message().contains("budget of 65536 bytes"), "{closed}");
+    assert!(
+        closed.message().contains("budget of 65536 bytes"),
+        "{closed}"
+    );
     let stats = server.stats();
     assert_eq!(
-        (stats.refused_reservations, stats.refused_circuits, stats.over_budget),
+        (
+            stats.refused_reservations,
+            stats.refused_circuits,
+            stats.over_budget
+        ),
         (1, 2, 1),
         "{stats:?}"
     );
@@ -130,7 +145,12 @@ async fn a_relay_daemon_holding_100_reservations_stays_small_and_refuses_the_101
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(
         dir.path(),
-        &["--set", "relay.enabled=true", "--set", "relay.max_reservations=100"],
+        &[
+            "--set",
+            "relay.enabled=true",
+            "--set",
+            "relay.max_reservations=100",
+        ],
     );
     let relay = RelayAddr {
         relay: daemon.id,
@@ -155,16 +175,33 @@ async fn a_relay_daemon_holding_100_reservations_stays_small_and_refuses_the_101
     );
     let after = daemon.rss_bytes();
     let grown = after.saturating_sub(before);
-    eprintln!("relay RSS {} MiB with 1 reservation, {} MiB with 100", before >> 20, after >> 20);
-    assert!(grown < 24 << 20, "RSS grew {} MiB for 99 reservations", grown >> 20);
+    eprintln!(
+        "relay RSS {} MiB with 1 reservation, {} MiB with 100",
+        before >> 20,
+        after >> 20
+    );
+    assert!(
+        grown < 24 << 20,
+        "RSS grew {} MiB for 99 reservations",
+        grown >> 20
+    );
     let status = daemon.cli_ok(&["status"]);
-    assert!(status.contains("relay:       serving 100 reservations"), "{status}");
-    let metrics = support::daemon::http_get(daemon.metrics.unwrap(), "/metrics");
-    let refusals: u64 = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("peerd_relay_reservations_refused_total "))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0);
-    // The 101st keeps asking, with backoff, and is refused each time.
-    assert!(refusals >= 1, "the 101st was refused: {metrics}");
+    assert!(
+        status.contains("relay:       serving 100 reservations"),
+        "{status}"
+    );
+    let refusals = || {
+        let metrics = support::daemon::http_get(daemon.metrics.unwrap(), "/metrics");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("peerd_relay_reservations_refused_total "))
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // The 101st asks last, and again with backoff, refused each time.
+    assert!(
+        wait_for(Duration::from_secs(10), || refusals() >= 1),
+        "the 101st was refused"
+    );
+    assert!(held(100), "{}", daemon.status());
 }

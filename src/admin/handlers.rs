@@ -15,8 +15,7 @@ use super::failure::Failure;
 use super::protocol::Request;
 use super::reports::{
     BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport,
-    NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport,
-    StatusReport,
+    NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport, StatusReport,
 };
 use peerd::Node;
 use peerd::connection::{Direction, NodeConnection};

@@ -16,7 +16,6 @@ pub use handlers::AdminContext;
 pub use protocol::{Request, Response};
 pub use reports::{
     BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport,
-    NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport,
-    StatusReport,
+    NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport, StatusReport,
 };
 pub use server::{AdminServer, AdminServerError};

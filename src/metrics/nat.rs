@@ -24,7 +24,11 @@ pub(super) fn render(out: &mut Exposition, node: &Node) {
     out.sample(name, &[("outcome", "direct")], punches.direct);
     out.sample(name, &[("outcome", "failed")], punches.failed);
     let name = "peerd_relay_reservations";
-    out.family(name, Kind::Gauge, "Relays holding a reservation for this node now.");
+    out.family(
+        name,
+        Kind::Gauge,
+        "Relays holding a reservation for this node now.",
+    );
     out.sample(name, &[("role", "held")], node.relays_held().len());
     if let Some(relay) = node.relay_server() {
         serving(out, &relay.stats());
@@ -46,9 +50,17 @@ fn serving(out: &mut Exposition, stats: &peerd::relay::RelayStats) {
     out.sample(name, &[("outcome", "refused")], stats.refused_circuits);
     out.sample(name, &[("outcome", "over_budget")], stats.over_budget);
     let name = "peerd_relay_reservations_refused_total";
-    out.family(name, Kind::Counter, "Reservations refused at the relay's limit.");
+    out.family(
+        name,
+        Kind::Counter,
+        "Reservations refused at the relay's limit.",
+    );
     out.sample(name, &[], stats.refused_reservations);
     let name = "peerd_relay_bytes_total";
-    out.family(name, Kind::Counter, "Packet bytes this relay forwarded, both ways.");
+    out.family(
+        name,
+        Kind::Counter,
+        "Packet bytes this relay forwarded, both ways.",
+    );
     out.sample(name, &[], stats.bytes);
 }

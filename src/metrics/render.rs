@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use super::MonotonicTraffic;
 use super::exposition::{Exposition, Kind};
+use peerd::Node;
 use peerd::connection::{
     Direction, HandshakeOutcome, NodeConnection, NodeConnectionManager, Traffic,
 };
-use peerd::Node;
 use peerd::rpc::stats::CallStats;
 
 pub(super) struct Sources<'a> {
