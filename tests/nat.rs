@@ -144,6 +144,12 @@ fn daemons_behind_nat_reach_each_other_through_a_relay_that_restarts() {
     );
     assert!(pings(&a, &b), "A reaches B by id alone, through the relay");
     assert_eq!(a.status()["paths_relayed"], 1, "{}", a.status());
+    let peers = a.cli_ok(&["peers"]);
+    let to_b = peers.lines().find(|l| l.contains(&b.id.to_string()[..8]));
+    assert!(
+        to_b.is_some_and(|line| line.contains("via relay")),
+        "{peers}"
+    );
     let text = b.cli_ok(&["status"]);
     assert!(
         text.contains(&format!("relays:      reserved on {}", relay.peer_addr())),

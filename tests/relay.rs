@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use peerd::addressing::RelayAddr;
+use peerd::nat::proto::{DialBackRequest, DialBackResponse, PunchRequest, PunchResponse};
+use peerd::nat::{DIAL_BACK, PUNCH_START};
 use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::paths::is_virtual;
 use peerd::relay::RelayConfig;
 use peerd::rpc::{RequestStream, ResponseSink};
-use peerd::{CallContext, CallOptions, Handlers, Identity, Node};
+use peerd::{CallContext, CallOptions, Code, Handlers, Identity, Node, Route};
 use support::netns::{NatKind, NsRuntime, PUBLIC_IP, Topology};
 
 /// Text no ciphertext contains by chance: found in a forwarded packet, it
@@ -285,6 +287,39 @@ fn a_home_node_calls_another_by_id_through_a_relay_that_reads_no_payload() {
     assert!(is_virtual(
         a.manager().connection(b.id()).unwrap().remote_address()
     ));
+    assert_eq!(a.route_of(connection.remote_address()), Route::Relayed);
+
+    // Over a relayed connection a dial back has no address to go to, and
+    // punches run one at a time.
+    let (client, target) = (a.client().clone(), b.id());
+    let (dial_back, punches) = net.homes[0].run(async move {
+        let options = CallOptions::default().with_timeout(Duration::from_secs(10));
+        let dial_back = client
+            .unary::<_, DialBackResponse>(target, DIAL_BACK, &DialBackRequest {}, &options)
+            .await;
+        let punch = || {
+            let request = PunchRequest {
+                token: Bytes::from_static(&[1; 16]),
+                addrs: vec!["203.0.113.2:7733".into()],
+            };
+            let (client, options) = (client.clone(), options.clone());
+            async move {
+                client
+                    .unary::<_, PunchResponse>(target, PUNCH_START, &request, &options)
+                    .await
+            }
+        };
+        (dial_back, tokio::join!(punch(), punch()))
+    });
+    assert_eq!(dial_back.unwrap_err().code(), Code::InvalidArgument);
+    let busy = [punches.0, punches.1]
+        .into_iter()
+        .filter(|p| {
+            p.as_ref()
+                .is_err_and(|s| s.code() == Code::ResourceExhausted)
+        })
+        .count();
+    assert!(busy >= 1, "a second punch on one connection waits its turn");
 }
 
 #[test]

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use peerd::addressing::RelayAddr;
+use peerd::nat::PUNCH_START;
+use peerd::nat::proto::{PunchRequest, PunchResponse};
 use peerd::relay::proto::{Packet, ReserveEvent, ReserveRequest};
 use peerd::relay::{self, RelayConfig};
 use peerd::rpc::{Encoded, StreamingCall};
@@ -138,6 +140,27 @@ async fn over_limit_reservations_and_circuits_are_refused_and_a_circuit_over_bud
     );
     assert!(eventually(Duration::from_secs(5), || server.stats().circuits == 0).await);
     assert!(stats.bytes <= 64 << 10, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_punch_is_refused_over_a_direct_connection() {
+    let (a, b) = (node(), node());
+    a.addresses().add(b.id(), b.local_addr());
+    let request = PunchRequest {
+        token: Bytes::from_static(&[1; 16]),
+        addrs: vec!["127.0.0.1:9".into()],
+    };
+    let options = CallOptions::default().with_timeout(Duration::from_secs(5));
+    let refused = a
+        .client()
+        .unary::<_, PunchResponse>(b.id(), PUNCH_START, &request, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused}");
+    assert!(
+        refused.message().contains("relayed connection"),
+        "{refused}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

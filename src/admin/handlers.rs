@@ -17,10 +17,10 @@ use super::reports::{
     BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport,
     NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport, StatusReport,
 };
-use peerd::Node;
 use peerd::connection::{Direction, NodeConnection};
 use peerd::discovery::{PinState, peer_book};
 use peerd::identity::NodeId;
+use peerd::{Node, Route};
 
 use crate::metrics::Metrics;
 use peerd::addressing::{AddressSource, ParsePeerAddrError, PeerAddr};
@@ -202,7 +202,7 @@ fn peers(context: &AdminContext) -> Vec<PeerReport> {
     let connections = context.node.manager().connections();
     let mut peers: Vec<PeerReport> = connections
         .iter()
-        .map(|c| connected_report(c, pinned.contains_key(&c.remote_node_id())))
+        .map(|c| connected_report(&context.node, c, pinned.contains_key(&c.remote_node_id())))
         .collect();
     let down = pinned
         .iter()
@@ -255,7 +255,7 @@ fn forget(context: &AdminContext, node: NodeId) -> Result<ForgetReport, Failure>
     })
 }
 
-fn connected_report(connection: &NodeConnection, pinned: bool) -> PeerReport {
+fn connected_report(node: &Node, connection: &NodeConnection, pinned: bool) -> PeerReport {
     let stats = connection.stats();
     PeerReport {
         node_id: connection.remote_node_id().to_string(),
@@ -268,7 +268,7 @@ fn connected_report(connection: &NodeConnection, pinned: bool) -> PeerReport {
         pinned,
         connection: Some(ConnectionFigures {
             direction: connection.direction(),
-            remote_addr: connection.remote_address().to_string(),
+            remote_addr: remote_addr(node, connection),
             rtt_micros: connection.rtt().as_micros() as u64,
             age_secs: connection.created().elapsed().as_secs(),
             active_streams: connection.active_streams(),
@@ -365,8 +365,18 @@ async fn connect(
     Ok(ConnectReport {
         node_id: node.to_string(),
         direction: connection.direction(),
-        remote_addr: connection.remote_address().to_string(),
+        remote_addr: remote_addr(&context.node, &connection),
     })
+}
+
+/// The connection's remote address, or for one on a virtual path how that
+/// path reaches the peer: the virtual address means nothing to a reader.
+fn remote_addr(node: &Node, connection: &NodeConnection) -> String {
+    match node.route_of(connection.remote_address()) {
+        Route::Udp => connection.remote_address().to_string(),
+        Route::Relayed => "via relay".to_owned(),
+        Route::Punched(direct) => format!("{direct} (punched)"),
+    }
 }
 
 async fn at_address(context: &AdminContext, peer: PeerAddr) -> Result<NodeConnection, Failure> {

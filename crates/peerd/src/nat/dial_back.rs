@@ -17,6 +17,7 @@ use crate::connection::{
     IncomingStream, NodeConnectionManager, StreamHandler, TransportConfig, wildcard_for,
 };
 use crate::identity::{Identity, NodeId};
+use crate::paths::is_virtual;
 use crate::rpc::{CallContext, Handlers, Status};
 
 /// Dial backs running at once, for all callers together.
@@ -63,6 +64,11 @@ impl DialBackServer {
         caller: NodeId,
         observed: SocketAddr,
     ) -> Result<proto::DialBackResponse, Status> {
+        if is_virtual(observed) {
+            return Err(Status::invalid_argument(
+                "a dial back is asked over a direct connection, not a relayed one",
+            ));
+        }
         let _permit = self.permits.try_acquire().map_err(|_| {
             Status::resource_exhausted(format!("{CONCURRENT} dial backs are running; try again"))
         })?;

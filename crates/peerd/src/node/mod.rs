@@ -41,6 +41,27 @@ pub struct Node {
     _stop_on_drop: Arc<DropGuard>,
 }
 
+/// How a connection's packets reach its peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Plain UDP to the connection's remote address.
+    Udp,
+    /// Through a relay's circuit.
+    Relayed,
+    /// To the peer's own address, found by a hole punch.
+    Punched(SocketAddr),
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Udp => f.write_str("udp"),
+            Self::Relayed => f.write_str("relayed"),
+            Self::Punched(direct) => write!(f, "punched to {direct}"),
+        }
+    }
+}
+
 /// A socket given to the builder instead of `listen`.
 enum Socket {
     /// Bound by the caller, as `connection::bind_std` binds: the node keeps
@@ -320,6 +341,19 @@ impl Node {
     /// The relays holding a reservation for this node now.
     pub fn relays_held(&self) -> Vec<RelayAddr> {
         self.relays.held()
+    }
+
+    /// How `remote` (a connection's remote address) is reached: as itself,
+    /// through a relay, or punched to the peer's own address.
+    pub fn route_of(&self, remote: SocketAddr) -> Route {
+        match (
+            crate::paths::is_virtual(remote),
+            self.paths.direct_of(remote),
+        ) {
+            (false, _) => Route::Udp,
+            (true, None) => Route::Relayed,
+            (true, Some(direct)) => Route::Punched(direct),
+        }
     }
 
     /// The virtual paths: relayed, moved direct, packets dropped.

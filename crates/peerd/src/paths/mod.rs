@@ -143,13 +143,17 @@ impl Paths {
         switched
     }
 
-    /// Whether `path`'s packets go straight to the peer (a punch moved it).
-    pub fn is_direct(&self, path: SocketAddr) -> bool {
+    /// The peer's own address, where `path`'s packets go since a punch
+    /// moved it; `None` for a relayed path or any other address.
+    pub fn direct_of(&self, path: SocketAddr) -> Option<SocketAddr> {
         let SocketAddr::V4(path) = canonical(path) else {
-            return false;
+            return None;
         };
         let routes = self.shared.routes.read().expect("routes lock");
-        matches!(routes.next(path), Next::Direct(_))
+        match routes.next(path) {
+            Next::Direct(direct) => Some(direct),
+            Next::Circuit(_) | Next::Nowhere => None,
+        }
     }
 
     /// Forgets `path` and its direct route, once its connection closed.

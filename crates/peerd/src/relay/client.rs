@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,6 +34,9 @@ const CIRCUIT_CALL: Duration = Duration::from_secs(3600);
 const OPEN_WITHIN: Duration = Duration::from_secs(3);
 /// A reservation renewed at once after one that lasted this long.
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// Offered circuits taken at once, from all relays together: a relay that
+/// offers more is ignored rather than let it open paths without end.
+const MAX_TAKEN: usize = 32;
 
 /// Reservations held and circuits open through relays. Cheap to clone.
 #[derive(Clone)]
@@ -53,6 +57,8 @@ struct Inner {
     kept: RelayList,
     /// Reservations the relay has confirmed and still holds.
     held: Mutex<Vec<RelayAddr>>,
+    /// Permits for offered circuits being taken or carried.
+    taking: Arc<Semaphore>,
     /// A circuit that carried nothing for this long is closed: the QUIC
     /// connection on it is gone.
     idle: Duration,
@@ -85,6 +91,7 @@ impl Relays {
             addresses,
             kept,
             held: Mutex::default(),
+            taking: Arc::new(Semaphore::new(MAX_TAKEN)),
             idle,
             backoff: Backoff::default(),
             cancel,
@@ -183,9 +190,14 @@ impl Relays {
     /// Takes an offered circuit: its `Accept` leg becomes a virtual path,
     /// where the caller's handshake arrives.
     fn take_offer(&self, relay: RelayAddr, offer: proto::Offer) {
+        let Ok(permit) = self.inner.taking.clone().try_acquire_owned() else {
+            tracing::debug!(relay = %relay, "{MAX_TAKEN} offered circuits open: offer ignored");
+            return;
+        };
         let relays = self.clone();
         let cancel = self.inner.cancel.child_token();
         self.inner.tasks.spawn(async move {
+            let _permit = permit;
             let options = CallOptions::default()
                 .with_addr(relay.addr)
                 .with_metadata(CIRCUIT_KEY, offer.circuit.to_string())
@@ -246,7 +258,7 @@ impl Relays {
     /// a direct path: nothing reaches its peer any more, and calls should
     /// fail now and dial again rather than wait for the idle timeout.
     fn circuit_ended(&self, path: SocketAddr, ended: Result<(), Status>) {
-        if self.inner.paths.is_direct(path) {
+        if self.inner.paths.direct_of(path).is_some() {
             return;
         }
         for connection in self.inner.manager.connections() {

@@ -54,6 +54,8 @@ const MAX_ADDRS: usize = 4;
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// Peers asked where they see this node, at most.
 const ASKED_FOR_ADDRS: usize = 2;
+/// Punches running at once, both roles together; one per path.
+const MAX_SESSIONS: usize = 64;
 
 /// Counts of punches, as the caller saw them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -276,7 +278,7 @@ impl Puncher {
             path,
             switched: Some(switched),
         };
-        let _registered = Registered::new(self, own, entry);
+        let _registered = Registered::admit(self, own, entry)?;
         let hellos = async {
             loop {
                 for addr in &theirs {
@@ -313,7 +315,7 @@ impl Puncher {
             path,
             switched: None,
         };
-        let registered = Registered::new(self, own, entry);
+        let registered = Registered::admit(self, own, entry)?;
         for addr in addrs_of(&request.addrs) {
             if let Err(e) = self.inner.paths.send_opener(addr, Probe::Hello(peer)) {
                 tracing::debug!(%addr, error = %e, "opener not sent");
@@ -371,14 +373,25 @@ struct Registered {
 }
 
 impl Registered {
-    fn new(puncher: &Puncher, token: Token, entry: Entry) -> Self {
+    /// Registers `entry`, unless a punch runs on its path already or
+    /// `MAX_SESSIONS` run: a peer asking again and again gets openers (and
+    /// this node's probes) sent once at a time.
+    fn admit(puncher: &Puncher, token: Token, entry: Entry) -> Result<Self, Status> {
         let inner = puncher.inner.clone();
-        inner
-            .sessions
-            .lock()
-            .expect("sessions lock")
-            .insert(token, entry);
-        Self { inner, token }
+        {
+            let mut sessions = inner.sessions.lock().expect("sessions lock");
+            if sessions.values().any(|running| running.path == entry.path) {
+                return Err(Status::resource_exhausted(
+                    "a punch on this connection runs already",
+                ));
+            }
+            if sessions.len() >= MAX_SESSIONS {
+                let busy = format!("{MAX_SESSIONS} punches are running; try again");
+                return Err(Status::resource_exhausted(busy));
+            }
+            sessions.insert(token, entry);
+        }
+        Ok(Self { inner, token })
     }
 }
 
