@@ -150,6 +150,12 @@ fn daemons_behind_nat_reach_each_other_through_a_relay_that_restarts() {
         to_b.is_some_and(|line| line.contains("via relay")),
         "{peers}"
     );
+    let book = a.cli_ok(&["book"]);
+    let relayed = format!("via relay {}", relay.peer_addr());
+    assert!(
+        book.contains(&relayed),
+        "A's peer book lists B's relay: {book}"
+    );
     let text = b.cli_ok(&["status"]);
     assert!(
         text.contains(&format!("relays:      reserved on {}", relay.peer_addr())),

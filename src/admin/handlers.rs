@@ -230,6 +230,7 @@ fn book(context: &AdminContext) -> Vec<BookReport> {
             addrs: entry.addrs.iter().map(ToString::to_string).collect(),
             source: entry.source,
             last_seen_unix: entry.last_seen_unix,
+            relays: entry.relays.iter().map(ToString::to_string).collect(),
         })
         .collect()
 }

@@ -130,6 +130,9 @@ pub struct BookReport {
     pub source: AddressSource,
     /// When an address was last learned, in seconds since the Unix epoch.
     pub last_seen_unix: u64,
+    /// Relays holding a reservation for the node, `relay-id@ip:port`.
+    #[serde(default)]
+    pub relays: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -121,13 +121,18 @@ pub fn print_book(book: &[BookReport], now_unix: u64) {
             entry.state,
             if entry.pinned { " (pin)" } else { "" }
         );
+        let relayed = entry
+            .relays
+            .iter()
+            .map(|relay| format!("via relay {relay}"));
+        let addrs: Vec<String> = entry.addrs.iter().cloned().chain(relayed).collect();
         println!(
             "{:<52}  {:<14} {:<10} {:>10}  {}",
             entry.node_id,
             state,
             word(entry.source),
             ago(now_unix.saturating_sub(entry.last_seen_unix)),
-            entry.addrs.join(", ")
+            addrs.join(", ")
         );
     }
 }
