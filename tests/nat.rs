@@ -125,7 +125,8 @@ fn daemons_behind_nat_reach_each_other_through_a_relay_that_restarts() {
         command
             .args(["run", "--listen", &listen, "--data-dir"])
             .arg(dirs[0].path())
-            .args(["--set", "metrics.listen=off", "--set", "relay.enabled=true"]);
+            .args(["--set", "metrics.listen=off", "--set", "relay.enabled=true"])
+            .args(["--log-level", "trace"]);
         Daemon::spawn(command, dirs[0].path())
     };
     let mut relay = start_relay();
@@ -143,6 +144,16 @@ fn daemons_behind_nat_reach_each_other_through_a_relay_that_restarts() {
         b.status()
     );
     assert!(pings(&a, &b), "A reaches B by id alone, through the relay");
+    let marker = "plaintext-only-the-two-ends-may-read";
+    let body = format!("{{\"payload\": \"{marker}\"}}");
+    let echoed = a.cli_ok(&["call", &b.id.to_string(), "Echo", &body]);
+    assert!(echoed.contains(marker), "{echoed}");
+    let logged = relay.stderr_lines();
+    assert!(logged.len() > 10, "the relay logs at trace level");
+    assert!(
+        !logged.iter().any(|line| line.contains(marker)),
+        "the relay's logs never hold the payload"
+    );
     assert_eq!(a.status()["paths_relayed"], 1, "{}", a.status());
     let peers = a.cli_ok(&["peers"]);
     let to_b = peers.lines().find(|l| l.contains(&b.id.to_string()[..8]));

@@ -277,7 +277,10 @@ impl Relays {
 impl Relayer for Relays {
     fn open(&self, node: NodeId) -> Pin<Box<dyn Future<Output = Option<RelayedPath>> + Send + '_>> {
         Box::pin(async move {
-            for relay in self.inner.addresses.relays(node) {
+            let local = self.inner.manager.node_id();
+            let relays = self.inner.addresses.relays(node).into_iter();
+            // A relay is reached directly, never through itself.
+            for relay in relays.filter(|relay| relay.relay != local) {
                 match self.open_through(node, relay).await {
                     Ok(path) => return Some(path),
                     Err(status) => {
