@@ -393,3 +393,57 @@ fn behind_port_preserving_nats_the_connection_moves_to_a_direct_path_losing_no_c
         "switched to the direct path {switched_after:?} after the first call; {answered} calls answered"
     );
 }
+
+#[test]
+fn a_relayed_connection_outlives_its_circuits_by_renewing_them() {
+    if !Topology::available() {
+        return;
+    }
+    let net = Net::new("rn", NatKind::RandomPerDestination);
+    let config = RelayConfig {
+        circuit_duration: Duration::from_secs(2),
+        ..RelayConfig::default()
+    };
+    let relay = relay_node(&net.public, config);
+    let a = home_node(&net.homes[0], 1);
+    let b = home_node(&net.homes[1], 2);
+    reserve_and_introduce(&net, &relay, &a, &b);
+
+    // Calls back to back for three circuits' lifetimes: the caller renews
+    // each circuit before the relay's limit ends it.
+    let (caller, target) = (a.clone(), b.id());
+    let answered = net.homes[0].run(async move {
+        let options = CallOptions::default().with_timeout(Duration::from_secs(10));
+        let (method, request) = (format!("{SERVICE}/Whoami"), echo(payload()));
+        let start = Instant::now();
+        let mut answered = 0;
+        while start.elapsed() < Duration::from_secs(6) {
+            let call = caller
+                .client()
+                .unary::<_, EchoResponse>(target, &method, &request, &options);
+            call.await.expect("no call fails across a renewal");
+            answered += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        answered
+    });
+    let stats = relay.relay_server().unwrap().stats();
+    assert!(stats.circuits_opened >= 3, "{stats:?}");
+    assert_eq!(
+        a.manager().stats().dials,
+        2,
+        "one dial to the relay, one to B: {:?}",
+        a.manager().stats()
+    );
+    let connection = a.manager().connection(b.id()).unwrap();
+    assert!(
+        connection.created().elapsed() >= Duration::from_secs(5),
+        "the first connection still serves"
+    );
+    assert_eq!(
+        b.manager().connections().len(),
+        2,
+        "B keeps one connection to A (and the relay)"
+    );
+    eprintln!("{answered} calls over {} circuits", stats.circuits_opened);
+}

@@ -109,6 +109,7 @@ async fn over_limit_reservations_and_circuits_are_refused_and_a_circuit_over_bud
     // 1200-byte packets, as QUIC sends them, past the 64 KiB budget.
     let packet = Packet {
         data: Bytes::from(vec![0x5a; 1200]),
+        ..Packet::default()
     }
     .encode_to_vec();
     for _ in 0..60 {

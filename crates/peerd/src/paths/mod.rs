@@ -120,12 +120,31 @@ impl Paths {
     /// A new virtual path whose packets go into the returned circuit end.
     pub fn open_circuit(&self) -> CircuitPath {
         let (queue, outgoing) = mpsc::channel(CIRCUIT_QUEUE);
-        let addr = self.shared.write().add_circuit(queue);
+        let (addr, number) = self.shared.write().add_circuit(queue);
         CircuitPath {
             addr,
+            number,
             outgoing,
             shared: self.shared.clone(),
         }
+    }
+
+    /// A new circuit end for `path`, which from now on carries the path's
+    /// packets instead of its current circuit: a renewal, before that
+    /// circuit reaches its relay's limits. `None` if `path` is gone or
+    /// went direct.
+    pub fn renew(&self, path: SocketAddr) -> Option<CircuitPath> {
+        let SocketAddr::V4(addr) = canonical(path) else {
+            return None;
+        };
+        let (queue, outgoing) = mpsc::channel(CIRCUIT_QUEUE);
+        let number = self.shared.write().renew(addr, queue)?;
+        Some(CircuitPath {
+            addr,
+            number,
+            outgoing,
+            shared: self.shared.clone(),
+        })
     }
 
     /// Sends `path`'s packets to `direct` from now on, and hands packets
@@ -207,11 +226,14 @@ impl Paths {
 
 /// The socket's end of one relay circuit: packets quinn sends to [`addr`]
 /// come out of `outgoing`, and packets given to its [`Inbox`] reach quinn
-/// as from `addr`. Dropping it ends the route, unless it went direct.
+/// as from `addr`. Dropping it ends the route, unless it went direct or a
+/// renewal gave it another circuit.
 ///
 /// [`addr`]: CircuitPath::addr
 pub struct CircuitPath {
     addr: SocketAddrV4,
+    /// Tells this circuit from one that renewed it.
+    number: u64,
     outgoing: mpsc::Receiver<Bytes>,
     shared: Arc<Shared>,
 }
@@ -255,7 +277,7 @@ impl Inbox {
 
 impl Drop for CircuitPath {
     fn drop(&mut self) {
-        self.shared.write().circuit_ended(self.addr);
+        self.shared.write().circuit_ended(self.addr, self.number);
     }
 }
 

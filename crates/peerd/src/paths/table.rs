@@ -41,7 +41,9 @@ pub(crate) enum Next {
 
 #[derive(Debug, Default)]
 struct Route {
-    circuit: Option<mpsc::Sender<Bytes>>,
+    /// The circuit's queue, with the number that tells it from the one a
+    /// renewal replaced.
+    circuit: Option<(u64, mpsc::Sender<Bytes>)>,
     direct: Option<SocketAddr>,
 }
 
@@ -51,11 +53,13 @@ pub(crate) struct Routes {
     by_virtual: HashMap<SocketAddrV4, Route>,
     by_direct: HashMap<SocketAddr, SocketAddrV4>,
     allocated: u32,
+    circuits: u64,
 }
 
 impl Routes {
-    /// A fresh virtual address whose packets go into `circuit`.
-    pub(crate) fn add_circuit(&mut self, circuit: mpsc::Sender<Bytes>) -> SocketAddrV4 {
+    /// A fresh virtual address whose packets go into `circuit`, and the
+    /// circuit's number.
+    pub(crate) fn add_circuit(&mut self, circuit: mpsc::Sender<Bytes>) -> (SocketAddrV4, u64) {
         let addr = loop {
             let addr = nth_virtual(self.allocated);
             self.allocated = self.allocated.wrapping_add(1);
@@ -63,15 +67,30 @@ impl Routes {
                 break addr;
             }
         };
-        let circuit = Some(circuit);
-        self.by_virtual.insert(
-            addr,
-            Route {
-                circuit,
-                direct: None,
-            },
-        );
-        addr
+        let number = self.next_circuit();
+        let route = Route {
+            circuit: Some((number, circuit)),
+            direct: None,
+        };
+        self.by_virtual.insert(addr, route);
+        (addr, number)
+    }
+
+    /// Sends `addr`'s packets into `circuit` instead of the circuit it had:
+    /// a renewal, before the old circuit reaches its relay's limits. The new
+    /// circuit's number, or `None` if `addr` is gone or went direct.
+    pub(crate) fn renew(
+        &mut self,
+        addr: SocketAddrV4,
+        circuit: mpsc::Sender<Bytes>,
+    ) -> Option<u64> {
+        if self.by_virtual.get(&addr)?.direct.is_some() {
+            return None;
+        }
+        let number = self.next_circuit();
+        let route = self.by_virtual.get_mut(&addr)?;
+        route.circuit = Some((number, circuit));
+        Some(number)
     }
 
     /// Where packets to `addr` go.
@@ -82,7 +101,7 @@ impl Routes {
                 ..
             }) => Next::Direct(*direct),
             Some(Route {
-                circuit: Some(circuit),
+                circuit: Some((_, circuit)),
                 ..
             }) => Next::Circuit(circuit.clone()),
             _ => Next::Nowhere,
@@ -105,14 +124,23 @@ impl Routes {
         true
     }
 
-    /// The circuit of `addr` ended: a path with a direct route keeps it,
-    /// any other is forgotten.
-    pub(crate) fn circuit_ended(&mut self, addr: SocketAddrV4) {
-        if let Some(route) = self.by_virtual.get_mut(&addr) {
-            route.circuit = None;
-            if route.direct.is_none() {
-                self.by_virtual.remove(&addr);
-            }
+    /// Circuit `number` of `addr` ended: a path with a direct route keeps
+    /// it, and so does one a renewal moved to another circuit; any other is
+    /// forgotten.
+    pub(crate) fn circuit_ended(&mut self, addr: SocketAddrV4, number: u64) {
+        let Some(route) = self.by_virtual.get_mut(&addr) else {
+            return;
+        };
+        if route
+            .circuit
+            .as_ref()
+            .is_some_and(|(current, _)| *current != number)
+        {
+            return;
+        }
+        route.circuit = None;
+        if route.direct.is_none() {
+            self.by_virtual.remove(&addr);
         }
     }
 
@@ -141,6 +169,11 @@ impl Routes {
     pub(crate) fn has_direct(&self) -> bool {
         !self.by_direct.is_empty()
     }
+
+    fn next_circuit(&mut self) -> u64 {
+        self.circuits += 1;
+        self.circuits
+    }
 }
 
 /// The `n`th virtual address: the port counts first (never 0), then the
@@ -163,8 +196,8 @@ mod tests {
     fn virtual_addresses_are_fresh_reserved_and_recognised_in_both_families() {
         let mut routes = Routes::default();
         let (tx, _rx) = queue();
-        let first = routes.add_circuit(tx.clone());
-        let second = routes.add_circuit(tx);
+        let (first, _) = routes.add_circuit(tx.clone());
+        let (second, _) = routes.add_circuit(tx);
         assert_ne!(first, second);
         assert!(is_virtual(first.into()));
         let mapped = SocketAddr::new(first.ip().to_ipv6_mapped().into(), first.port());
@@ -179,7 +212,7 @@ mod tests {
     fn a_path_goes_from_its_circuit_to_the_direct_address_and_outlives_the_circuit() {
         let mut routes = Routes::default();
         let (tx, _rx) = queue();
-        let path = routes.add_circuit(tx);
+        let (path, number) = routes.add_circuit(tx);
         assert!(matches!(routes.next(path), Next::Circuit(_)));
         assert_eq!(routes.counts(), (1, 0));
         let direct: SocketAddr = "203.0.113.6:40000".parse().unwrap();
@@ -187,7 +220,12 @@ mod tests {
         assert!(matches!(routes.next(path), Next::Direct(d) if d == direct));
         assert_eq!(routes.virtual_for(direct), Some(path));
         assert_eq!(routes.counts(), (0, 1));
-        routes.circuit_ended(path);
+        assert_eq!(
+            routes.renew(path, queue().0),
+            None,
+            "a direct path needs no circuit"
+        );
+        routes.circuit_ended(path, number);
         assert!(matches!(routes.next(path), Next::Direct(_)));
         routes.remove(path);
         assert!(matches!(routes.next(path), Next::Nowhere));
@@ -199,10 +237,28 @@ mod tests {
     fn a_relayed_path_is_forgotten_when_its_circuit_ends() {
         let mut routes = Routes::default();
         let (tx, _rx) = queue();
-        let path = routes.add_circuit(tx);
-        routes.circuit_ended(path);
+        let (path, number) = routes.add_circuit(tx);
+        routes.circuit_ended(path, number);
         assert!(matches!(routes.next(path), Next::Nowhere));
         assert_eq!(routes.counts(), (0, 0));
         assert!(!routes.go_direct(path, "203.0.113.6:1".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_renewed_circuit_outlives_the_end_of_the_one_it_replaced() {
+        let mut routes = Routes::default();
+        let (old, _old_rx) = queue();
+        let (path, first) = routes.add_circuit(old);
+        let (new, mut new_rx) = queue();
+        let second = routes.renew(path, new).unwrap();
+        routes.circuit_ended(path, first);
+        let Next::Circuit(circuit) = routes.next(path) else {
+            panic!("the renewal's circuit carries the path");
+        };
+        circuit.try_send(Bytes::from_static(b"p")).unwrap();
+        assert_eq!(new_rx.try_recv().unwrap(), Bytes::from_static(b"p"));
+        routes.circuit_ended(path, second);
+        assert!(matches!(routes.next(path), Next::Nowhere));
+        assert_eq!(routes.renew(path, queue().0), None);
     }
 }

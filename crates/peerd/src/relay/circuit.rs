@@ -14,14 +14,16 @@ use super::proto::Packet;
 use crate::paths::CircuitPath;
 use crate::rpc::{Encoded, Status, StreamingCall};
 
-/// Carries packets until the relay ends the call, the path goes direct (no
-/// more packets come out of it), no packet has passed for `idle` (the QUIC
-/// connection on it is gone), or `cancel` fires.
+/// Carries packets until the relay ends the call, the path goes direct or
+/// is renewed (no more packets come out of it), no packet has passed for
+/// `idle` (the QUIC connection on it is gone), or `cancel` fires. Counts
+/// the bytes it carries both ways in `carried`.
 pub(super) async fn run(
     call: StreamingCall<Encoded, Encoded>,
     mut path: CircuitPath,
     idle: Duration,
     cancel: CancellationToken,
+    carried: &AtomicU64,
 ) -> Result<(), Status> {
     let inbox = path.inbox();
     let (mut sender, mut call) = call.split();
@@ -33,7 +35,12 @@ pub(super) async fn run(
     };
     let outgoing = async {
         while let Some(packet) = path.outgoing().await {
-            let message = Packet { data: packet }.encode_to_vec();
+            carried.fetch_add(packet.len() as u64, Ordering::Relaxed);
+            let message = Packet {
+                data: packet,
+                ..Packet::default()
+            }
+            .encode_to_vec();
             sender.send_encoded(&message).await?;
             passed();
         }
@@ -43,6 +50,7 @@ pub(super) async fn run(
         while let Some(message) = call.message_encoded().await? {
             let packet = Packet::decode(message)
                 .map_err(|e| Status::internal(format!("a relay sent a malformed packet: {e}")))?;
+            carried.fetch_add(packet.data.len() as u64, Ordering::Relaxed);
             inbox.deliver(packet.data);
             passed();
         }

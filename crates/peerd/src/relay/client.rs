@@ -6,9 +6,11 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prost::Message;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -20,8 +22,9 @@ use crate::addressing::{AddressBook, RelayAddr, RelayList};
 use crate::connection::{CloseCode, NodeConnectionManager};
 use crate::discovery::Backoff;
 use crate::identity::NodeId;
-use crate::paths::Paths;
-use crate::rpc::{CallOptions, RelayedPath, Relayer, RpcClient, Status};
+use crate::node_service;
+use crate::paths::{CircuitPath, Paths};
+use crate::rpc::{CallOptions, Encoded, RelayedPath, Relayer, RpcClient, Status, StreamingCall};
 
 /// How long a reservation's call is asked to last; the relay's
 /// `max_call_deadline` cuts it, and the reservation is then renewed.
@@ -37,6 +40,13 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 /// Offered circuits taken at once, from all relays together: a relay that
 /// offers more is ignored rather than let it open paths without end.
 const MAX_TAKEN: usize = 32;
+/// A circuit is renewed once it has spent this share of its time or bytes.
+const RENEW_AT: f64 = 0.8;
+/// How often the caller looks at what its circuit has spent.
+const RENEW_CHECK: Duration = Duration::from_millis(250);
+/// How long the callee keeps a connection whose circuit ended, in case the
+/// caller moved it to a renewed circuit.
+const MOVE_GRACE: Duration = Duration::from_secs(2);
 
 /// Reservations held and circuits open through relays. Cheap to clone.
 #[derive(Clone)]
@@ -197,7 +207,6 @@ impl Relays {
         let relays = self.clone();
         let cancel = self.inner.cancel.child_token();
         self.inner.tasks.spawn(async move {
-            let _permit = permit;
             let options = CallOptions::default()
                 .with_addr(relay.addr)
                 .with_metadata(CIRCUIT_KEY, offer.circuit.to_string())
@@ -216,14 +225,50 @@ impl Relays {
             let path = relays.inner.paths.open_circuit();
             let addr = path.addr();
             tracing::debug!(relay = %relay, caller = %offer.caller, path = %addr, "circuit taken");
-            let ended = circuit::run(call, path, relays.inner.idle, cancel).await;
-            relays.circuit_ended(addr, ended);
+            let carried = AtomicU64::new(0);
+            let idle = relays.inner.idle;
+            let ended = circuit::run(call, path, idle, cancel.clone(), &carried).await;
+            drop(permit);
+            // A caller that renewed the circuit moves its connection to the
+            // renewal with its next packet: give that packet time to come.
+            tokio::select! {
+                () = tokio::time::sleep(MOVE_GRACE) => relays.circuit_ended(addr, ended),
+                () = cancel.cancelled() => {}
+            }
         });
     }
 
-    /// Opens a circuit to `target` through `relay`; the path's address
-    /// and what holds it open.
+    /// Opens a circuit to `target` through `relay`, and carries the path
+    /// over it, and over the circuits that renew it; the path's address and
+    /// what holds it open.
     async fn open_through(&self, target: NodeId, relay: RelayAddr) -> Result<RelayedPath, Status> {
+        let (call, limits) = self.open_call(target, relay).await?;
+        let path = self.inner.paths.open_circuit();
+        let addr = path.addr();
+        let cancel = self.inner.cancel.child_token();
+        let hold = cancel.clone().drop_guard();
+        let relays = self.clone();
+        self.inner.tasks.spawn(async move {
+            let circuit = Circuit {
+                target,
+                relay,
+                call,
+                path,
+                limits,
+            };
+            let ended = relays.carry(addr, circuit, cancel).await;
+            relays.circuit_ended(addr, ended);
+        });
+        Ok(RelayedPath { addr, hold })
+    }
+
+    /// The caller's leg of a new circuit to `target`, once the relay said
+    /// the target took it, with the circuit's limits.
+    async fn open_call(
+        &self,
+        target: NodeId,
+        relay: RelayAddr,
+    ) -> Result<(StreamingCall<Encoded, Encoded>, Limits), Status> {
         let options = CallOptions::default()
             .with_addr(relay.addr)
             .with_metadata(TARGET_KEY, target.to_string())
@@ -234,29 +279,93 @@ impl Relays {
                 .bidi_streaming_encoded(relay.relay, CONNECT, &options)
                 .await?;
             // The relay's first, empty packet says the target took it.
-            match call.message_encoded().await? {
-                Some(_) => Ok(call),
-                None => Err(Status::unavailable("the relay ended the circuit at once")),
-            }
+            let opened = call
+                .message_encoded()
+                .await?
+                .ok_or_else(|| Status::unavailable("the relay ended the circuit at once"))?;
+            let opened = proto::Packet::decode(opened)
+                .map_err(|e| Status::internal(format!("a relay's first packet: {e}")))?;
+            Ok((call, Limits::of(&opened)))
         };
-        let call = tokio::time::timeout(OPEN_WITHIN, opening)
+        tokio::time::timeout(OPEN_WITHIN, opening)
             .await
-            .map_err(|_| Status::unavailable(format!("no circuit within {OPEN_WITHIN:?}")))??;
-        let path = self.inner.paths.open_circuit();
-        let addr = path.addr();
-        let cancel = self.inner.cancel.child_token();
-        let hold = cancel.clone().drop_guard();
-        let relays = self.clone();
-        self.inner.tasks.spawn(async move {
-            let ended = circuit::run(call, path, relays.inner.idle, cancel).await;
-            relays.circuit_ended(addr, ended);
-        });
-        Ok(RelayedPath { addr, hold })
+            .map_err(|_| Status::unavailable(format!("no circuit within {OPEN_WITHIN:?}")))?
+    }
+
+    /// Carries the path at `addr` over `circuit`, then over each circuit
+    /// that renews it, opened when the one before has spent 4/5 of its
+    /// time or bytes and put in its place before it is let go (the callee
+    /// sees the new circuit as its peer moving, which QUIC allows a
+    /// client). Returns how the last circuit ended.
+    async fn carry(
+        &self,
+        addr: SocketAddr,
+        mut circuit: Circuit,
+        cancel: CancellationToken,
+    ) -> Result<(), Status> {
+        loop {
+            let carried = AtomicU64::new(0);
+            let started = Instant::now();
+            let Circuit {
+                target,
+                relay,
+                call,
+                path,
+                limits,
+            } = circuit;
+            let running = circuit::run(call, path, self.inner.idle, cancel.clone(), &carried);
+            tokio::pin!(running);
+            let renewal = loop {
+                tokio::select! {
+                    ended = &mut running => return ended,
+                    () = tokio::time::sleep(RENEW_CHECK) => {}
+                }
+                let spent = carried.load(Ordering::Relaxed);
+                if !limits.nearly_spent(started.elapsed(), spent) {
+                    continue;
+                }
+                match self.open_call(target, relay).await {
+                    Ok(opened) => break opened,
+                    Err(status) => {
+                        tracing::debug!(relay = %relay, %status, "circuit not renewed yet")
+                    }
+                }
+            };
+            let Some(path) = self.inner.paths.renew(addr) else {
+                // The path went direct meanwhile: the old circuit ends.
+                return running.await;
+            };
+            let (call, limits) = renewal;
+            circuit = Circuit {
+                target,
+                relay,
+                call,
+                path,
+                limits,
+            };
+            tracing::debug!(relay = %relay, target = %target.short(), "circuit renewed");
+            self.nudge(target);
+        }
+    }
+
+    /// Sends a ping over the renewed circuit at once, so that the callee's
+    /// QUIC moves to it before its end of the old circuit closes.
+    fn nudge(&self, target: NodeId) {
+        let client = self.inner.client.clone();
+        let options = CallOptions::default().with_timeout(OPEN_WITHIN);
+        self.inner.tasks.spawn_on(
+            async move {
+                let _ = node_service::ping(&client, target, &options).await;
+            },
+            &self.inner.runtime,
+        );
     }
 
     /// Closes the connection a circuit carried, unless a punch moved it to
-    /// a direct path: nothing reaches its peer any more, and calls should
-    /// fail now and dial again rather than wait for the idle timeout.
+    /// a direct path or (on the callee, after `MOVE_GRACE`) the caller
+    /// moved it to a renewed circuit: nothing reaches its peer any more,
+    /// and calls should fail now and dial again rather than wait for the
+    /// idle timeout.
     fn circuit_ended(&self, path: SocketAddr, ended: Result<(), Status>) {
         if self.inner.paths.direct_of(path).is_some() {
             return;
@@ -271,6 +380,40 @@ impl Relays {
                 connection.close(CloseCode::PathLost);
             }
         }
+    }
+}
+
+/// One circuit of a relayed path, on the caller's side.
+struct Circuit {
+    target: NodeId,
+    relay: RelayAddr,
+    call: StreamingCall<Encoded, Encoded>,
+    path: CircuitPath,
+    limits: Limits,
+}
+
+/// What a relay lets one circuit carry, from its first packet; 0 for a
+/// limit it did not say.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    bytes: u64,
+    duration: Duration,
+}
+
+impl Limits {
+    fn of(opened: &proto::Packet) -> Self {
+        Self {
+            bytes: opened.circuit_bytes,
+            duration: Duration::from_secs(opened.circuit_seconds),
+        }
+    }
+
+    /// Whether a circuit this old that carried `carried` bytes has spent
+    /// 4/5 of either limit: time to open its renewal.
+    fn nearly_spent(&self, age: Duration, carried: u64) -> bool {
+        let late = !self.duration.is_zero() && age >= self.duration.mul_f64(RENEW_AT);
+        let full = self.bytes > 0 && carried as f64 >= self.bytes as f64 * RENEW_AT;
+        late || full
     }
 }
 
@@ -320,5 +463,26 @@ impl std::fmt::Debug for Relays {
         f.debug_struct("Relays")
             .field("held", &self.held())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_circuit_is_renewed_at_four_fifths_of_its_time_or_bytes() {
+        let limits = Limits {
+            bytes: 1000,
+            duration: Duration::from_secs(10),
+        };
+        assert!(!limits.nearly_spent(Duration::from_secs(7), 799));
+        assert!(limits.nearly_spent(Duration::from_secs(8), 0));
+        assert!(limits.nearly_spent(Duration::ZERO, 800));
+        let unlimited = Limits {
+            bytes: 0,
+            duration: Duration::ZERO,
+        };
+        assert!(!unlimited.nearly_spent(Duration::from_secs(3600), u64::MAX));
     }
 }

@@ -240,7 +240,13 @@ impl RelayServer {
             mut sink,
             ended,
         } = leg;
-        to_caller.send(&Packet::default()).await?;
+        let config = &self.inner.config;
+        let opened = Packet {
+            circuit_bytes: config.circuit_bytes,
+            circuit_seconds: config.circuit_duration.as_secs(),
+            ..Packet::default()
+        };
+        to_caller.send(&opened).await?;
         self.inner
             .counters
             .circuits_opened
