@@ -14,11 +14,12 @@ use bytes::Bytes;
 use peerd::addressing::RelayAddr;
 use peerd::nat::proto::{DialBackRequest, DialBackResponse, PunchRequest, PunchResponse};
 use peerd::nat::{DIAL_BACK, PUNCH_START};
+use peerd::node::PathKind;
 use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::paths::is_virtual;
 use peerd::relay::RelayConfig;
 use peerd::rpc::{RequestStream, ResponseSink};
-use peerd::{CallContext, CallOptions, Code, Handlers, Identity, Node, Route};
+use peerd::{CallContext, CallOptions, Code, Handlers, Identity, Node};
 use support::netns::{NatKind, NsRuntime, PUBLIC_IP, Topology};
 
 /// Text no ciphertext contains by chance: found in a forwarded packet, it
@@ -287,7 +288,7 @@ fn a_home_node_calls_another_by_id_through_a_relay_that_reads_no_payload() {
     assert!(is_virtual(
         a.manager().connection(b.id()).unwrap().remote_address()
     ));
-    assert_eq!(a.route_of(connection.remote_address()), Route::Relayed);
+    assert_eq!(a.path_of(connection.remote_address()), PathKind::Relayed);
 
     // Over a relayed connection a dial back has no address to go to, and
     // punches run one at a time.

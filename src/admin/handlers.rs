@@ -17,10 +17,11 @@ use super::reports::{
     BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport,
     NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport, StatusReport,
 };
+use peerd::Node;
 use peerd::connection::{Direction, NodeConnection};
 use peerd::discovery::{PinState, peer_book};
 use peerd::identity::NodeId;
-use peerd::{Node, Route};
+use peerd::node::PathKind;
 
 use crate::metrics::Metrics;
 use peerd::addressing::{AddressSource, ParsePeerAddrError, PeerAddr};
@@ -373,10 +374,10 @@ async fn connect(
 /// The connection's remote address, or for one on a virtual path how that
 /// path reaches the peer: the virtual address means nothing to a reader.
 fn remote_addr(node: &Node, connection: &NodeConnection) -> String {
-    match node.route_of(connection.remote_address()) {
-        Route::Udp => connection.remote_address().to_string(),
-        Route::Relayed => "via relay".to_owned(),
-        Route::Punched(direct) => format!("{direct} (punched)"),
+    match node.path_of(connection.remote_address()) {
+        PathKind::Udp => connection.remote_address().to_string(),
+        PathKind::Relayed => "via relay".to_owned(),
+        PathKind::Punched(direct) => format!("{direct} (punched)"),
     }
 }
 

@@ -99,5 +99,5 @@ pub mod test_utils;
 pub mod tls;
 
 pub use identity::{Identity, NodeId};
-pub use node::{Node, NodeBuilder, Route};
+pub use node::{Node, NodeBuilder};
 pub use rpc::{CallContext, CallOptions, Code, Handlers, Status};

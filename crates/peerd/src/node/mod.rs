@@ -43,7 +43,7 @@ pub struct Node {
 
 /// How a connection's packets reach its peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub enum PathKind {
     /// Plain UDP to the connection's remote address.
     Udp,
     /// Through a relay's circuit.
@@ -52,7 +52,7 @@ pub enum Route {
     Punched(SocketAddr),
 }
 
-impl std::fmt::Display for Route {
+impl std::fmt::Display for PathKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Udp => f.write_str("udp"),
@@ -345,14 +345,14 @@ impl Node {
 
     /// How `remote` (a connection's remote address) is reached: as itself,
     /// through a relay, or punched to the peer's own address.
-    pub fn route_of(&self, remote: SocketAddr) -> Route {
+    pub fn path_of(&self, remote: SocketAddr) -> PathKind {
         match (
             crate::paths::is_virtual(remote),
             self.paths.direct_of(remote),
         ) {
-            (false, _) => Route::Udp,
-            (true, None) => Route::Relayed,
-            (true, Some(direct)) => Route::Punched(direct),
+            (false, _) => PathKind::Udp,
+            (true, None) => PathKind::Relayed,
+            (true, Some(direct)) => PathKind::Punched(direct),
         }
     }
 
