@@ -130,8 +130,14 @@ impl Relays {
                 () = cancel.cancelled() => {}
             }
         };
-        self.inner.tasks.spawn_on(holding, &self.inner.runtime);
+        self.spawn(holding);
         true
+    }
+
+    /// Runs `task` on the node's runtime, owned by the tracker that
+    /// `shutdown` waits for.
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.inner.tasks.spawn_on(task, &self.inner.runtime);
     }
 
     /// The reservations held now.
@@ -206,7 +212,7 @@ impl Relays {
         };
         let relays = self.clone();
         let cancel = self.inner.cancel.child_token();
-        self.inner.tasks.spawn(async move {
+        self.spawn(async move {
             let options = CallOptions::default()
                 .with_addr(relay.addr)
                 .with_metadata(CIRCUIT_KEY, offer.circuit.to_string())
@@ -248,7 +254,7 @@ impl Relays {
         let cancel = self.inner.cancel.child_token();
         let hold = cancel.clone().drop_guard();
         let relays = self.clone();
-        self.inner.tasks.spawn(async move {
+        self.spawn(async move {
             let circuit = Circuit {
                 target,
                 relay,
@@ -353,12 +359,9 @@ impl Relays {
     fn nudge(&self, target: NodeId) {
         let client = self.inner.client.clone();
         let options = CallOptions::default().with_timeout(OPEN_WITHIN);
-        self.inner.tasks.spawn_on(
-            async move {
-                let _ = node_service::ping(&client, target, &options).await;
-            },
-            &self.inner.runtime,
-        );
+        self.spawn(async move {
+            let _ = node_service::ping(&client, target, &options).await;
+        });
     }
 
     /// Closes the connection a circuit carried, unless a punch moved it to
