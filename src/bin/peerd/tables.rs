@@ -36,9 +36,18 @@ pub fn print_status(status: &StatusReport) {
     }
     if let Some(relay) = &status.relay {
         println!(
-            "relay:       serving {} reservations, {} circuits",
-            relay.reservations, relay.circuits
+            "relay:       serving {}, {}",
+            counted(relay.reservations, "reservation"),
+            counted(relay.circuits, "circuit")
         );
+    }
+}
+
+/// `1 circuit`, `2 circuits`.
+fn counted(count: usize, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
     }
 }
 

@@ -118,8 +118,9 @@ async fn ask_info(discovery: &Discovery, event: &ConnectionEvent) -> bool {
     if listens {
         remember(discovery, event, &listening, AddressSource::Info);
     }
-    if !relays.is_empty() {
-        discovery.inner.addresses.set_relays(event.node, &relays);
+    let book = &discovery.inner.addresses;
+    if !relays.is_empty() || (answered && !book.relays(event.node).is_empty()) {
+        book.set_relays(event.node, &relays);
         discovery.saw(Contact {
             node: event.node,
             addrs: Vec::new(),

@@ -188,8 +188,13 @@ impl NodeBuilder {
         let held = RelayList::default();
         let addresses = AddressBook::default();
         let local = self.identity.node_id();
-        let relay_server =
-            (self.relay.take()).map(|config| RelayServer::new(config, local, addresses.clone()));
+        // A circuit is a call: its deadline would end it first, before
+        // the caller renews it at 4/5 of the duration it was told.
+        let longest_call = self.rpc.max_call_deadline;
+        let relay_server = self.relay.take().map(|mut config| {
+            config.circuit_duration = config.circuit_duration.min(longest_call);
+            RelayServer::new(config, local, addresses.clone())
+        });
         let puncher = Puncher::new(paths.clone(), self.cancel.child_token());
         let info = NodeInfo {
             node_id: self.identity.node_id(),

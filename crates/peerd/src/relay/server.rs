@@ -299,6 +299,8 @@ impl RelayServer {
         });
         if !matches!(offered, Some(Ok(()))) {
             drop(state);
+            let counter = &self.inner.counters.refused_circuits;
+            counter.fetch_add(1, Ordering::Relaxed);
             let busy = format!("{target} has {OFFERS} circuit offers waiting");
             return Err(Status::resource_exhausted(busy));
         }
@@ -395,7 +397,15 @@ impl Drop for Held {
             .is_some_and(|(generation, _)| *generation == self.generation)
         {
             state.offers.remove(&self.node);
-            self.server.inner.addresses.set_relays(self.node, &[]);
+            // Callers waiting for this node learn at once that it is gone.
+            state
+                .waiting
+                .retain(|_, waiting| waiting.target != self.node);
+            let inner = &self.server.inner;
+            let others: Vec<RelayAddr> = (inner.addresses.relays(self.node).into_iter())
+                .filter(|relay| relay.relay != inner.local)
+                .collect();
+            inner.addresses.set_relays(self.node, &others);
         }
     }
 }

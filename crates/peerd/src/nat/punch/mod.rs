@@ -43,15 +43,23 @@ pub const PUNCH_SERVICE: &str = "peerd.nat.v1.HolePunch";
 /// Start a punch over a relayed connection.
 pub const PUNCH_START: &str = "peerd.nat.v1.HolePunch/Start";
 
-/// How long a punch may take from the caller's first hello; past it, the
-/// connection stays on the relay.
+/// How long a punch may take: the caller's hellos go out for this long,
+/// and the callee keeps its session this long after answering, so it can
+/// switch only within the caller's window.
 const PUNCH_FOR: Duration = Duration::from_secs(3);
+/// How long after its last hello the caller still waits for the callee's
+/// confirm: one the callee sent at the end of its window is still on its
+/// way, and a callee that switched must be followed.
+const CONFIRM_GRACE: Duration = Duration::from_secs(1);
 /// Hellos go out this often to each of the callee's addresses.
 const HELLO_EVERY: Duration = Duration::from_millis(100);
 /// Addresses taken from either side.
 const MAX_ADDRS: usize = 4;
-/// How long `Start` and the questions for observed addresses may take.
+/// How long `Start` may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long each question for this node's observed address may take: the
+/// callee asks while the caller waits for its answer.
+const OBSERVED_TIMEOUT: Duration = Duration::from_secs(1);
 /// Peers asked where they see this node, at most.
 const ASKED_FOR_ADDRS: usize = 2;
 /// Punches running at once, both roles together; one per path.
@@ -280,17 +288,18 @@ impl Puncher {
         };
         let _registered = Registered::admit(self, own, entry)?;
         let hellos = async {
-            loop {
+            let until = tokio::time::Instant::now() + PUNCH_FOR;
+            while tokio::time::Instant::now() < until {
                 for addr in &theirs {
                     let _ = self.inner.paths.send_probe(*addr, Probe::Hello(peer));
                 }
                 tokio::time::sleep(HELLO_EVERY).await;
             }
+            tokio::time::sleep(CONFIRM_GRACE).await;
         };
         tokio::select! {
             direct = &mut moved => direct.map_err(|_| Status::cancelled("the punch was dropped")),
-            () = hellos => unreachable!("hellos repeat until the punch ends"),
-            () = tokio::time::sleep(PUNCH_FOR) => Err(Status::deadline_exceeded(format!(
+            () = hellos => Err(Status::deadline_exceeded(format!(
                 "no probe came back within {PUNCH_FOR:?} from {theirs:?}"
             ))),
         }
@@ -324,7 +333,7 @@ impl Puncher {
         let addrs = self.observed().await;
         // The session outlives the answer: the caller's hellos follow it.
         self.spawn(async move {
-            tokio::time::sleep(PUNCH_FOR + CALL_TIMEOUT).await;
+            tokio::time::sleep(PUNCH_FOR).await;
             drop(registered);
         });
         Ok(PunchResponse {
@@ -350,7 +359,7 @@ impl Puncher {
         let mut asking = JoinSet::new();
         for node in direct {
             let client = wired.client.clone();
-            let options = CallOptions::default().with_timeout(CALL_TIMEOUT);
+            let options = CallOptions::default().with_timeout(OBSERVED_TIMEOUT);
             asking.spawn(async move { node_service::info(&client, node, &options).await });
         }
         let mut addrs = Vec::new();
