@@ -229,3 +229,45 @@ async fn a_relay_daemon_holding_100_reservations_stays_small_and_refuses_the_101
     );
     assert!(held(100), "{}", daemon.status());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_circuit_its_target_never_takes_is_refused_with_unavailable_in_time() {
+    let relay_node = Node::builder(Identity::generate())
+        .listen(localhost(1))
+        .relay(RelayConfig::default())
+        .bind()
+        .unwrap();
+    let relay = RelayAddr {
+        relay: relay_node.id(),
+        addr: relay_node.local_addr(),
+    };
+    // A target that holds a reservation and never answers an offer.
+    let silent = node();
+    let request = ReserveRequest {
+        relay_addr: relay.addr.to_string(),
+    };
+    let client = silent.client();
+    let mut reservation = client
+        .server_streaming::<_, ReserveEvent>(
+            relay.relay,
+            relay::RESERVE,
+            &request,
+            &options(&relay),
+        )
+        .await
+        .unwrap();
+    assert!(reservation.message().await.unwrap().is_some(), "reserved");
+    let caller = node();
+    let asked = std::time::Instant::now();
+    let refused = circuit(&caller, &relay, silent.id()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused}");
+    assert!(
+        refused.message().contains("did not take the circuit"),
+        "{refused}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+}

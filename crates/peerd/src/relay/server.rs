@@ -24,8 +24,10 @@ use crate::rpc::{CallContext, Handlers, RequestStream, ResponseSink, Status};
 
 /// Offers queued for one reserved node; more at once are refused.
 const OFFERS: usize = 8;
-/// How long the target has to take an offered circuit.
-const ACCEPT_WITHIN: Duration = Duration::from_secs(5);
+/// How long the target has to take an offered circuit: two round trips
+/// (the offer, then its `Accept`), well within the 3 s a peerd caller
+/// gives the whole opening, so that the caller hears why.
+const ACCEPT_WITHIN: Duration = Duration::from_secs(2);
 
 /// The serving side of `peerd.relay.v1.Relay`. Cheap to clone.
 #[derive(Clone)]
