@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 pub use probe::{Probe, Token};
 pub use table::is_virtual;
-use table::{Next, Routes, canonical};
+use table::{Next, Routes, as_virtual, canonical};
 
 /// Packets from circuits waiting for quinn to read them, for all circuits.
 const ARRIVALS: usize = 1024;
@@ -134,9 +134,7 @@ impl Paths {
     /// circuit reaches its relay's limits. `None` if `path` is gone or
     /// went direct.
     pub fn renew(&self, path: SocketAddr) -> Option<CircuitPath> {
-        let SocketAddr::V4(addr) = canonical(path) else {
-            return None;
-        };
+        let addr = as_virtual(path)?;
         let (queue, outgoing) = mpsc::channel(CIRCUIT_QUEUE);
         let number = self.shared.write().renew(addr, queue)?;
         Some(CircuitPath {
@@ -151,23 +149,16 @@ impl Paths {
     /// from `direct` to quinn as `path`'s; the circuit is let go. False if
     /// `path` is not a virtual path in use.
     pub fn go_direct(&self, path: SocketAddr, direct: SocketAddr) -> bool {
-        let SocketAddr::V4(path) = canonical(path) else {
-            return false;
-        };
-        let mut routes = self.shared.write();
-        let switched = routes.go_direct(path, direct);
-        self.shared
-            .has_direct
-            .store(routes.has_direct(), Ordering::Release);
-        switched
+        as_virtual(path).is_some_and(|path| {
+            self.shared
+                .change_direct(|routes| routes.go_direct(path, direct))
+        })
     }
 
     /// The peer's own address, where `path`'s packets go since a punch
     /// moved it; `None` for a relayed path or any other address.
     pub fn direct_of(&self, path: SocketAddr) -> Option<SocketAddr> {
-        let SocketAddr::V4(path) = canonical(path) else {
-            return None;
-        };
+        let path = as_virtual(path)?;
         let routes = self.shared.routes.read().expect("routes lock");
         match routes.next(path) {
             Next::Direct(direct) => Some(direct),
@@ -177,12 +168,8 @@ impl Paths {
 
     /// Forgets `path` and its direct route, once its connection closed.
     pub fn forget(&self, path: SocketAddr) {
-        if let SocketAddr::V4(path) = canonical(path) {
-            let mut routes = self.shared.write();
-            routes.remove(path);
-            self.shared
-                .has_direct
-                .store(routes.has_direct(), Ordering::Release);
+        if let Some(path) = as_virtual(path) {
+            self.shared.change_direct(|routes| routes.remove(path));
         }
     }
 
@@ -284,6 +271,16 @@ impl Drop for CircuitPath {
 impl Shared {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Routes> {
         self.routes.write().expect("routes lock")
+    }
+
+    /// Runs `change`, which may add or remove direct routes, and keeps
+    /// `has_direct` in step with them.
+    fn change_direct<T>(&self, change: impl FnOnce(&mut Routes) -> T) -> T {
+        let mut routes = self.write();
+        let changed = change(&mut routes);
+        self.has_direct
+            .store(routes.has_direct(), Ordering::Release);
+        changed
     }
 
     fn quinn_form(&self, addr: SocketAddr) -> SocketAddr {
@@ -388,11 +385,9 @@ impl AsyncUdpSocket for PathSocket {
     }
 
     fn try_send(&self, transmit: &Transmit) -> io::Result<()> {
-        match canonical(transmit.destination) {
-            SocketAddr::V4(path) if is_virtual(path.into()) => {
-                self.shared.send_virtual(path, transmit)
-            }
-            _ => self.shared.inner.try_send(transmit),
+        match as_virtual(transmit.destination) {
+            Some(path) => self.shared.send_virtual(path, transmit),
+            None => self.shared.inner.try_send(transmit),
         }
     }
 

@@ -16,9 +16,19 @@ const VIRTUAL_MASK: u32 = 0xf000_0000;
 /// Whether `addr` is a virtual address: one that stands for a relayed or
 /// punched path, never dialed or remembered as it is.
 pub fn is_virtual(addr: SocketAddr) -> bool {
+    as_virtual(addr).is_some()
+}
+
+/// `addr` as the key of its route, if it is a virtual address, in either
+/// family's form.
+pub(crate) fn as_virtual(addr: SocketAddr) -> Option<SocketAddrV4> {
     match canonical(addr) {
-        SocketAddr::V4(v4) => u32::from(*v4.ip()) & VIRTUAL_MASK == VIRTUAL_FIRST & VIRTUAL_MASK,
-        SocketAddr::V6(_) => false,
+        SocketAddr::V4(v4)
+            if u32::from(*v4.ip()) & VIRTUAL_MASK == VIRTUAL_FIRST & VIRTUAL_MASK =>
+        {
+            Some(v4)
+        }
+        _ => None,
     }
 }
 
