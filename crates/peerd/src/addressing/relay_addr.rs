@@ -70,6 +70,13 @@ impl RelayList {
         self.lock().push(relay);
     }
 
+    pub(crate) fn remove(&self, relay: RelayAddr) {
+        let mut relays = self.lock();
+        if let Some(at) = relays.iter().position(|r| *r == relay) {
+            relays.remove(at);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RelayAddr>> {
         self.0.lock().expect("held relays lock")
     }

@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message;
@@ -66,7 +66,7 @@ struct Inner {
     /// the relay's first question on the new connection already learns it.
     kept: RelayList,
     /// Reservations the relay has confirmed and still holds.
-    held: Mutex<Vec<RelayAddr>>,
+    held: RelayList,
     /// Permits for offered circuits being taken or carried.
     taking: Arc<Semaphore>,
     /// A circuit that carried nothing for this long is closed: the QUIC
@@ -100,7 +100,7 @@ impl Relays {
             paths,
             addresses,
             kept,
-            held: Mutex::default(),
+            held: RelayList::default(),
             taking: Arc::new(Semaphore::new(MAX_TAKEN)),
             idle,
             backoff: Backoff::default(),
@@ -142,7 +142,7 @@ impl Relays {
 
     /// The reservations held now.
     pub fn held(&self) -> Vec<RelayAddr> {
-        self.inner.held.lock().expect("held lock").clone()
+        self.inner.held.list()
     }
 
     /// Waits for the tasks to end, after the node's token was cancelled.
@@ -441,23 +441,20 @@ impl Relayer for Relays {
 
 /// A confirmed reservation, in `held` while it lasts.
 struct Held<'a> {
-    held: &'a Mutex<Vec<RelayAddr>>,
+    held: &'a RelayList,
     relay: RelayAddr,
 }
 
 impl<'a> Held<'a> {
-    fn new(held: &'a Mutex<Vec<RelayAddr>>, relay: RelayAddr) -> Self {
-        held.lock().expect("held lock").push(relay);
+    fn new(held: &'a RelayList, relay: RelayAddr) -> Self {
+        held.add(relay);
         Self { held, relay }
     }
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        let mut held = self.held.lock().expect("held lock");
-        if let Some(at) = held.iter().position(|r| *r == self.relay) {
-            held.remove(at);
-        }
+        self.held.remove(self.relay);
     }
 }
 
