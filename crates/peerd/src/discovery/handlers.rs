@@ -105,9 +105,9 @@ fn store_announcement(
     }
     let ttl = Duration::from_secs(request.ttl_secs.into()).min(MAX_TTL);
     let now = Instant::now();
-    let known_since = state.table().member_since(&context.caller()).unwrap_or(now);
+    let known_since = state.table().member_since(&context.peer()).unwrap_or(now);
     let provider = Provider {
-        node: context.caller(),
+        node: context.peer(),
         version: request.version.chars().take(64).collect(),
         // One UDP socket per node: where it called from is where it
         // listens, unless it called through a relay (a lookup of its id

@@ -105,6 +105,19 @@ impl Identity {
         Ok(cert.der().clone())
     }
 
+    /// The Ed25519 signature of `message` under the node key.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        let key_pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(
+            self.pkcs8.secret_pkcs8_der(),
+        )
+        .expect("an identity holds a valid Ed25519 PKCS#8 key");
+        let signature = key_pair.sign(message);
+        signature
+            .as_ref()
+            .try_into()
+            .expect("Ed25519 signatures are 64 bytes")
+    }
+
     /// Secret material for QUIC stateless resets, derived from the node key so
     /// that a restarted node can reset connections its previous run left behind.
     pub fn stateless_reset_secret(&self) -> [u8; 32] {

@@ -1,7 +1,9 @@
-//! Who a node is: its Ed25519 key pair, the `NodeId` derived from it, and the
-//! key file that keeps it across restarts.
+//! Who a node is: its Ed25519 key pair, the `NodeId` derived from it, the
+//! key file that keeps it across restarts, and the proofs of agents a node
+//! hosts.
 
 mod base32;
+pub mod hosted;
 mod key_file;
 mod keypair;
 mod node_id;

@@ -50,11 +50,7 @@ impl DialBackServer {
             "DialBack",
             move |context: CallContext, _: proto::DialBackRequest| {
                 let server = server.clone();
-                async move {
-                    server
-                        .serve(context.caller(), context.caller_address())
-                        .await
-                }
+                async move { server.serve(context.peer(), context.caller_address()).await }
             },
         )
     }

@@ -144,6 +144,20 @@ impl NodeBuilder {
         self
     }
 
+    /// Serves the calls for agents this node hosts (see
+    /// `Router::with_hosted`).
+    pub fn hosted<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(crate::rpc::CallContext, crate::rpc::RawRequests, crate::rpc::RawResponses) -> Fut
+            + Send
+            + Sync
+            + 'static,
+        Fut: std::future::Future<Output = Result<(), crate::rpc::Status>> + Send + 'static,
+    {
+        self.router = self.router.with_hosted(handler);
+        self
+    }
+
     /// A node that only makes calls, such as a load generator's throwaway
     /// identity: its `Info` lists no listen address, so the nodes it
     /// connects to keep it out of their address books and routing tables

@@ -173,7 +173,7 @@ impl RelayServer {
         request: proto::ReserveRequest,
         mut sink: ResponseSink<proto::ReserveEvent>,
     ) -> Result<(), Status> {
-        let node = context.caller();
+        let node = context.peer();
         let listed = request
             .relay_addr
             .parse::<SocketAddr>()
@@ -226,7 +226,7 @@ impl RelayServer {
         mut from_caller: RequestStream<Packet>,
         mut to_caller: ResponseSink<Packet>,
     ) -> Result<(), Status> {
-        let caller = context.caller();
+        let caller = context.peer();
         let target = target_of(&context)?;
         let (open, leg) = self.admit(caller, target)?;
         let leg = match tokio::time::timeout(ACCEPT_WITHIN, leg).await {
@@ -327,9 +327,7 @@ impl RelayServer {
         let waiting = {
             let mut state = self.state();
             match state.waiting.get(&circuit) {
-                Some(waiting) if waiting.target == context.caller() => {
-                    state.waiting.remove(&circuit)
-                }
+                Some(waiting) if waiting.target == context.peer() => state.waiting.remove(&circuit),
                 _ => None,
             }
         };
@@ -362,7 +360,7 @@ fn target_of(context: &CallContext) -> Result<NodeId, Status> {
         .ok_or_else(|| Status::invalid_argument(format!("no target node in {TARGET_KEY}")))?
         .parse()
         .map_err(|e| Status::invalid_argument(format!("{TARGET_KEY}: {e}")))?;
-    if target == context.caller() {
+    if target == context.peer() {
         return Err(Status::invalid_argument("a circuit to oneself"));
     }
     Ok(target)

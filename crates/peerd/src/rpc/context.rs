@@ -21,6 +21,7 @@ pub(crate) fn deadline_after(now: Instant, timeout: std::time::Duration) -> Inst
 #[derive(Debug, Clone)]
 pub struct CallContext {
     pub(crate) caller: NodeId,
+    pub(crate) host: Option<NodeId>,
     pub(crate) caller_address: SocketAddr,
     pub(crate) method: Arc<str>,
     pub(crate) deadline: Instant,
@@ -29,9 +30,24 @@ pub struct CallContext {
 }
 
 impl CallContext {
-    /// The authenticated node that made the call.
+    /// The authenticated node that made the call: the connection's node,
+    /// or the agent it hosts whose proof came with the call
+    /// ([`CallContext::host`]).
     pub fn caller(&self) -> NodeId {
         self.caller
+    }
+
+    /// The node that made the call for the agent it hosts, if the caller is
+    /// a hosted agent (a web page, docs/protocol.md §11).
+    pub fn host(&self) -> Option<NodeId> {
+        self.host
+    }
+
+    /// The node at the other end of the connection: the caller, or its
+    /// host. Services that act on the connection (dial backs, relays,
+    /// address records) use this one.
+    pub fn peer(&self) -> NodeId {
+        self.host.unwrap_or(self.caller)
     }
 
     /// The caller's address as this node sees it.

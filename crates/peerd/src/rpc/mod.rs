@@ -45,6 +45,10 @@ pub use server::RpcServer;
 pub use status::{Code, Status, StatusOrigin};
 pub use streams::{RequestStream, ResponseSink};
 
+/// The request-header metadata key that makes a call one for an agent the
+/// callee hosts: its value is the agent's node id (docs/protocol.md §11).
+pub const CALLEE: &str = "peerd-callee";
+
 /// Application error codes of RESET_STREAM and STOP_SENDING on call streams
 /// (docs/protocol.md, "Cancellation").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -177,6 +177,8 @@ pub struct Router {
     services: Vec<String>,
     /// Serves every method without a route, if set.
     fallback: Option<Method>,
+    /// Serves calls for the agents this node hosts, if set.
+    hosted: Option<Method>,
 }
 
 /// A routed method and its index, which names it in the call metrics.
@@ -226,19 +228,29 @@ impl Router {
         F: Fn(CallContext, RawRequests, RawResponses) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        let erased = move |context, reader, frames| -> BoxFuture<'static, _> {
-            Box::pin(handler(
-                context,
-                RawRequests::new(reader),
-                RawResponses::new(frames),
-            ))
-        };
-        self.fallback = Some(Method::Streaming(Arc::new(erased)));
+        self.fallback = Some(raw_method(handler));
+        self
+    }
+
+    /// Serves every call whose header names, in `peerd-callee`, an agent
+    /// this node hosts (docs/protocol.md §11), whatever its method: the
+    /// handler forwards it to the agent, or answers NOT_FOUND for an agent
+    /// it does not host. Without one, such calls are answered NOT_FOUND.
+    pub fn with_hosted<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(CallContext, RawRequests, RawResponses) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), Status>> + Send + 'static,
+    {
+        self.hosted = Some(raw_method(handler));
         self
     }
 
     pub(crate) fn fallback(&self) -> Option<&Method> {
         self.fallback.as_ref()
+    }
+
+    pub(crate) fn hosted(&self) -> Option<&Method> {
+        self.hosted.as_ref()
     }
 
     /// Names of the services routed, in the order they were added.
@@ -256,4 +268,20 @@ impl Router {
     pub(crate) fn route(&self, full_name: &[u8]) -> Option<&Route> {
         self.methods.get(full_name)
     }
+}
+
+/// A handler of raw messages as a streaming method.
+fn raw_method<F, Fut>(handler: F) -> Method
+where
+    F: Fn(CallContext, RawRequests, RawResponses) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Status>> + Send + 'static,
+{
+    let erased = move |context, reader, frames| -> BoxFuture<'static, _> {
+        Box::pin(handler(
+            context,
+            RawRequests::new(reader),
+            RawResponses::new(frames),
+        ))
+    };
+    Method::Streaming(Arc::new(erased))
 }

@@ -99,6 +99,12 @@ impl CallOptions {
         self
     }
 
+    /// Makes the call one for `agent`, an agent the called node hosts (a web
+    /// page connected to it): the called node forwards it to the agent.
+    pub fn for_hosted(self, agent: NodeId) -> Self {
+        self.with_metadata(super::CALLEE, agent.to_string())
+    }
+
     /// Sets [`CallOptions::wait_for_ready`].
     pub fn with_wait_for_ready(mut self) -> Self {
         self.wait_for_ready = true;

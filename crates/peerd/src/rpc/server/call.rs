@@ -18,6 +18,7 @@ use super::Shared;
 use super::poll_once::poll_once;
 use crate::connection::{IncomingStream, NodeConnection};
 use crate::identity::NodeId;
+use crate::identity::hosted::{self, HostedProof};
 use crate::rpc::cancel::CallCancel;
 use crate::rpc::context::deadline_after;
 use crate::rpc::io::{FrameReader, write_and_finish, write_frames};
@@ -72,17 +73,17 @@ pub(super) fn serve(
         // fields it uses) and the stream counts as busy until the call ends.
         let _busy = &stream.guard;
         let mut record = shared.calls.start_server_call(accepted);
-        let caller = stream.connection.remote_node_id();
+        let peer = stream.connection.remote_node_id();
         let send = &mut stream.send;
         let cancelled = CallCancel::default();
         let ending = {
             let mut reader = FrameReader::new(stream.recv, shared.config.max_message_size);
             let admitted = read_header(&shared, &mut reader, accepted)
                 .await
-                .and_then(|header| Ok((admit(&shared, &header)?, header)));
-            let (route, header) = match admitted {
+                .and_then(|header| Ok((admit(&shared, &header, peer)?, header)));
+            let ((route, caller), header) = match admitted {
                 Ok(admitted) => admitted,
-                Err(status) => return record.end(finish_with(send, &status, caller).await),
+                Err(status) => return record.end(finish_with(send, &status, peer).await),
             };
             record.route(route.index);
             let caller_stopped = send.stopped();
@@ -111,35 +112,66 @@ pub(super) fn serve(
                     Box::pin(serve_streaming(&shared, &**method, context, reader, send))
                 }
             };
-            let mut handler = traced(handler, caller, route);
+            let mut handler = traced(handler, caller.id, route);
             until_ended(&shared, Pin::new(&mut handler), caller_stopped, deadline).await
         };
         cancelled.cancel();
         let code = match ending {
             Ending::Answered => Code::Ok,
-            Ending::Status(status) => finish_with(send, &status, caller).await,
-            Ending::CallerGone => caller_gone(caller),
+            Ending::Status(status) => finish_with(send, &status, peer).await,
+            Ending::CallerGone => caller_gone(peer),
         };
         record.end(code);
     }
 }
 
-/// The route to the header's method, unless the call is refused.
-fn admit<'s>(shared: &'s Shared, header: &ReceivedHeader) -> Result<Cow<'s, Route>, Status> {
-    let Some(route) = super::route_for(&shared.router, header) else {
+/// The route to the header's method and who calls, unless the call is
+/// refused.
+fn admit<'s>(
+    shared: &'s Shared,
+    header: &ReceivedHeader,
+    peer: NodeId,
+) -> Result<(Cow<'s, Route>, Caller), Status> {
+    let Some(route) = super::route_for(&shared.router, header)? else {
         return Err(match header.method() {
             Ok(method) => Status::unimplemented(format!("unknown method {method:?}")),
             Err(e) => CallError::protocol(format!("malformed request header: {e}")).into(),
         });
     };
+    let caller = Caller::of(header, peer)?;
     match shared.draining.load(Ordering::Acquire) {
         true => Err(Status::unavailable("the node is shutting down")),
-        false => Ok(route),
+        false => Ok((route, caller)),
+    }
+}
+
+/// The authenticated caller: the connection's node, or the agent it hosts
+/// whose proof its header carries (docs/protocol.md §11).
+#[derive(Clone, Copy)]
+struct Caller {
+    id: NodeId,
+    host: Option<NodeId>,
+}
+
+impl Caller {
+    fn of(header: &ReceivedHeader, peer: NodeId) -> Result<Self, Status> {
+        let Some(text) = header.metadata.get(hosted::METADATA_KEY) else {
+            return Ok(Self {
+                id: peer,
+                host: None,
+            });
+        };
+        let proof = HostedProof::from_metadata(text)
+            .and_then(|proof| proof.verify(peer).map(|()| proof))?;
+        Ok(Self {
+            id: proof.agent,
+            host: Some(peer),
+        })
     }
 }
 
 fn call_context(
-    caller: NodeId,
+    caller: Caller,
     connection: &NodeConnection,
     route: &Route,
     header: ReceivedHeader,
@@ -147,7 +179,8 @@ fn call_context(
     cancelled: &CallCancel,
 ) -> CallContext {
     CallContext {
-        caller,
+        caller: caller.id,
+        host: caller.host,
         caller_address: connection.remote_address(),
         deadline,
         method: route.name.clone(),

@@ -19,9 +19,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::router::Route;
+use super::router::{Method, Route};
 use super::slots::HandlerSlots;
 use super::wire::borrowed::ReceivedHeader;
+use super::{CALLEE, Status};
 use super::{Router, RpcConfig};
 use crate::connection::{IncomingStream, StreamHandler};
 use crate::rpc::stats::CallStats;
@@ -135,11 +136,28 @@ fn poll_inline(call: Pin<&mut (impl Future<Output = ()> + ?Sized)>) -> Poll<()> 
 
 /// The route to `header`'s method: its own, or else the router's fallback,
 /// named after the method called (and counted with unknown methods).
-fn route_for<'r>(router: &'r Router, header: &ReceivedHeader) -> Option<Cow<'r, Route>> {
-    if let Some(route) = router.route(header.method_bytes()) {
-        return Some(Cow::Borrowed(route));
+/// The route for the header: a call for a hosted agent goes to the router's
+/// hosted handler whatever its method, any other to its method's handler
+/// or the fallback. `Ok(None)`: no route for the method.
+fn route_for<'r>(
+    router: &'r Router,
+    header: &ReceivedHeader,
+) -> Result<Option<Cow<'r, Route>>, Status> {
+    if header.metadata.contains_key(CALLEE) {
+        let Some(method) = router.hosted() else {
+            return Err(Status::not_found("this node hosts no agents"));
+        };
+        return Ok(raw_route(method, header));
     }
-    let method = router.fallback()?;
+    if let Some(route) = router.route(header.method_bytes()) {
+        return Ok(Some(Cow::Borrowed(route)));
+    }
+    Ok(router
+        .fallback()
+        .and_then(|method| raw_route(method, header)))
+}
+
+fn raw_route<'r>(method: &Method, header: &ReceivedHeader) -> Option<Cow<'r, Route>> {
     Some(Cow::Owned(Route {
         index: usize::MAX,
         name: header.method().ok()?.into(),

@@ -2,8 +2,17 @@
 
 use super::{Code, Status};
 use crate::connection::{CloseCode, ConnectError};
+use crate::identity::hosted::HostedProofError;
 use crate::rpc::StreamCode;
 use crate::rpc::wire::codec::FrameError;
+
+/// A hosted caller's proof that does not parse or verify: the handler
+/// never runs.
+impl From<HostedProofError> for Status {
+    fn from(error: HostedProofError) -> Self {
+        Status::new(Code::Unauthenticated, error.to_string())
+    }
+}
 
 /// Everything that can end a call short of a status from the callee.
 /// Every call's result carries one, so its rare large variants are boxed.
