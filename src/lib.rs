@@ -9,6 +9,8 @@
 //!   it may use them.
 //! - [`gateway`]: the agent gateway, gRPC on a Unix socket through which
 //!   local programs call other nodes and expose their own services.
+//! - [`browser`]: browser agents: web pages on WebTransport that prove
+//!   their key and call nodes, and are called, through this daemon.
 //! - [`config`]: the layered configuration (defaults < TOML < `PEERD_*`
 //!   environment < flags), converted into the library's config structs.
 //! - [`metrics`]: the node's metrics aggregated for Prometheus, and the HTTP
@@ -25,6 +27,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod browser;
 pub mod config;
 pub mod daemon;
 pub mod gateway;

@@ -471,6 +471,44 @@ pub(super) static KEYS: &[Key] = &[
         set: |s, v| convert(v, values::switch).map(|x| s.nat.use_relays = x),
         show: |s| Value::Boolean(s.nat.use_relays),
     },
+    Key {
+        name: "browser.enabled",
+        doc: "Serve browser agents (docs/browser.md): web pages connect over WebTransport, prove their key and call nodes through this daemon",
+        set: |s, v| convert(v, values::switch).map(|x| s.browser.enabled = x),
+        show: |s| Value::Boolean(s.browser.enabled),
+    },
+    Key {
+        name: "browser.listen",
+        doc: "UDP address and port of the WebTransport listener for browser agents; its own port, apart from listen",
+        set: |s, v| convert(v, values::socket_addr).map(|x| s.browser.listen = x),
+        show: |s| text(s.browser.listen.to_string()),
+    },
+    Key {
+        name: "browser.certificate_validity",
+        doc: "How long each WebTransport certificate is valid (at most 14 days less a second); a new one is made every half of it, and GET /browser on the metrics listener lists the current and the next",
+        set: |s, v| {
+            convert(v, values::certificate_validity).map(|x| s.browser.certificate_validity = x)
+        },
+        show: |s| duration(s.browser.certificate_validity),
+    },
+    Key {
+        name: "browser.max_sessions",
+        doc: "Most browser sessions at once; more are refused",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.browser.max_sessions = x),
+        show: |s| count(s.browser.max_sessions),
+    },
+    Key {
+        name: "browser.max_calls_per_session",
+        doc: "Most calls one page makes at once (more wait, as QUIC streams do), and most calls nodes make to one page at once (more get RESOURCE_EXHAUSTED)",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.browser.max_calls_per_session = x),
+        show: |s| count(s.browser.max_calls_per_session),
+    },
+    Key {
+        name: "browser.datagram_queue",
+        doc: "Datagrams waiting for one page, per service it takes them for; more are dropped and counted",
+        set: |s, v| convert(v, values::positive_usize).map(|x| s.browser.datagram_queue = x),
+        show: |s| count(s.browser.datagram_queue),
+    },
 ];
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::keys::KEYS;
+use crate::browser::BrowserSettings;
 use crate::gateway::GatewaySettings;
 use peerd::connection::TransportConfig;
 use peerd::discovery::DiscoveryConfig;
@@ -38,6 +39,7 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub relay: RelaySettings,
     pub nat: NatSettings,
+    pub browser: BrowserSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -147,6 +149,7 @@ impl Default for Settings {
             gateway: GatewaySettings::default(),
             relay: RelaySettings::default(),
             nat: NatSettings::default(),
+            browser: BrowserSettings::default(),
         }
     }
 }

@@ -155,6 +155,20 @@ pub(super) fn nonzero_duration(raw: &Raw) -> Result<Duration, String> {
     }
 }
 
+/// A browser certificate's validity: browsers pin none valid for longer
+/// than 14 days, and rotation runs at half of it.
+pub(super) fn certificate_validity(raw: &Raw) -> Result<Duration, String> {
+    use crate::browser::{MAX_VALIDITY, MIN_VALIDITY};
+    let validity = duration(raw)?;
+    match (MIN_VALIDITY..=MAX_VALIDITY - Duration::from_secs(1)).contains(&validity) {
+        true => Ok(validity),
+        false => Err(expected(
+            "a duration from \"2s\" to 14 days less a second, e.g. \"168h\" (browsers pin no certificate valid for longer)",
+            raw,
+        )),
+    }
+}
+
 const BYTE_SIZE: &str = "a byte size like \"64KiB\", \"8MiB\" or 1048576";
 
 /// A byte size string, or a TOML integer counting bytes.

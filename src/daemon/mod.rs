@@ -28,9 +28,10 @@ pub use reach::reach_addrs;
 pub use trust::{TrustError, check_dir};
 
 use crate::admin::{AdminContext, AdminServer, AdminServerError};
+use crate::browser::{self, BrowserError, Browsers};
 use crate::config::{DEFAULT_METRICS, MetricsListen, Settings};
 use crate::gateway::{Gateway, GatewayError};
-use crate::metrics::{MetricsServer, MetricsServerError, Readiness};
+use crate::metrics::{BrowserInfo, MetricsServer, MetricsServerError, Readiness};
 use peerd::connection::{BindError, bind_std};
 use peerd::identity::{KeyFileError, load_or_create_key};
 use peerd::{Node, addressing::ParsePeerAddrError};
@@ -62,6 +63,8 @@ pub enum DaemonError {
     Metrics(#[from] MetricsServerError),
     #[error(transparent)]
     Gateway(#[from] GatewayError),
+    #[error(transparent)]
+    Browser(#[from] BrowserError),
     #[error("cannot listen for signals: {0}")]
     Signals(io::Error),
 }
@@ -95,7 +98,13 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     let configured = peers::Configured::from_settings(&settings)?;
     let root = CancellationToken::new();
     let gateway = Gateway::new(&settings.gateway, &settings.rpc);
+    let browsers =
+        (settings.browser.enabled).then(|| Browsers::new(&settings.browser, &settings.rpc));
     let builder = Node::builder(identity).bound(socket);
+    let builder = match &browsers {
+        Some(browsers) => builder.hosted(browsers.incoming().handler()),
+        None => builder,
+    };
     let builder = match settings.relay.enabled {
         true => builder.relay(settings.relay.limits.clone()),
         false => builder,
@@ -113,7 +122,11 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     peers::load_book(&node, &book);
     let admin = AdminServer::bind(&paths.admin_socket, &settings)?;
     let gateway_metrics = gateway.metrics().clone();
-    context.metrics.append(move || gateway_metrics.render());
+    let browser_metrics = browsers.as_ref().map(|browsers| browsers.metrics().clone());
+    context.metrics.append(move || {
+        let browsers = browser_metrics.as_ref().map(|metrics| metrics.render());
+        gateway_metrics.render() + &browsers.unwrap_or_default()
+    });
     let gateway = gateway
         .start(
             node.clone(),
@@ -122,9 +135,18 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             root.child_token(),
         )
         .await?;
+    let browsers = browsers
+        .map(|browsers| browsers.start(node.clone(), root.child_token()))
+        .transpose()?;
     let metrics = bind_metrics(settings.metrics.listen)
         .await?
         .map(|server| server.with_limits(settings.metrics.limits));
+    let metrics = match &browsers {
+        Some(started) => {
+            metrics.map(|server| server.with_browser_info(browser_info(&node, started)))
+        }
+        None => metrics,
+    };
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
 
@@ -137,6 +159,10 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         root.child_token(),
     ));
     tasks.spawn(gateway.serving);
+    let browser_addr = browsers.map(|started| {
+        tasks.spawn(started.serving);
+        started.addr
+    });
     tasks.spawn(peers::run(
         node.clone(),
         configured,
@@ -149,6 +175,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     notify_systemd(sd_notify::NotifyState::Ready);
     announce(&context, &paths, metrics_addr);
     announce_gateway(gateway.socket.as_deref(), gateway.tcp);
+    announce_browsers(browser_addr, metrics_addr);
 
     let signal_name = tokio::select! {
         _ = terminate.recv() => "SIGTERM",
@@ -267,6 +294,25 @@ fn announce(context: &AdminContext, paths: &Paths, metrics: Option<SocketAddr>) 
     }
     for addr in &context.reach_addrs {
         println!("reach: {}@{addr}", node.id());
+    }
+}
+
+/// What `/browser` answers: the listener's address and current pins.
+fn browser_info(node: &Node, started: &browser::Started) -> BrowserInfo {
+    let (node, addr, certificates) = (node.clone(), started.addr, started.certificates.clone());
+    Arc::new(move || browser::info_json(&node, addr, &certificates))
+}
+
+/// Tells the operator where pages connect.
+fn announce_browsers(addr: Option<SocketAddr>, metrics: Option<SocketAddr>) {
+    let Some(addr) = addr else { return };
+    match metrics {
+        Some(metrics) => println!(
+            "browser agents: WebTransport on {addr} (udp); pages read http://{metrics}/browser"
+        ),
+        None => println!(
+            "browser agents: WebTransport on {addr} (udp); metrics.listen is off, so pages cannot read /browser"
+        ),
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use exposition::CONTENT_TYPE;
-pub use http::{MetricsServer, MetricsServerError, Readiness};
+pub use http::{BrowserInfo, MetricsServer, MetricsServerError, Readiness};
 
 use peerd::Node;
 use peerd::connection::Traffic;

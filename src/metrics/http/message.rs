@@ -9,6 +9,7 @@ pub(super) enum Path {
     Metrics,
     Livez,
     Readyz,
+    Browser,
     Other,
 }
 
@@ -27,6 +28,7 @@ pub(super) struct Response {
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
 
 impl Response {
     pub fn text(status: u16, body: &str) -> Self {
@@ -37,14 +39,28 @@ impl Response {
         }
     }
 
+    /// A JSON body any page may read: it says only where and how to
+    /// connect, which pages need from other origins.
+    pub fn json(body: String) -> Self {
+        Self {
+            status: 200,
+            content_type: JSON,
+            body,
+        }
+    }
+
     /// The bytes to send, headers only if `head_only`.
     pub fn encode(&self, head_only: bool) -> Vec<u8> {
         let allow = match self.status {
             405 => "Allow: GET, HEAD\r\n",
             _ => "",
         };
+        let cors = match self.content_type {
+            JSON => "Access-Control-Allow-Origin: *\r\n",
+            _ => "",
+        };
         let head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{allow}\
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{allow}{cors}\
              Cache-Control: no-store\r\nConnection: close\r\n\r\n",
             self.status,
             reason(self.status),
@@ -104,6 +120,7 @@ pub(super) fn parse(head: &[u8]) -> Result<Request, Response> {
         Some("/metrics") => Path::Metrics,
         Some("/livez") => Path::Livez,
         Some("/readyz") => Path::Readyz,
+        Some("/browser") => Path::Browser,
         _ => Path::Other,
     };
     Ok(Request { path, head_only })

@@ -1,5 +1,6 @@
 //! The metrics listener: `/metrics` in the Prometheus text format, `/livez`
-//! (the process is up) and `/readyz` (it takes calls). One request per TCP
+//! (the process is up), `/readyz` (it takes calls) and, with browser agents
+//! on, `/browser` (where pages connect, docs/browser.md). One request per TCP
 //! connection, bounded in size, time and number of connections at once; a
 //! new connection takes the slot of the oldest, so idle ones cannot starve
 //! the probes.
@@ -34,10 +35,22 @@ pub enum MetricsServerError {
 /// Answers /readyz: whether the node takes calls now.
 pub type Readiness = Arc<dyn Fn() -> bool + Send + Sync>;
 
+/// Answers /browser: the JSON a page reads before it connects.
+pub type BrowserInfo = Arc<dyn Fn() -> String + Send + Sync>;
+
 pub struct MetricsServer {
     listener: TcpListener,
     addr: SocketAddr,
     limits: ListenerLimits,
+    browser: Option<BrowserInfo>,
+}
+
+/// What the answers come from.
+#[derive(Clone)]
+struct Sources {
+    metrics: Metrics,
+    ready: Readiness,
+    browser: Option<BrowserInfo>,
 }
 
 impl MetricsServer {
@@ -49,6 +62,7 @@ impl MetricsServer {
             listener,
             addr,
             limits: ListenerLimits::default(),
+            browser: None,
         })
     }
 
@@ -57,6 +71,14 @@ impl MetricsServer {
     /// the time a client has to send its request head and to take the answer.
     pub fn with_limits(self, limits: ListenerLimits) -> Self {
         Self { limits, ..self }
+    }
+
+    /// Serves `/browser` from `info`.
+    pub fn with_browser_info(self, info: BrowserInfo) -> Self {
+        Self {
+            browser: Some(info),
+            ..self
+        }
     }
 
     /// The bound address (with the port the OS picked for port 0).
@@ -68,6 +90,11 @@ impl MetricsServer {
     pub async fn serve(self, metrics: Metrics, ready: Readiness, cancel: CancellationToken) {
         let slots = Slots::new(self.limits.max_connections, 0);
         let connections = TaskTracker::new();
+        let sources = Sources {
+            metrics,
+            ready,
+            browser: self.browser,
+        };
         loop {
             let accepted = tokio::select! {
                 () = cancel.cancelled() => break,
@@ -84,14 +111,14 @@ impl MetricsServer {
                 }
             };
             let slot = slots.admit();
-            let (metrics, ready, cancel) = (metrics.clone(), ready.clone(), cancel.clone());
+            let (sources, cancel) = (sources.clone(), cancel.clone());
             let timeout = self.limits.timeout;
             connections.spawn(async move {
                 // A client that is slow to send or read must not hold up shutdown.
                 tokio::select! {
                     () = cancel.cancelled() => {}
                     () = slot.evicted() => {}
-                    () = serve_connection(stream, &metrics, &ready, timeout) => {}
+                    () = serve_connection(stream, &sources, timeout) => {}
                 }
             });
         }
@@ -101,13 +128,8 @@ impl MetricsServer {
 }
 
 /// `timeout` bounds the read of the request head, and again the write.
-async fn serve_connection(
-    mut stream: TcpStream,
-    metrics: &Metrics,
-    ready: &Readiness,
-    timeout: Duration,
-) {
-    let Some((response, head_only)) = respond(&mut stream, metrics, ready, timeout).await else {
+async fn serve_connection(mut stream: TcpStream, sources: &Sources, timeout: Duration) {
+    let Some((response, head_only)) = respond(&mut stream, sources, timeout).await else {
         return;
     };
     let write = async {
@@ -121,8 +143,7 @@ async fn serve_connection(
 /// left without a request.
 async fn respond(
     stream: &mut TcpStream,
-    metrics: &Metrics,
-    ready: &Readiness,
+    sources: &Sources,
     timeout: Duration,
 ) -> Option<(Response, bool)> {
     let head = match tokio::time::timeout(timeout, read_head(stream)).await {
@@ -132,7 +153,7 @@ async fn respond(
         Ok(Ok(Head::Complete(head))) => head,
     };
     Some(match parse(&head) {
-        Ok(request) => (answer(request.path, metrics, ready), request.head_only),
+        Ok(request) => (answer(request.path, sources), request.head_only),
         Err(response) => (response, false),
     })
 }
@@ -161,16 +182,20 @@ async fn read_head(stream: &mut TcpStream) -> io::Result<Head> {
     }
 }
 
-fn answer(path: Path, metrics: &Metrics, ready: &Readiness) -> Response {
+fn answer(path: Path, sources: &Sources) -> Response {
     match path {
         Path::Metrics => Response {
             status: 200,
             content_type: CONTENT_TYPE,
-            body: metrics.render(),
+            body: sources.metrics.render(),
         },
         Path::Livez => Response::text(200, "alive"),
-        Path::Readyz if ready() => Response::text(200, "ready"),
+        Path::Readyz if (sources.ready)() => Response::text(200, "ready"),
         Path::Readyz => Response::text(503, "not ready"),
+        Path::Browser => match &sources.browser {
+            Some(info) => Response::json(info()),
+            None => Response::text(404, "browser agents are off here (browser.enabled)"),
+        },
         Path::Other => Response::text(404, "not found: try /metrics, /livez or /readyz"),
     }
 }
