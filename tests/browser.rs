@@ -12,11 +12,11 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
-use peerd::rpc::{CallContext, ResponseSink};
+use peerd::rpc::{CallContext, Code, ResponseSink};
 use peerd::{CallOptions, Handlers, Identity, Node, NodeId, Status};
 use serde_json::Value;
 use support::daemon::{Daemon, http_get};
@@ -212,9 +212,201 @@ fn a_page_calls_a_native_node_and_serves_its_call_back_as_its_own_node_id() {
         "the callee saw the page"
     );
     let metrics = http_get(daemon.metrics.unwrap(), "/metrics");
+    let calls =
+        |direction: &str| format!("calls_total{{direction=\"{direction}\",outcome=\"ok\"}}");
     assert!(
-        metrics.contains("peerd_browser_calls_total{direction=\"from_page\",outcome=\"ok\"} 3"),
+        metrics.contains(&format!("{} 3", calls("from_page"))),
         "{metrics}"
     );
-    assert!(metrics.contains("peerd_browser_calls_total{direction=\"to_page\",outcome=\"ok\"} 1"));
+    assert!(
+        metrics.contains(&format!("{} 1", calls("to_page"))),
+        "{metrics}"
+    );
+
+    // The page has gone: a call for it is refused by its daemon.
+    let status = runtime
+        .block_on(greet(&native.node, daemon.id, page))
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status}");
+    assert!(
+        status.message().contains("no page with node id"),
+        "{status}"
+    );
+}
+
+async fn greet(node: &Node, host: NodeId, page: NodeId) -> Result<Text, Status> {
+    let options = CallOptions::default()
+        .for_hosted(page)
+        .with_timeout(Duration::from_secs(5));
+    node.client()
+        .unary(host, "demo.Page/Greet", &text("anyone"), &options)
+        .await
+}
+
+#[test]
+fn a_page_whose_proof_names_another_key_is_refused_and_no_handler_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(dir.path(), &[]);
+    let runtime = runtime();
+    let native = runtime.block_on(native(&daemon));
+
+    let result = run_page(&daemon, "forged", native.node.id(), &[]);
+
+    assert_eq!(result["ok"], false, "{result}");
+    assert_eq!(
+        result["stage"], "connect",
+        "refused before any call: {result}"
+    );
+    assert_eq!(result["code"], Code::Unauthenticated as u32, "{result}");
+    let error = result["error"].as_str().unwrap();
+    assert!(error.contains("does not verify under node"), "{error}");
+    assert!(native.callers.lock().unwrap().is_empty(), "no handler ran");
+    let metrics = http_get(daemon.metrics.unwrap(), "/metrics");
+    assert!(
+        metrics.contains("peerd_browser_sessions_refused_total 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("calls_total{direction=\"from_page\",outcome=\"ok\"} 0\n"));
+}
+
+#[test]
+fn with_two_second_certificates_a_page_keeps_connecting_across_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(dir.path(), &["--set", "browser.certificate_validity=2s"]);
+    let runtime = runtime();
+    let native = runtime.block_on(native(&daemon));
+    let before = http_get(daemon.metrics.unwrap(), "/browser");
+
+    let result = run_page(&daemon, "rotation", native.node.id(), &["seconds=6"]);
+
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["failures"], 0, "{result}");
+    let connects = result["connects"].as_u64().unwrap();
+    assert!(connects >= 10, "{result}");
+    let hashes = result["hashes"].as_array().unwrap();
+    assert!(
+        hashes.len() >= 4,
+        "a new certificate every second: {result}"
+    );
+    let after = http_get(daemon.metrics.unwrap(), "/browser");
+    assert_ne!(body(&before), body(&after), "the published hashes moved on");
+    assert!(
+        before.contains("Access-Control-Allow-Origin: *"),
+        "{before}"
+    );
+}
+
+fn body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+}
+
+/// Echoes every datagram for `test.Native.Datagrams` back to its sender
+/// (the daemon, which passes it to the page) for `demo.Page.Datagrams`.
+fn echo_datagrams(runtime: &tokio::runtime::Runtime, node: &Node) {
+    let mut queue = node
+        .manager()
+        .subscribe_datagrams("test.Native.Datagrams", 4096)
+        .unwrap();
+    let manager = node.manager().clone();
+    runtime.spawn(async move {
+        while let Some(datagram) = queue.recv().await {
+            let _ = manager.send_datagram(datagram.from, "demo.Page.Datagrams", &datagram.payload);
+        }
+    });
+}
+
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+#[test]
+fn ten_thousand_datagrams_between_a_page_and_a_native_node_are_delivered_or_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(dir.path(), &[]);
+    let runtime = runtime();
+    let native = runtime.block_on(native(&daemon));
+    echo_datagrams(&runtime, &native.node);
+
+    let result = run_page(&daemon, "datagrams", native.node.id(), &["count=10000"]);
+
+    assert_eq!(result["ok"], true, "{result}");
+    let sent = result["sent"].as_u64().unwrap();
+    let received = result["received"].as_u64().unwrap();
+    assert_eq!(
+        sent + result["localDropped"].as_u64().unwrap(),
+        10_000,
+        "{result}"
+    );
+    assert_eq!(
+        received + result["dropped"].as_u64().unwrap(),
+        sent,
+        "{result}"
+    );
+    assert!(received > 0, "{result}");
+    let oversize = result["oversize"].as_str().unwrap();
+    assert!(oversize.contains("over this session's limit"), "{oversize}");
+    assert!(oversize.contains("nothing was sent"), "{oversize}");
+
+    let metrics = http_get(daemon.metrics.unwrap(), "/metrics");
+    let datagrams = |labels: &str| {
+        counter(
+            &metrics,
+            &format!("peerd_browser_datagrams_total{{{labels}}}"),
+        )
+    };
+    let from_page = datagrams("direction=\"from_page\",outcome=\"forwarded\"");
+    let to_page = datagrams("direction=\"to_page\",outcome=\"forwarded\"");
+    let stats = native.node.manager().datagram_stats();
+    eprintln!(
+        "page sent {sent}, daemon forwarded {from_page} to the node, node took {} and dropped {}, \
+         daemon forwarded {to_page} back, page got {received}",
+        stats.received, stats.dropped
+    );
+    assert!(
+        from_page <= sent && stats.received <= from_page,
+        "{metrics}"
+    );
+    assert!(
+        received <= to_page && to_page <= stats.received,
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_page_flooding_datagrams_fills_only_the_bounded_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(dir.path(), &[]);
+    let runtime = runtime();
+    let native = runtime.block_on(native(&daemon));
+    // Subscribed and never read: a queue of 64 fills, the rest is dropped.
+    let _unread = native
+        .node
+        .manager()
+        .subscribe_datagrams("test.Native.Flood", 64)
+        .unwrap();
+    let daemon_before = daemon.rss_bytes();
+    let native_before = support::node::rss_bytes();
+
+    let result = run_page(&daemon, "flood", native.node.id(), &["seconds=3"]);
+
+    assert_eq!(result["ok"], true, "{result}");
+    let sent = result["sent"].as_u64().unwrap();
+    let stats = native.node.manager().datagram_stats();
+    let daemon_grew = daemon.rss_bytes().saturating_sub(daemon_before);
+    let native_grew = support::node::rss_bytes().saturating_sub(native_before);
+    eprintln!(
+        "flood: page sent {sent}, node queued {} and dropped {}; RSS grew {daemon_grew} B (daemon), {native_grew} B (node)",
+        stats.received, stats.dropped
+    );
+    assert!(sent > 1_000, "a flood: {result}");
+    assert_eq!(stats.received, 64, "only the queue's 64 were taken");
+    assert!(stats.dropped > 0);
+    assert!(
+        daemon_grew < 16 << 20,
+        "daemon RSS grew {daemon_grew} bytes"
+    );
+    assert!(native_grew < 16 << 20, "node RSS grew {native_grew} bytes");
 }

@@ -18,6 +18,9 @@ use super::{Shared, datagrams, outgoing, proto};
 /// From the first packet to the proof checked.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a refused page has to read why, before the daemon closes.
+const REFUSAL_LINGER: Duration = Duration::from_secs(2);
+
 /// The session's close codes (WebTransport application error codes).
 const CLOSE_REFUSED: u32 = 1;
 const CLOSE_REPLACED: u32 = 2;
@@ -84,10 +87,16 @@ async fn start(
         Err(status) => status.clone(),
     };
     let _ = write(&mut send, status_frame(&status)).await;
-    let (accepted, subscriptions) = outcome.map_err(|status| {
-        session.close(CLOSE_REFUSED, status.message().as_bytes());
-        status.to_string()
-    })?;
+    let (accepted, subscriptions) = match outcome {
+        Ok(accepted) => accepted,
+        Err(status) => {
+            // Closed at once, the session would lose the status on its way.
+            let _ = send.finish();
+            let _ = tokio::time::timeout(REFUSAL_LINGER, session.closed()).await;
+            session.close(CLOSE_REFUSED, status.message().as_bytes());
+            return Err(status.to_string());
+        }
+    };
     let page = Arc::new(Page {
         proof: accepted.proof,
         session,
