@@ -141,6 +141,10 @@ fn screenshot(name: &str) -> PathBuf {
 
 /// Runs one scenario of the demo page in Chromium; its result.
 fn run_page(daemon: &Daemon, scenario: &str, target: NodeId, params: &[&str]) -> Value {
+    run_page_at(&info_url(daemon), scenario, &target.to_string(), params)
+}
+
+fn run_page_at(info: &str, scenario: &str, target: &str, params: &[&str]) -> Value {
     assert!(
         repo().join("browser/dist/demo/demo.js").exists(),
         "the page is not built: run scripts/browser-setup.sh first"
@@ -149,8 +153,8 @@ fn run_page(daemon: &Daemon, scenario: &str, target: NodeId, params: &[&str]) ->
     command
         .current_dir(repo())
         .arg("tests/browser/run.mjs")
-        .args(["--info", &info_url(daemon), "--scenario", scenario])
-        .args(["--target", &target.to_string()])
+        .args(["--info", info, "--scenario", scenario])
+        .args(["--target", target])
         .arg("--screenshot")
         .arg(screenshot(scenario));
     for param in params {
@@ -409,4 +413,73 @@ fn a_page_flooding_datagrams_fills_only_the_bounded_queue() {
         "daemon RSS grew {daemon_grew} bytes"
     );
     assert!(native_grew < 16 << 20, "node RSS grew {native_grew} bytes");
+}
+
+/// The README's "Browser agents" block, its build line left to `cargo test`
+/// and `scripts/test-deps.sh`, with the binary under test.
+fn readme_demo() -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = readme
+        .split("## Browser agents")
+        .nth(1)
+        .expect("a Browser agents section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let mut lines = block.lines();
+    assert_eq!(
+        lines.next(),
+        Some("cargo build --release && scripts/browser-setup.sh")
+    );
+    let peerd = env!("CARGO_BIN_EXE_peerd");
+    lines
+        .map(|line| line.replace("./target/release/peerd", peerd))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_readmes_browser_demo_runs_as_written() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut demo = Command::new("bash")
+        .args(["-e", "-c", &format!("{}\nwait", readme_demo())])
+        .current_dir(repo())
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stop = StopGroup(demo.id());
+    let stdout = std::io::BufReader::new(demo.stdout.take().unwrap());
+    let url = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("open ").map(str::to_owned))
+        .expect("the block printed the page's address");
+    let param = |name: &str| {
+        let query = url.split_once('?').unwrap().1;
+        let value = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")));
+        value.unwrap().to_owned()
+    };
+
+    let result = run_page_at(&param("info"), &param("scenario"), &param("target"), &[]);
+
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["echo"], "hello from a page", "{result}");
+}
+
+/// Stops the demo's daemons and page server, however the test ends.
+struct StopGroup(u32);
+
+impl Drop for StopGroup {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group this test spawned.
+        unsafe { libc::kill(-(self.0 as i32), libc::SIGTERM) };
+    }
 }

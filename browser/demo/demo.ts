@@ -76,6 +76,22 @@ async function calls(): Promise<Result> {
   }
 }
 
+// The by-hand demo (README): any node's built-in Echo, through the daemon.
+// EchoRequest and EchoResponse carry their payload in field 1, as a string message does.
+async function echo(): Promise<Result> {
+  const agent = await connect({ info });
+  showAgent(agent);
+  try {
+    const started = performance.now();
+    const answer = dec(await agent.unary(target, "peerd.node.v1.Node/Echo", enc("hello from a page")));
+    const ms = Math.round((performance.now() - started) * 1000) / 1000;
+    check("peerd.node.v1.Node/Echo", answer === "hello from a page", `${answer} (${ms} ms)`);
+    return { ok: true, id: agent.id, host: agent.host, echo: answer, ms };
+  } finally {
+    agent.close();
+  }
+}
+
 async function forged(): Promise<Result> {
   const other = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
   const claimed = new Uint8Array(await crypto.subtle.exportKey("raw", other.publicKey));
@@ -193,7 +209,7 @@ async function flood(): Promise<Result> {
   }
 }
 
-const scenarios: Record<string, () => Promise<Result>> = { calls, forged, rotation, datagrams, flood };
+const scenarios: Record<string, () => Promise<Result>> = { echo, calls, forged, rotation, datagrams, flood };
 
 function render(result: Result): void {
   if (result.ok === false && (scenario !== "forged" || !checks.length)) check("scenario", false, String(result.error));
