@@ -453,8 +453,8 @@ fn the_readmes_browser_demo_runs_as_written() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let _stop = StopGroup(demo.id());
     let stdout = std::io::BufReader::new(demo.stdout.take().unwrap());
+    let _stop = StopGroup(demo);
     let url = stdout
         .lines()
         .map_while(Result::ok)
@@ -475,11 +475,12 @@ fn the_readmes_browser_demo_runs_as_written() {
 }
 
 /// Stops the demo's daemons and page server, however the test ends.
-struct StopGroup(u32);
+struct StopGroup(std::process::Child);
 
 impl Drop for StopGroup {
     fn drop(&mut self) {
         // SAFETY: kill(2) on the process group this test spawned.
-        unsafe { libc::kill(-(self.0 as i32), libc::SIGTERM) };
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGTERM) };
+        let _ = self.0.wait();
     }
 }
