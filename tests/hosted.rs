@@ -15,6 +15,7 @@ use peerd::rpc::{CallContext, Code, RawRequests, RawResponses};
 use peerd::{CallOptions, Handlers, Identity, Node, NodeId, Status};
 use prost::Message;
 use support::localhost;
+use support::node::{Probe, node_on};
 
 /// Answers with who called: `caller host`, the host empty when none.
 fn who_service(served: Arc<AtomicUsize>) -> Handlers {
@@ -155,4 +156,59 @@ async fn greet(caller: &Node, to: &Node, agent: NodeId) -> Result<EchoResponse, 
         .client()
         .unary(to.id(), "demo.Page/Greet", &request, &options)
         .await
+}
+
+/// `test.v1.Probe/Hold` from `from`, as `agent` hosted by it if given.
+fn hold(from: &Node, to: &Node, agent: Option<&Identity>) -> tokio::task::JoinHandle<Code> {
+    let mut options = CallOptions::default()
+        .with_addr(to.local_addr())
+        .with_timeout(std::time::Duration::from_secs(10));
+    if let Some(agent) = agent {
+        let proof = proof(agent, from.id());
+        options = options.with_metadata(hosted::METADATA_KEY, proof.to_metadata());
+    }
+    let (client, to) = (from.client().clone(), to.id());
+    tokio::spawn(async move {
+        let request = EchoRequest::default();
+        let answer = client
+            .unary::<_, EchoResponse>(to, "test.v1.Probe/Hold", &request, &options)
+            .await;
+        answer.map_or_else(|status| status.code(), |_| Code::Ok)
+    })
+}
+
+// Multi-threaded: `wait_for` blocks its thread while it polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosts_agents_share_its_handler_slots_rather_than_add_to_them() {
+    let probe = Arc::new(Probe::default());
+    let rpc = peerd::rpc::RpcConfig {
+        max_handlers: 2,
+        ..Default::default()
+    };
+    let callee = node_on(localhost(1), Default::default(), rpc, probe.clone());
+    let host = bind(Identity::generate(), None);
+    let other = bind(Identity::generate(), None);
+    let agents = [Identity::generate(), Identity::generate()];
+    let held: Vec<_> = agents
+        .iter()
+        .map(|a| hold(&host, &callee, Some(a)))
+        .collect();
+    let both =
+        support::daemon::wait_for(std::time::Duration::from_secs(5), || probe.running() == 2);
+    assert!(both, "the host's two agents hold both slots");
+
+    // The host holds 2 slots and `other` none: one of the host's goes to it.
+    let third = hold(&other, &callee, None);
+    let served = support::daemon::wait_for(std::time::Duration::from_secs(5), || {
+        probe.running_per_caller().get(&other.id()) == Some(&1)
+    });
+    assert!(served, "the other node's call took a slot of the host's");
+    probe.release();
+    let mut codes = Vec::new();
+    for call in held {
+        codes.push(call.await.unwrap());
+    }
+    codes.sort_by_key(|code| *code as u32);
+    assert_eq!(codes, [Code::Ok, Code::ResourceExhausted]);
+    assert_eq!(third.await.unwrap(), Code::Ok);
 }

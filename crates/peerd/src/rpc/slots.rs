@@ -29,8 +29,10 @@ pub(crate) async fn handler_slot<'a>(
     call: &CallContext,
 ) -> Result<Slot<'a>, Status> {
     let source = source_of(call.caller_address.ip());
+    // By the connection's node: a host can mint any number of hosted
+    // agents, so they share its slots rather than add to them.
     slots
-        .acquire(call.caller, source)
+        .acquire(call.peer(), source)
         .await
         .ok_or_else(|| Status::unavailable("the node is shutting down"))
 }
