@@ -215,6 +215,11 @@ fn a_page_calls_a_native_node_and_serves_its_call_back_as_its_own_node_id() {
         [(page, Some(daemon.id)); 2],
         "the callee saw the page"
     );
+    let status = daemon.status();
+    assert_eq!(status["browser"]["pages"], 0, "the page has left: {status}");
+    let shown = daemon.cli_ok(&["status"]);
+    let line = "browser:     0 pages connected, WebTransport on 127.0.0.1:";
+    assert!(shown.contains(line), "{shown}");
     let metrics = http_get(daemon.metrics.unwrap(), "/metrics");
     let calls =
         |direction: &str| format!("calls_total{{direction=\"{direction}\",outcome=\"ok\"}}");
@@ -294,6 +299,11 @@ fn with_two_second_certificates_a_page_keeps_connecting_across_rotations() {
     );
     let after = http_get(daemon.metrics.unwrap(), "/browser");
     assert_ne!(body(&before), body(&after), "the published hashes moved on");
+    let published: Value = serde_json::from_str(body(&after)).unwrap();
+    assert_eq!(published["node_id"], daemon.id.to_string());
+    let status = daemon.status();
+    let in_status = status["browser"]["certificate_hashes"].as_array().unwrap();
+    assert_eq!(in_status.len(), 2, "the current and the next: {status}");
     assert!(
         before.contains("Access-Control-Allow-Origin: *"),
         "{before}"

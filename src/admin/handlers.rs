@@ -14,8 +14,9 @@ use super::calls;
 use super::failure::Failure;
 use super::protocol::Request;
 use super::reports::{
-    BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport,
-    NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport, StatusReport,
+    BookReport, BrowserServing, CallReport, ConnectReport, ConnectionFigures, ForgetReport,
+    IdReport, NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport,
+    StatusReport,
 };
 use peerd::Node;
 use peerd::connection::{Direction, NodeConnection};
@@ -48,6 +49,8 @@ pub struct AdminContext {
     pub last_netcheck: Arc<Mutex<Option<NatReport>>>,
     pub ready: tokio_util::sync::CancellationToken,
     pub draining: tokio_util::sync::CancellationToken,
+    /// The browser agents' listener, with `browser.enabled`.
+    pub browser: Option<crate::browser::Listening>,
 }
 
 impl AdminContext {
@@ -61,6 +64,7 @@ impl AdminContext {
             last_netcheck: Arc::default(),
             ready: tokio_util::sync::CancellationToken::new(),
             draining: tokio_util::sync::CancellationToken::new(),
+            browser: None,
         }
     }
 
@@ -185,6 +189,11 @@ fn status(context: &AdminContext) -> StatusReport {
                 reservations: stats.reservations,
                 circuits: stats.circuits,
             }
+        }),
+        browser: context.browser.as_ref().map(|listening| BrowserServing {
+            listen_addr: listening.addr.to_string(),
+            pages: listening.metrics.sessions(),
+            certificate_hashes: listening.hashes(),
         }),
     }
 }

@@ -15,7 +15,8 @@ pub use failure::{Failure, FailureKind};
 pub use handlers::AdminContext;
 pub use protocol::{Request, Response};
 pub use reports::{
-    BookReport, CallReport, ConnectReport, ConnectionFigures, ForgetReport, IdReport,
-    NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport, StatusReport,
+    BookReport, BrowserServing, CallReport, ConnectReport, ConnectionFigures, ForgetReport,
+    IdReport, NetcheckReport, PeerReport, PingReport, RelayServing, RetryReport, ServiceReport,
+    StatusReport,
 };
 pub use server::{AdminServer, AdminServerError};

@@ -45,6 +45,19 @@ pub struct StatusReport {
     /// What this node's relay serves; absent with `relay.enabled` off.
     #[serde(default)]
     pub relay: Option<RelayServing>,
+    /// The browser agents' listener; absent with `browser.enabled` off.
+    #[serde(default)]
+    pub browser: Option<BrowserServing>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserServing {
+    /// The WebTransport listener's UDP address.
+    pub listen_addr: String,
+    /// Pages connected now, their proof checked.
+    pub pages: u64,
+    /// SHA-256 of the certificate presented now, then of the next (hex).
+    pub certificate_hashes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

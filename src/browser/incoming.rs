@@ -52,8 +52,11 @@ impl Incoming {
         requests: RawRequests,
         responses: RawResponses,
     ) -> Result<(), Status> {
-        let id = context.metadata()[CALLEE]
-            .parse::<NodeId>()
+        let id = context
+            .metadata()
+            .get(CALLEE)
+            .map(|id| id.parse::<NodeId>())
+            .ok_or_else(|| Status::invalid_argument(format!("no {CALLEE} in the call")))?
             .map_err(|e| Status::invalid_argument(format!("{CALLEE}: {e}")))?;
         let page = self.pages.get(id).ok_or_else(|| {
             Status::not_found(format!(

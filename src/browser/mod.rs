@@ -92,9 +92,23 @@ pub struct Browsers {
 
 /// The WebTransport listener, serving.
 pub struct Started {
+    pub listening: Listening,
+    pub serving: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+/// What the daemon tells about its listener: `/browser` and `status`.
+#[derive(Clone)]
+pub struct Listening {
     pub addr: SocketAddr,
     pub certificates: Arc<Certificates>,
-    pub serving: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    pub metrics: Arc<BrowserMetrics>,
+}
+
+impl Listening {
+    /// The hex pins a page passes: the current certificate's, the next's.
+    pub fn hashes(&self) -> Vec<String> {
+        self.certificates.hashes().iter().map(|h| hex(h)).collect()
+    }
 }
 
 impl Browsers {
@@ -116,20 +130,21 @@ impl Browsers {
         }
     }
 
-    pub fn metrics(&self) -> &Arc<BrowserMetrics> {
-        &self.metrics
-    }
-
     /// Binds the listener; its future serves sessions and rotates the
     /// certificates until `cancel`.
     pub fn start(self, node: Node, cancel: CancellationToken) -> Result<Started, BrowserError> {
         let certificates = Arc::new(Certificates::new(self.settings.certificate_validity)?);
         let endpoint = listener::bind(&self.settings, certificates.clone())?;
         let addr = endpoint.local_addr().map_err(BrowserError::Bind)?;
+        let listening = Listening {
+            addr,
+            certificates: certificates.clone(),
+            metrics: self.metrics.clone(),
+        };
         let shared = Arc::new(Shared {
             node,
             pages: self.pages,
-            certificates: certificates.clone(),
+            certificates,
             settings: self.settings,
             rpc: self.rpc,
             metrics: self.metrics,
@@ -137,8 +152,7 @@ impl Browsers {
             cancel,
         });
         Ok(Started {
-            addr,
-            certificates,
+            listening,
             serving: Box::pin(listener::serve(shared, endpoint)),
         })
     }
@@ -146,16 +160,18 @@ impl Browsers {
 
 /// What a page reads before it connects: `GET /browser` on the metrics
 /// listener answers this JSON (docs/browser.md).
-pub fn info_json(node: &Node, addr: SocketAddr, certificates: &Certificates) -> String {
+/// An unspecified listen address is given as loopback's: pages on this
+/// machine reach it there.
+pub fn info_json(node: &Node, listening: &Listening) -> String {
+    let addr = listening.addr;
     let host = match addr.ip().is_unspecified() {
         true => SocketAddr::from(([127, 0, 0, 1], addr.port())),
         false => addr,
     };
-    let hashes: Vec<String> = certificates.hashes().iter().map(|h| hex(h)).collect();
     serde_json::json!({
         "node_id": node.id().to_string(),
         "url": format!("https://{host}/"),
-        "certificate_hashes": hashes,
+        "certificate_hashes": listening.hashes(),
     })
     .to_string()
 }

@@ -81,6 +81,11 @@ fn options(
     let target: NodeId = target
         .parse()
         .map_err(|e| Status::invalid_argument(format!("{NODE}: {e}")))?;
+    if target == shared.node.id() {
+        return Err(Status::invalid_argument(format!(
+            "{NODE} names this daemon, the page's host; a page calls other nodes through it, and the host's own services are not forwarded"
+        )));
+    }
     metadata.insert(hosted::METADATA_KEY.to_owned(), page.proof.to_metadata());
     let timeout = match timeout_micros {
         0 => shared.rpc.default_deadline,

@@ -127,8 +127,13 @@ async fn serve(
                 return;
             }
             ended = control.frames.next() => {
-                if let Err(status) = ended {
-                    session.close(Code::Internal as u32, status.message().as_bytes());
+                match ended {
+                    Ok(None) => session.close(0, b"the page closed its control stream"),
+                    Ok(Some(_)) => session.close(
+                        Code::InvalidArgument as u32,
+                        b"a frame on the control stream after the proof",
+                    ),
+                    Err(status) => session.close(Code::Internal as u32, status.message().as_bytes()),
                 }
                 return;
             }

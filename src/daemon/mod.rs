@@ -118,11 +118,17 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
         .bind()?;
     let book = paths.data_dir.join(peers::PEER_BOOK);
     let reach = reach_addrs(node.local_addr());
-    let context = AdminContext::new(node.clone(), Instant::now(), reach, book.clone());
+    let browsers = browsers
+        .map(|browsers| browsers.start(node.clone(), root.child_token()))
+        .transpose()?;
+    let mut context = AdminContext::new(node.clone(), Instant::now(), reach, book.clone());
+    context.browser = browsers.as_ref().map(|started| started.listening.clone());
     peers::load_book(&node, &book);
     let admin = AdminServer::bind(&paths.admin_socket, &settings)?;
     let gateway_metrics = gateway.metrics().clone();
-    let browser_metrics = browsers.as_ref().map(|browsers| browsers.metrics().clone());
+    let browser_metrics = browsers
+        .as_ref()
+        .map(|started| started.listening.metrics.clone());
     context.metrics.append(move || {
         let browsers = browser_metrics.as_ref().map(|metrics| metrics.render());
         gateway_metrics.render() + &browsers.unwrap_or_default()
@@ -135,15 +141,12 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
             root.child_token(),
         )
         .await?;
-    let browsers = browsers
-        .map(|browsers| browsers.start(node.clone(), root.child_token()))
-        .transpose()?;
     let metrics = bind_metrics(settings.metrics.listen)
         .await?
         .map(|server| server.with_limits(settings.metrics.limits));
     let metrics = match &browsers {
         Some(started) => {
-            metrics.map(|server| server.with_browser_info(browser_info(&node, started)))
+            metrics.map(|server| server.with_browser_info(browser_info(&node, &started.listening)))
         }
         None => metrics,
     };
@@ -161,7 +164,7 @@ pub async fn run(settings: Settings) -> Result<(), DaemonError> {
     tasks.spawn(gateway.serving);
     let browser_addr = browsers.map(|started| {
         tasks.spawn(started.serving);
-        started.addr
+        started.listening.addr
     });
     tasks.spawn(peers::run(
         node.clone(),
@@ -298,9 +301,9 @@ fn announce(context: &AdminContext, paths: &Paths, metrics: Option<SocketAddr>) 
 }
 
 /// What `/browser` answers: the listener's address and current pins.
-fn browser_info(node: &Node, started: &browser::Started) -> BrowserInfo {
-    let (node, addr, certificates) = (node.clone(), started.addr, started.certificates.clone());
-    Arc::new(move || browser::info_json(&node, addr, &certificates))
+fn browser_info(node: &Node, listening: &browser::Listening) -> BrowserInfo {
+    let (node, listening) = (node.clone(), listening.clone());
+    Arc::new(move || browser::info_json(&node, &listening))
 }
 
 /// Tells the operator where pages connect.

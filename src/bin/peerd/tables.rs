@@ -41,6 +41,13 @@ pub fn print_status(status: &StatusReport) {
             counted(relay.circuits, "circuit")
         );
     }
+    if let Some(browser) = &status.browser {
+        println!(
+            "browser:     {} connected, WebTransport on {}",
+            counted(browser.pages as usize, "page"),
+            browser.listen_addr
+        );
+    }
 }
 
 /// `1 circuit`, `2 circuits`.
