@@ -65,8 +65,7 @@ impl Incoming {
         })?;
         let Ok(_permit) = page.calls.clone().try_acquire_owned() else {
             return Err(Status::resource_exhausted(format!(
-                "page {id} already serves {} calls from nodes (browser.max_calls_per_session)",
-                page.calls.available_permits() + 1
+                "page {id} already serves as many calls from nodes as browser.max_calls_per_session allows"
             )));
         };
         forward(&page, &context, requests, responses, self.max_message).await
