@@ -92,6 +92,32 @@ async function echo(): Promise<Result> {
   }
 }
 
+// benches/browser.rs: 1 KiB Echo calls to the target one at a time, for
+// `seconds`; the page times each.
+async function bench(): Promise<Result> {
+  const seconds = Number(params.get("seconds") ?? 3);
+  const agent = await connect({ info });
+  showAgent(agent);
+  try {
+    const request = enc("x".repeat(1024));
+    const times: number[] = [];
+    const end = performance.now() + seconds * 1000;
+    while (performance.now() < end) {
+      const started = performance.now();
+      await agent.unary(target, "peerd.node.v1.Node/Echo", request);
+      times.push(performance.now() - started);
+    }
+    const total = times.reduce((a, b) => a + b, 0);
+    const sorted = [...times].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+    const callsPerSecond = (times.length * 1000) / total;
+    check("calls", times.length > 0, `${times.length} in ${seconds} s, ${Math.round(callsPerSecond)}/s`);
+    return { ok: true, calls: times.length, callsPerSecond, p50Ms: at(0.5), p99Ms: at(0.99) };
+  } finally {
+    agent.close();
+  }
+}
+
 async function forged(): Promise<Result> {
   const other = (await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"])) as CryptoKeyPair;
   const claimed = new Uint8Array(await crypto.subtle.exportKey("raw", other.publicKey));
@@ -209,7 +235,7 @@ async function flood(): Promise<Result> {
   }
 }
 
-const scenarios: Record<string, () => Promise<Result>> = { echo, calls, forged, rotation, datagrams, flood };
+const scenarios: Record<string, () => Promise<Result>> = { echo, calls, forged, rotation, datagrams, flood, bench };
 
 function render(result: Result): void {
   if (result.ok === false && (scenario !== "forged" || !checks.length)) check("scenario", false, String(result.error));
