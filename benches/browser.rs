@@ -1,8 +1,11 @@
 //! A page's calls through its host beside a native node's direct calls, in
 //! one run: 1 KiB `Echo` calls, one at a time, to a native node on
-//! loopback, from a headless Chromium page through a daemon (WebTransport,
-//! then the daemon's peerd connection), and from another native node over
-//! its own peerd connection. docs/performance.md records runs.
+//! loopback, from another native node over its own peerd connection, from
+//! a page played in Rust (tests/support/page.rs) through a daemon
+//! (WebTransport, then the daemon's peerd connection), and from a headless
+//! Chromium page the same way. The Rust page separates the daemon's
+//! forwarding from the browser's own costs. docs/performance.md records
+//! runs.
 //!
 //! `cargo bench --bench browser` measures for 5 s each; under `cargo test`
 //! each runs for 300 ms, as a smoke test. Needs what tests/browser.rs
@@ -19,6 +22,7 @@ use harness::daemon::Daemon;
 use harness::localhost;
 use peerd::node_service::proto::{EchoRequest, EchoResponse};
 use peerd::{CallOptions, Identity, Node, NodeId};
+use prost::Message;
 
 const ECHO: &str = "peerd.node.v1.Node/Echo";
 
@@ -51,23 +55,27 @@ fn main() {
         (target, caller)
     });
     let native = runtime.block_on(native_calls(&caller, &target, seconds));
+    let rust_page = runtime.block_on(rust_page_calls(&daemon, target.id(), seconds));
     let page = page_calls(repo, &daemon, target.id(), seconds);
     println!("1 KiB unary Echo, one call at a time, to a native node on loopback:");
     println!(
-        "{:<30} {:>10} {:>10} {:>10}",
+        "{:<32} {:>10} {:>10} {:>10}",
         "caller", "calls/s", "p50", "p99"
     );
-    for (name, figures) in [
+    let rows = [
         ("native node, direct", &native),
-        ("page, through its host", &page),
-    ] {
+        ("Rust page, through its host", &rust_page),
+        ("Chromium page, through its host", &page),
+    ];
+    for (name, figures) in rows {
         println!(
-            "{name:<30} {:>10.0} {:>10.1?} {:>10.1?}",
+            "{name:<32} {:>10.0} {:>10.1?} {:>10.1?}",
             figures.calls_per_second, figures.p50, figures.p99
         );
     }
     println!(
-        "page / native calls/s: {:.2}",
+        "calls/s against the native node's: Rust page {:.2}, Chromium page {:.2}",
+        rust_page.calls_per_second / native.calls_per_second,
         page.calls_per_second / native.calls_per_second
     );
 }
@@ -102,6 +110,28 @@ async fn native_calls(caller: &Node, target: &Node, seconds: f64) -> Figures {
     while Instant::now() < end {
         times.push(echo(caller, target.id(), None).await);
     }
+    figures(times)
+}
+
+async fn rust_page_calls(daemon: &Daemon, target: NodeId, seconds: f64) -> Figures {
+    let page = harness::page::accepted(daemon).await;
+    let request = EchoRequest {
+        payload: vec![b'x'; 1024].into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut times = Vec::new();
+    while Instant::now() < end {
+        let started = Instant::now();
+        let (_, status) = harness::page::unary(&page, target, ECHO, &request).await;
+        assert_eq!(status.code, 0, "{status:?}");
+        times.push(started.elapsed());
+    }
+    figures(times)
+}
+
+fn figures(mut times: Vec<Duration>) -> Figures {
     times.sort();
     let total: Duration = times.iter().sum();
     Figures {

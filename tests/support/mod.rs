@@ -1,7 +1,8 @@
 //! The integration tests' one harness, a submodule per level: `manager`
 //! (connection managers with raw stream handlers), `node` (library `Node`s
 //! and the probe service), `daemon` (the `peerd` binary), `frames` (raw RPC
-//! frames), `attack` (hostile peers' building blocks). Here: loopback addresses and the one way to wait.
+//! frames), `attack` (hostile peers' building blocks), `page` (a browser
+//! page played in Rust over WebTransport). Here: loopback addresses and the one way to wait.
 // Each test binary uses a part of the harness.
 #![allow(dead_code)]
 
@@ -11,6 +12,7 @@ pub mod frames;
 pub mod manager;
 pub mod netns;
 pub mod node;
+pub mod page;
 
 use std::future::Future;
 use std::net::SocketAddr;
