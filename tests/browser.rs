@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use std::time::Duration;
 
-use peerd::rpc::{CallContext, Code, ResponseSink};
+use peerd::rpc::{CallContext, Code, RequestStream, ResponseSink};
 use peerd::{CallOptions, Handlers, Identity, Node, NodeId, Status};
 use serde_json::Value;
 use support::daemon::{Daemon, http_get};
@@ -36,6 +36,18 @@ fn text(value: impl Into<String>) -> Text {
 
 /// Who called the native node's methods: `(caller, host)`.
 type Callers = Arc<Mutex<Vec<(NodeId, Option<NodeId>)>>>;
+
+/// `Stall` handlers that ended because their call was cancelled.
+static STALLS_CANCELLED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a `Stall` handler dropped before it answered.
+struct Stalled;
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        STALLS_CANCELLED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
 
 /// The native node's service: `Say` answers with the caller's id, `Count`
 /// streams 1..=n, `CallMeBack` calls the page's `demo.Page/Greet` through
@@ -64,6 +76,35 @@ fn native_service(node: Arc<std::sync::OnceLock<Node>>, callers: Callers) -> Han
                 Ok(())
             },
         )
+        .client_streaming(
+            "Join",
+            |_: CallContext, mut requests: RequestStream<Text>| async move {
+                let mut joined = String::new();
+                while let Some(part) = requests.message().await? {
+                    joined.push_str(&part.value);
+                }
+                Ok(text(joined))
+            },
+        )
+        .bidi_streaming(
+            "Shout",
+            |_: CallContext, mut requests: RequestStream<Text>, mut sink: ResponseSink<Text>| async move {
+                while let Some(said) = requests.message().await? {
+                    sink.send(&text(said.value.to_uppercase())).await?;
+                }
+                Ok(())
+            },
+        )
+        .unary("Stall", |_: CallContext, _: Text| async {
+            let _stalled = Stalled;
+            std::future::pending::<Result<Text, Status>>().await
+        })
+        .unary("StallsEnded", |_: CallContext, _: Text| async {
+            // The handlers' futures are dropped on their cancel: give the
+            // drops a moment to land.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(text(STALLS_CANCELLED.load(std::sync::atomic::Ordering::SeqCst).to_string()))
+        })
         .unary("CallMeBack", move |context: CallContext, request: Text| {
             record_back(&context);
             let node = node.clone();
@@ -209,6 +250,35 @@ fn a_page_calls_a_native_node_and_serves_its_call_back_as_its_own_node_id() {
         serde_json::json!(["1", "2", "3", "4", "5"])
     );
     assert_eq!(result["callback"], "hello page from the page");
+    assert_eq!(result["sum"], "abc", "client streaming");
+    assert_eq!(
+        result["chat"],
+        serde_json::json!(["X", "Y"]),
+        "bidi streaming"
+    );
+    assert_eq!(
+        result["deadline"]["code"],
+        Code::DeadlineExceeded as u32,
+        "{result}"
+    );
+    assert!(
+        result["deadline"]["ms"].as_u64().unwrap() < 2_000,
+        "{result}"
+    );
+    assert_eq!(
+        result["cancelled"]["code"],
+        Code::Cancelled as u32,
+        "{result}"
+    );
+    assert_eq!(
+        result["missing"]["code"],
+        Code::Unimplemented as u32,
+        "{result}"
+    );
+    assert_eq!(
+        result["stallsEnded"], "2",
+        "the deadline and the cancel reached the native handler while the page was there"
+    );
     let callers = native.callers.lock().unwrap().clone();
     assert_eq!(
         callers,
@@ -221,16 +291,18 @@ fn a_page_calls_a_native_node_and_serves_its_call_back_as_its_own_node_id() {
     let line = "browser:     0 pages connected, WebTransport on 127.0.0.1:";
     assert!(shown.contains(line), "{shown}");
     let metrics = http_get(daemon.metrics.unwrap(), "/metrics");
-    let calls =
-        |direction: &str| format!("calls_total{{direction=\"{direction}\",outcome=\"ok\"}}");
-    assert!(
-        metrics.contains(&format!("{} 3", calls("from_page"))),
-        "{metrics}"
+    let calls = |direction: &str, outcome: &str| {
+        let name =
+            format!("peerd_browser_calls_total{{direction=\"{direction}\",outcome=\"{outcome}\"}}");
+        counter(&metrics, &name)
+    };
+    assert_eq!(calls("from_page", "ok"), 6, "{metrics}");
+    assert_eq!(
+        calls("from_page", "error"),
+        3,
+        "the deadline, the cancel, the unknown method"
     );
-    assert!(
-        metrics.contains(&format!("{} 1", calls("to_page"))),
-        "{metrics}"
-    );
+    assert_eq!(calls("to_page", "ok"), 1, "{metrics}");
 
     // The page has gone: a call for it is refused by its daemon.
     let status = runtime

@@ -70,9 +70,41 @@ async function calls(): Promise<Result> {
     check("server streaming test.Native/Count (5)", count.length === 5, count);
     const callback = dec(await agent.unary(target, "test.Native/CallMeBack", enc("page")));
     check("the native node called the page back", callback.includes("from the page"), callback);
-    return { ok: true, id: agent.id, host: agent.host, say, count, callback };
+    const sum = dec(await agent.clientStreaming(target, "test.Native/Join", ["a", "b", "c"].map(enc)));
+    check("client streaming test.Native/Join", sum === "abc", sum);
+    const chat: string[] = [];
+    for await (const m of agent.bidiStreaming(target, "test.Native/Shout", ["x", "y"].map(enc))) chat.push(dec(m));
+    check("bidi streaming test.Native/Shout", chat.join() === "X,Y", chat);
+    const deadline = await failure(() => agent.unary(target, "test.Native/Stall", enc(""), { timeoutMs: 300 }));
+    check("a 300 ms deadline on test.Native/Stall", deadline.code === 4, deadline);
+    const aborting = new AbortController();
+    setTimeout(() => aborting.abort(), 300);
+    const cancelled = await failure(() =>
+      agent.unary(target, "test.Native/Stall", enc(""), { signal: aborting.signal }),
+    );
+    check("cancelling test.Native/Stall", cancelled.code === 1, cancelled);
+    // The native node counts the Stall handlers that ended: the cancel must
+    // reach it while this session is still open.
+    const stallsEnded = dec(await agent.unary(target, "test.Native/StallsEnded", enc("")));
+    check("the deadline and the cancel reached the native handler", stallsEnded === "2", stallsEnded);
+    const missing = await failure(() => agent.unary(target, "test.Native/Nope", enc("")));
+    check("an unknown method", missing.code === 12, missing);
+    return { ok: true, id: agent.id, host: agent.host, say, count, callback, sum, chat, deadline, cancelled, stallsEnded, missing };
   } finally {
     agent.close();
+  }
+}
+
+/** How a call failed: its code, its message and how long it took. */
+async function failure(call: () => Promise<unknown>): Promise<{ code: number | null; message: string; ms: number }> {
+  const started = performance.now();
+  try {
+    await call();
+    return { code: 0, message: "it succeeded", ms: performance.now() - started };
+  } catch (e) {
+    const code = e instanceof PeerdError ? e.code : null;
+    const message = e instanceof Error ? e.message : String(e);
+    return { code, message, ms: Math.round(performance.now() - started) };
   }
 }
 

@@ -99,8 +99,8 @@ fn options(
     Ok((target, options))
 }
 
-/// Moves messages both ways until the call ends, the page goes away or the
-/// deadline passes; returns the status for the page. Dropping the call on
+/// Moves messages both ways until the call ends, the page cancels it or
+/// goes away, or the deadline passes; returns the status for the page. Dropping the call on
 /// the way out cancels it at the callee.
 async fn pump(
     mut call: StreamingCall<Encoded, Encoded>,
@@ -114,6 +114,8 @@ async fn pump(
             () = tokio::time::sleep_until(deadline) => {
                 return Status::deadline_exceeded("the call's deadline passed");
             }
+            // Its requests all sent, a page cancels by stopping our side.
+            _ = send.stopped() => return Status::cancelled("the page cancelled the call"),
             frame = frames.next(), if sending => match frame {
                 Ok(Some(Frame { kind: FrameType::Message, payload })) => {
                     // A failed send ends the sending only: the answer tells why.
