@@ -10,7 +10,8 @@
 //! # Layout
 //! Modules in layer order, lowest first; each uses only those above it in
 //! this list:
-//! - [`identity`]: Ed25519 keys and `NodeId`s, the key file.
+//! - [`identity`]: Ed25519 keys and `NodeId`s, the key file, hosted
+//!   agents' proofs.
 //! - [`tls`]: certificates whose key is the node's key, and the verifiers
 //!   that check it inside the handshake.
 //! - [`metrics`]: measurement primitives (a histogram).
