@@ -55,7 +55,7 @@ pub async fn run(shared: Arc<Shared>, incoming: quinn::Incoming) {
 }
 
 /// The page's control stream, both halves: the session lasts as long as it.
-pub struct Control {
+struct Control {
     /// Kept, unused, so as not to end the stream.
     _send: SendStream,
     frames: FrameStream,
