@@ -343,7 +343,10 @@ fn the_peers_gauges_match_peers_after_churn() {
         .map(|p| p["node_id"].as_str().unwrap().to_owned())
         .collect();
     assert!(live.contains(&id(&c)), "c stays connected: {peers:?}");
-    assert!(live.iter().all(|node| *node == id(&b) || *node == id(&c)), "{peers:?}");
+    assert!(
+        live.iter().all(|node| *node == id(&b) || *node == id(&c)),
+        "{peers:?}"
+    );
 }
 
 #[test]
