@@ -12,7 +12,7 @@ use peerd::Identity;
 use peerd::rpc::Code;
 use peerd::rpc::wire::codec::FrameType;
 use support::daemon::{http_get, wait_for};
-use support::page::{accepted, answer, frame, open, proof, start_daemon};
+use support::page::{accepted, answer, frame, open, proof, prove, start_daemon};
 
 // Multi-threaded: `wait_for` blocks its thread while it polls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,4 +91,37 @@ async fn sessions_over_the_limit_are_refused_until_one_ends() {
     assert!(admitted, "the first session ended");
     let _third = accepted(&daemon).await;
     assert_eq!(daemon.status()["browser"]["pages"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_that_connects_again_replaces_its_session_and_takes_its_datagram_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = start_daemon(dir.path(), &[]);
+    let key = Identity::generate();
+    let mut first = open(&daemon).await.unwrap();
+    assert_eq!(
+        prove(&mut first, &key, &["demo.Page.Datagrams"]).await.code,
+        0
+    );
+
+    let mut again = open(&daemon).await.unwrap();
+    let status = prove(&mut again, &key, &["demo.Page.Datagrams"]).await;
+
+    assert_eq!(
+        status.code, 0,
+        "the new session takes the service over: {status:?}"
+    );
+    let closed = tokio::time::timeout(Duration::from_secs(5), first.session.closed()).await;
+    assert!(closed.is_ok(), "the old session is closed");
+    let mut other = open(&daemon).await.unwrap();
+    let taken = prove(&mut other, &Identity::generate(), &["demo.Page.Datagrams"]).await;
+    assert_eq!(
+        taken.code,
+        Code::AlreadyExists as u32,
+        "another page may not: {taken:?}"
+    );
+    assert!(
+        again.session.close_reason().is_none(),
+        "the new session stays"
+    );
 }

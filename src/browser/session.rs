@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use web_transport_quinn::{Request, SendStream};
 
 use super::frames::{FrameStream, frame, status_frame, write};
-use super::handshake::Challenge;
+use super::handshake::{Accepted, Challenge};
 use super::pages::Page;
 use super::{Shared, datagrams, outgoing, proto};
 
@@ -24,6 +24,10 @@ const REFUSAL_LINGER: Duration = Duration::from_secs(2);
 /// The session's close codes (WebTransport application error codes).
 const CLOSE_REFUSED: u32 = 1;
 const CLOSE_REPLACED: u32 = 2;
+const REPLACED: &[u8] = b"replaced by a new session of the same page";
+
+/// How long a replaced session may take to let its datagram services go.
+const RELEASE_WAIT: Duration = Duration::from_secs(1);
 
 pub async fn run(shared: Arc<Shared>, incoming: quinn::Incoming) {
     let started = tokio::time::timeout(HANDSHAKE_TIMEOUT, start(&shared, incoming)).await;
@@ -41,10 +45,7 @@ pub async fn run(shared: Arc<Shared>, incoming: quinn::Incoming) {
         }
     };
     if let Some(old) = shared.pages.insert(page.clone()) {
-        old.session.close(
-            CLOSE_REPLACED,
-            b"replaced by a new session of the same page",
-        );
+        old.session.close(CLOSE_REPLACED, REPLACED);
     }
     shared.metrics.session_opened();
     tracing::info!(page = %page.id(), "browser agent connected");
@@ -78,7 +79,7 @@ async fn start(
         write(&mut send, frame(FrameType::Message, &challenge.message())).await?;
         let proof: proto::Proof = control.message().await?;
         let accepted = challenge.check(proof)?;
-        let subscriptions = datagrams::subscribe(shared, &accepted)?;
+        let subscriptions = subscribe_replacing(shared, &accepted).await?;
         Ok::<_, Status>((accepted, subscriptions))
     };
     let outcome = checked.await;
@@ -107,6 +108,30 @@ async fn start(
         frames: control,
     };
     Ok((page, control, subscriptions))
+}
+
+/// The page's datagram services. A page that connects again replaces its
+/// older session, closed here, and takes over its services once that
+/// session has let them go.
+async fn subscribe_replacing(
+    shared: &Shared,
+    accepted: &Accepted,
+) -> Result<datagrams::Subscriptions, Status> {
+    let Some(old) = shared.pages.get(accepted.proof.agent) else {
+        return datagrams::subscribe(shared, accepted);
+    };
+    old.session.close(CLOSE_REPLACED, REPLACED);
+    let until = tokio::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match datagrams::subscribe(shared, accepted) {
+            Err(status)
+                if status.code() == Code::AlreadyExists && tokio::time::Instant::now() < until =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            subscribed => return subscribed,
+        }
+    }
 }
 
 /// The page's calls and datagrams until the session ends.

@@ -123,10 +123,16 @@ pub async fn answer(page: &mut Page, bytes: Bytes) -> Status {
 
 pub async fn accepted(daemon: &Daemon) -> Page {
     let mut page = open(daemon).await.expect("a session");
-    let good = proof(&page, &Identity::generate());
-    let status = answer(&mut page, frame(FrameType::Message, &good)).await;
+    let status = prove(&mut page, &Identity::generate(), &[]).await;
     assert_eq!(status.code, 0, "{status:?}");
     page
+}
+
+/// Proves `key`, taking datagrams for `services`; the daemon's verdict.
+pub async fn prove(page: &mut Page, key: &Identity, services: &[&str]) -> Status {
+    let mut good = proof(page, key);
+    good.datagram_services = services.iter().map(|s| (*s).to_owned()).collect();
+    answer(page, frame(FrameType::Message, &good)).await
 }
 
 /// One unary call from the page to `target`: its messages and status.
