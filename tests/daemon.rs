@@ -655,10 +655,7 @@ fn call_carries_a_request_up_to_the_message_size_from_stdin() {
 }
 
 fn hex_of(request: &EchoRequest) -> String {
-    prost::Message::encode_to_vec(request)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    peerd::identity::to_hex(&prost::Message::encode_to_vec(request))
 }
 
 /// Issue 24, point 2: a dial that fails (a dead address, a typo, this node's

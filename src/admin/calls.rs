@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use peerd::identity::NodeId;
+use peerd::identity::{NodeId, to_hex};
 use peerd::node_service::{self as node, proto};
 use peerd::rpc::{CallOptions, RpcClient, Status};
 
@@ -166,10 +166,6 @@ fn from_hex(text: &str) -> Result<Vec<u8>, CallFailure> {
             "{text:?} is not bytes in hex"
         ))),
     }
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn u64_field(body: &Value, name: &str) -> Result<u64, CallFailure> {

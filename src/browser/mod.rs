@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peerd::Node;
+use peerd::identity::to_hex;
 use peerd::rpc::RpcConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -107,7 +108,11 @@ pub struct Listening {
 impl Listening {
     /// The hex pins a page passes: the current certificate's, the next's.
     pub fn hashes(&self) -> Vec<String> {
-        self.certificates.hashes().iter().map(|h| hex(h)).collect()
+        self.certificates
+            .hashes()
+            .iter()
+            .map(|h| to_hex(h))
+            .collect()
     }
 }
 
@@ -174,8 +179,4 @@ pub fn info_json(node: &Node, listening: &Listening) -> String {
         "certificate_hashes": listening.hashes(),
     })
     .to_string()
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

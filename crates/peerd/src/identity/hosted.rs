@@ -5,7 +5,7 @@
 
 use ring::signature::{ED25519, UnparsedPublicKey};
 
-use super::NodeId;
+use super::{NodeId, to_hex};
 
 /// What every signed challenge begins with, so the signature can mean
 /// nothing else.
@@ -72,9 +72,9 @@ impl HostedProof {
         format!(
             "{}.{}.{}.{}",
             self.agent,
-            hex(&self.nonce),
-            hex(&self.certificate_hash),
-            hex(&self.signature)
+            to_hex(&self.nonce),
+            to_hex(&self.certificate_hash),
+            to_hex(&self.signature)
         )
     }
 
@@ -98,10 +98,6 @@ impl HostedProof {
             signature,
         })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unhex<const N: usize>(text: &str) -> Result<[u8; N], HostedProofError> {
