@@ -4,7 +4,6 @@
 
 use bytes::{Bytes, BytesMut};
 use peerd::rpc::wire::codec::{Frame, FrameDecoder, FrameType, Unframed, put_message_frame};
-use peerd::rpc::wire::proto;
 use peerd::rpc::{Code, Status};
 use web_transport_quinn::{RecvStream, SendStream};
 
@@ -97,25 +96,7 @@ pub fn message_frame(payload: &[u8]) -> Bytes {
 }
 
 pub fn status_frame(status: &Status) -> Bytes {
-    frame(FrameType::Status, &to_proto(status))
-}
-
-pub fn to_proto(status: &Status) -> proto::Status {
-    proto::Status {
-        code: status.code() as u32,
-        message: status.message().to_owned(),
-        metadata: status.metadata().clone(),
-    }
-}
-
-pub fn from_proto(status: proto::Status) -> Status {
-    let base = Status::new(Code::from_u32(status.code), status.message);
-    status
-        .metadata
-        .into_iter()
-        .fold(base, |status, (key, value)| {
-            status.with_metadata(key, value)
-        })
+    frame(FrameType::Status, &status.to_proto())
 }
 
 /// Writes `bytes` to the page, as one chunk.

@@ -16,7 +16,7 @@ use prost::Message;
 use tokio::time::Instant;
 use web_transport_quinn::SendStream;
 
-use super::frames::{FrameStream, frame, from_proto, message_frame, unexpected, write};
+use super::frames::{FrameStream, frame, message_frame, unexpected, write};
 use super::metrics::{BrowserMetrics, Direction};
 use super::pages::{Page, Pages};
 use crate::gateway::CALLER;
@@ -148,7 +148,7 @@ fn header(context: &CallContext) -> RequestHeader {
 /// returned as the status the server sends.
 fn ended(payload: bytes::Bytes) -> Result<(), Status> {
     let status = peerd::rpc::wire::proto::Status::decode(payload)
-        .map(from_proto)
+        .map(Status::from_proto)
         .map_err(|e| Status::internal(format!("the page's status does not decode: {e}")))?;
     match status.is_ok() && status.metadata().is_empty() {
         true => Ok(()),

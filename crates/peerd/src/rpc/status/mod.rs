@@ -260,8 +260,19 @@ impl Status {
         self.code == Code::Ok
     }
 
-    pub(crate) fn from_proto(status: crate::rpc::wire::proto::Status) -> Self {
+    /// The status a received STATUS frame's message carries.
+    pub fn from_proto(status: crate::rpc::wire::proto::Status) -> Self {
         Self::with_details(Code::from_u32(status.code), status.message, status.metadata)
+    }
+
+    /// The message of a STATUS frame for this status, for a program that
+    /// frames calls itself (a gateway, a browser session).
+    pub fn to_proto(&self) -> crate::rpc::wire::proto::Status {
+        crate::rpc::wire::proto::Status {
+            code: self.code as u32,
+            message: self.message().to_owned(),
+            metadata: self.metadata().clone(),
+        }
     }
 }
 
@@ -335,6 +346,8 @@ mod tests {
         };
         assert_eq!(Status::from_proto(proto("")), Status::not_found(""));
         assert_eq!(Status::from_proto(proto("gone")), Status::not_found("gone"));
+        let status = Status::not_found("gone").with_metadata("k", "v");
+        assert_eq!(Status::from_proto(status.to_proto()), status);
         let status = Status::not_found("").with_metadata("k", "v");
         assert_eq!(status.metadata().get("k").map(String::as_str), Some("v"));
         assert_eq!(Status::ok().metadata().len(), 0);
